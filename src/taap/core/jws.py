@@ -1,0 +1,91 @@
+"""Compact JWS with RS256 only: strict parsing and signing (SECURITY.md S1-S8).
+
+Both kinds of token `taap` handles (PoPs and the token server's access/ID tokens) are compact
+RS256 JWS. The parser checks sizes before decoding anything, accepts exactly three segments of
+canonical base64url, strict-JSON objects for header and payload, and refuses any header that
+could name a key or an extension. The algorithm is fixed here, never read from the token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from taap.core._b64 import b64url_decode, b64url_encode
+from taap.core._json import JsonError, dumps_compact, loads_strict
+from taap.core.keys import PrivateKey
+
+__all__ = ["FORBIDDEN_HEADERS", "JwsError", "ParsedJws", "parse_compact", "sign_compact"]
+
+#: Header members that would let a token choose its own key or extension (S3, S4, S5).
+FORBIDDEN_HEADERS = frozenset({"crit", "jku", "x5u", "jwk", "x5c", "b64", "zip", "enc", "cty"})
+_MAX_JSON_DEPTH = 8
+
+
+class JwsError(ValueError):
+    """The token is not a strict compact RS256 JWS. The message is safe to log."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedJws:
+    """A structurally valid compact JWS whose signature has not been checked yet."""
+
+    header: dict[str, Any]
+    payload: dict[str, Any]
+    signing_input: bytes
+    signature: bytes
+    header_segment: str
+
+
+def parse_compact(token: str, *, max_bytes: int, max_header_bytes: int) -> ParsedJws:
+    """Split and decode a compact JWS strictly.
+
+    Raises:
+        JwsError: oversize, not three segments, empty signature, non-canonical base64url,
+            non-object or non-strict JSON, ``alg`` other than RS256, a forbidden header.
+    """
+    if len(token) > max_bytes:
+        raise JwsError("token too large")
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise JwsError("token must have exactly three segments")
+    head, body, sig = parts
+    if len(head) > max_header_bytes:
+        raise JwsError("header segment too large")
+    if not head or not body or not sig:
+        raise JwsError("empty segment")
+    try:
+        header_raw = b64url_decode(head)
+        payload_raw = b64url_decode(body)
+        signature = b64url_decode(sig)
+    except ValueError as exc:
+        raise JwsError(f"segment is not canonical base64url: {exc}") from exc
+    try:
+        header = loads_strict(header_raw, max_depth=_MAX_JSON_DEPTH)
+        payload = loads_strict(payload_raw, max_depth=_MAX_JSON_DEPTH)
+    except JsonError as exc:
+        raise JwsError(f"segment is not a strict JSON object: {exc}") from exc
+    if header.get("alg") != "RS256":
+        raise JwsError("alg must be RS256")
+    bad = FORBIDDEN_HEADERS.intersection(header)
+    if bad:
+        raise JwsError(f"forbidden header member {sorted(bad)[0]!r}")
+    return ParsedJws(
+        header=header,
+        payload=payload,
+        signing_input=f"{head}.{body}".encode("ascii"),
+        signature=signature,
+        header_segment=head,
+    )
+
+
+def encode_segment(value: dict[str, Any]) -> str:
+    """Compact JSON (key order kept), base64url without padding."""
+    return b64url_encode(dumps_compact(value))
+
+
+def sign_compact(header_segment: str, payload: dict[str, Any], key: PrivateKey) -> str:
+    """Sign ``payload`` under an already-encoded header segment; returns the compact JWS."""
+    signing_input = f"{header_segment}.{encode_segment(payload)}"
+    signature = key.sign_rs256(signing_input.encode("ascii"))
+    return f"{signing_input}.{b64url_encode(signature)}"

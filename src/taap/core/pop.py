@@ -1,0 +1,319 @@
+"""Build and verify TAAP PoP tokens (TAAP.md A2, A3).
+
+Building is byte-compatible with T-Mobile's npm builder: header ``{"alg":"RS256","typ":"JWT"}``,
+claims ``edts, v, exp, ehts, iat, jti`` in that order, compact UTF-8 JSON, unpadded base64url.
+
+Verification runs the A3 steps in order and raises the error of the first failing step:
+structure and claim syntax (``pop_malformed``), signature (``pop_signature_invalid``), time
+(``pop_expired``), coverage (``pop_ehts_insufficient``) and digest (``pop_edts_mismatch``).
+Step 7 (one hop) is the caller's, through a :class:`~taap.core.replay.ReplayStore`, after all of
+its own checks passed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from taap.core._b64 import b64url_encode
+from taap.core.jws import JwsError, parse_compact, sign_compact
+from taap.core.keys import PrivateKey, PublicKey
+from taap.core.request import RESERVED_NAMES, ValueSource
+from taap.errors import (
+    PopBuildError,
+    PopCoverageError,
+    PopDigestError,
+    PopExpiredError,
+    PopMalformedError,
+    PopSignatureError,
+)
+
+__all__ = [
+    "DEFAULT_TTL",
+    "JAVA_COMPAT",
+    "LENIENT",
+    "MAX_EHTS",
+    "MAX_TTL",
+    "STRICT",
+    "PolicyName",
+    "PopPolicy",
+    "VerifiedPop",
+    "build_pop_token",
+    "compute_edts",
+    "decode_pop_token",
+    "verify_pop_token",
+]
+
+DEFAULT_TTL = 60
+MAX_TTL = 120
+MAX_EHTS = 100
+MAX_JTI = 128
+_HEADER_SEGMENT = b64url_encode(b'{"alg":"RS256","typ":"JWT"}')
+_ALLOWED_V = ("1", 1)
+
+PolicyName = Literal["strict", "lenient", "java-compat"]
+_REQUIRED = ("authorization", "uri", "http-method")
+
+
+def _encode(value: str | bytes) -> bytes:
+    return value if isinstance(value, bytes) else value.encode("utf-8")
+
+
+def compute_edts(values: Iterable[str | bytes]) -> str:
+    """``edts``: base64url (no padding) SHA-256 of the UTF-8 values concatenated in order."""
+    digest = hashlib.sha256()
+    for value in values:
+        digest.update(_encode(value))
+    return b64url_encode(digest.digest())
+
+
+def _check_build_pairs(pairs: Sequence[tuple[str, str | bytes]]) -> None:
+    if not pairs:
+        raise PopBuildError("nothing to sign: the ehts map is empty")
+    if len(pairs) > MAX_EHTS:
+        raise PopBuildError(f"at most {MAX_EHTS} names can be signed, got {len(pairs)}")
+    seen: set[str] = set()
+    for name, value in pairs:
+        if not isinstance(name, str) or not name.strip():
+            raise PopBuildError("a signed name is blank")
+        if name != name.strip():
+            raise PopBuildError(f"signed name {name!r} has surrounding spaces")
+        if ";" in name:
+            raise PopBuildError(f"signed name {name!r} contains ';'")
+        folded = name if name in RESERVED_NAMES else name.lower()
+        if folded in seen:
+            raise PopBuildError(f"signed name {name!r} appears twice")
+        seen.add(folded)
+        if not isinstance(value, str | bytes):
+            raise PopBuildError(f"value of {name!r} must be str or bytes")
+        if name != "body" and not _encode(value).strip():
+            raise PopBuildError(f"value of {name!r} is blank")
+
+
+def build_pop_token(
+    pairs: Sequence[tuple[str, str | bytes]] | Mapping[str, str | bytes],
+    key: PrivateKey,
+    *,
+    ttl: int = DEFAULT_TTL,
+    now: float | None = None,
+    jti: str | None = None,
+) -> str:
+    """Sign the ordered ``(name, value)`` pairs into a PoP token (A2).
+
+    ``now`` and ``jti`` are injectable for tests; by default the system clock and a UUID4.
+
+    Raises:
+        PopBuildError: empty map, more than 100 entries, blank names or names with ``;`` or
+            surrounding spaces, duplicate names, blank values (other than ``body``), or a
+            ``ttl`` outside 1..120.
+    """
+    items = list(pairs.items()) if isinstance(pairs, Mapping) else list(pairs)
+    _check_build_pairs(items)
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or not 1 <= ttl <= MAX_TTL:
+        raise PopBuildError(f"ttl must be an integer of 1..{MAX_TTL} seconds")
+    iat = int(time.time() if now is None else now)
+    claims = {
+        "edts": compute_edts(value for _, value in items),
+        "v": "1",
+        "exp": iat + ttl,
+        "ehts": ";".join(name for name, _ in items),
+        "iat": iat,
+        "jti": str(uuid.uuid4()) if jti is None else jti,
+    }
+    return sign_compact(_HEADER_SEGMENT, claims, key)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PopPolicy:
+    """How strictly a PoP is judged (A3, A8). ``strict`` is the default everywhere."""
+
+    name: PolicyName = "strict"
+    leeway: int = 10
+    max_ttl: int = MAX_TTL
+    max_age: int = 60
+    max_token_bytes: int = 8192
+    max_header_bytes: int = 1024
+
+    @classmethod
+    def named(cls, name: str, **overrides: Any) -> PopPolicy:
+        """The policy ``strict``, ``lenient`` or ``java-compat`` with optional overrides.
+
+        Raises:
+            ValueError: unknown policy name.
+        """
+        if name not in ("strict", "lenient", "java-compat"):
+            raise ValueError(f"unknown PoP policy {name!r}")
+        return cls(name=name, **overrides)  # type: ignore[arg-type]
+
+
+STRICT = PopPolicy()
+LENIENT = PopPolicy(name="lenient")
+JAVA_COMPAT = PopPolicy(name="java-compat")
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedPop:
+    """A PoP that passed A3 steps 1-6."""
+
+    claims: Mapping[str, Any]
+    key: PublicKey
+    names: tuple[str, ...]
+    jti: str | None
+    replay_until: float
+
+    @property
+    def key_thumbprint(self) -> str:
+        return self.key.thumbprint
+
+
+def decode_pop_token(token: str, *, policy: PopPolicy = STRICT) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Header and claims of a structurally valid PoP, **without** verifying anything else.
+
+    Raises:
+        PopMalformedError: the token fails A3 step 1.
+    """
+    parsed = _parse(token, policy)
+    return parsed.header, parsed.payload
+
+
+def _parse(token: str, policy: PopPolicy) -> Any:
+    try:
+        parsed = parse_compact(
+            token, max_bytes=policy.max_token_bytes, max_header_bytes=policy.max_header_bytes
+        )
+    except JwsError as exc:
+        raise PopMalformedError(log_detail=str(exc)) from exc
+    typ = parsed.header.get("typ", "JWT")
+    # An access token (typ at+jwt) must never pass as a PoP (SECURITY.md S9).
+    if not isinstance(typ, str) or typ.upper() != "JWT":
+        raise PopMalformedError(log_detail="typ must be JWT")
+    return parsed
+
+
+def _is_int(value: object) -> bool:
+    return type(value) is int
+
+
+def _claims_syntax(claims: Mapping[str, Any], java: bool) -> tuple[str, ...]:
+    def bad(why: str) -> PopMalformedError:
+        return PopMalformedError(log_detail=why)
+
+    for claim in ("iat", "exp", "nbf"):
+        if claim in claims and not _is_int(claims[claim]):
+            raise bad(f"{claim} must be a JSON integer")
+        if claim != "nbf" and not java and claim not in claims:
+            raise bad(f"{claim} is required")
+    for claim in ("ehts", "edts", "jti"):
+        value = claims.get(claim)
+        if claim == "jti" and java and value is None:
+            continue
+        if not isinstance(value, str) or not value:
+            raise bad(f"{claim} must be a non-empty string")
+    jti = claims.get("jti")
+    if isinstance(jti, str) and len(jti) > MAX_JTI:
+        raise bad("jti too long")
+    if not java:
+        v = claims.get("v")
+        if not any(type(v) is type(ok) and v == ok for ok in _ALLOWED_V):
+            raise bad('v must be "1"')
+        if claims["exp"] <= claims["iat"]:
+            raise bad("exp must be after iat")
+    names = tuple(claims["ehts"].split(";"))
+    if not 1 <= len(names) <= MAX_EHTS:
+        raise bad("ehts must name 1..100 items")
+    folded: set[str] = set()
+    for name in names:
+        if not name or name != name.strip():
+            raise bad("ehts has an empty or padded name")
+        key = name if name in RESERVED_NAMES else name.lower()
+        if key in folded:
+            raise bad("ehts names an item twice")
+        folded.add(key)
+    return names
+
+
+def _check_time(claims: Mapping[str, Any], policy: PopPolicy, now: float, java: bool) -> None:
+    leeway = policy.leeway
+    iat, exp, nbf = claims.get("iat"), claims.get("exp"), claims.get("nbf")
+    if exp is not None and now > exp + leeway:
+        raise PopExpiredError(log_detail="expired")
+    if iat is not None and iat > now + leeway:
+        raise PopExpiredError(log_detail="iat in the future")
+    if nbf is not None and nbf > now + leeway:
+        raise PopExpiredError(log_detail="nbf in the future")
+    if java:
+        return
+    assert iat is not None and exp is not None  # required by the claims step
+    if exp - iat > policy.max_ttl:
+        raise PopExpiredError(log_detail="lifetime over the cap")
+    if now - iat > policy.max_age + leeway:
+        raise PopExpiredError(log_detail="too old")
+
+
+def _check_coverage(
+    names: tuple[str, ...], request: ValueSource, policy: PopPolicy
+) -> list[str | bytes]:
+    values: list[str | bytes] = []
+    java = policy.name == "java-compat"
+    for name in names:
+        value = request.value(name)
+        if value is None:
+            raise PopCoverageError(log_detail=f"{name!r} is signed but absent from the request")
+        blank = not value.strip()
+        if blank and (java or name != "body"):
+            raise PopCoverageError(log_detail=f"{name!r} is blank")
+        values.append(value)
+    if policy.name == "strict":
+        folded = {n if n in RESERVED_NAMES else n.lower() for n in names}
+        required = (*_REQUIRED, "body") if request.has_body else _REQUIRED
+        missing = [n for n in required if n not in folded]
+        if missing:
+            raise PopCoverageError(log_detail=f"not covered: {', '.join(missing)}")
+    return values
+
+
+def verify_pop_token(
+    token: str,
+    *,
+    keys: Sequence[PublicKey],
+    request: ValueSource,
+    now: float,
+    policy: PopPolicy = STRICT,
+) -> VerifiedPop:
+    """Verify a PoP against candidate public keys and a request (A3 steps 1-6, in order).
+
+    ``keys`` are the client's registered keys (token server) or the key bound in the access
+    token's ``cnf.jwk`` (resource server); the first that verifies is reported.
+
+    Raises:
+        PopMalformedError, PopSignatureError, PopExpiredError, PopCoverageError,
+        PopDigestError: the first failing step decides.
+    """
+    java = policy.name == "java-compat"
+    parsed = _parse(token, policy)
+    claims = parsed.payload
+    names = _claims_syntax(claims, java)
+    matched = next(
+        (k for k in keys if k.verify_rs256(parsed.signature, parsed.signing_input)), None
+    )
+    if matched is None:
+        raise PopSignatureError()
+    _check_time(claims, policy, now, java)
+    values = _check_coverage(names, request, policy)
+    expected = compute_edts(values).encode("ascii")
+    actual = claims["edts"].encode("utf-8")
+    if java:
+        expected, actual = expected.lower(), actual.lower()
+    if not hmac.compare_digest(expected, actual):
+        raise PopDigestError()
+    exp = claims.get("exp")
+    until = (exp if exp is not None else now + policy.max_ttl) + policy.leeway
+    jti = claims.get("jti")
+    return VerifiedPop(
+        claims=claims, key=matched, names=names, jti=jti, replay_until=float(until)
+    )

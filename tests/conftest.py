@@ -1,0 +1,111 @@
+"""Shared fixtures: T-Mobile's vectors, keys, and the real services CI starts.
+
+A test that needs a service (PostgreSQL, Redis, nginx, node/npm) asks for its fixture. Locally a
+missing service skips the test; with ``CI=true`` it FAILS, so CI can never pass by skipping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from taap.core import PrivateKey, generate_private_key, load_private_key
+
+ROOT = Path(__file__).resolve().parent.parent
+VECTORS_PATH = ROOT / "tests" / "vectors" / "tmo-vectors.json"
+NPM_CACHE = ROOT / ".cache" / "npm"
+TMO_BUILDER_VERSION = "1.0.0"
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def need_service(what: str, why: str) -> None:
+    """Fail under CI, skip locally: a missing service must never pass CI silently."""
+    message = f"{what} unavailable: {why}"
+    if in_ci():
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def vectors() -> dict[str, Any]:
+    return json.loads(VECTORS_PATH.read_text())
+
+
+@pytest.fixture(scope="session")
+def demo_key(vectors: dict[str, Any]) -> PrivateKey:
+    """T-Mobile's published demo key (the npm builder's and the Java readme's)."""
+    return load_private_key(vectors["keys"][0]["pem"])
+
+
+@pytest.fixture(scope="session")
+def rsa_key() -> PrivateKey:
+    return generate_private_key(2048)
+
+
+@pytest.fixture(scope="session")
+def other_key() -> PrivateKey:
+    return generate_private_key(2048)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    url = os.environ.get("TAAP_TEST_POSTGRES_URL")
+    if not url:
+        need_service("PostgreSQL", "TAAP_TEST_POSTGRES_URL is not set (.ci/run sets it)")
+    assert url
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    url = os.environ.get("TAAP_TEST_REDIS_URL")
+    if not url:
+        need_service("Redis", "TAAP_TEST_REDIS_URL is not set (.ci/run sets it)")
+    assert url
+    return url
+
+
+@pytest.fixture(scope="session")
+def nginx_bin() -> str:
+    path = os.environ.get("TAAP_TEST_NGINX") or shutil.which("nginx")
+    if not path:
+        need_service("nginx", "not installed (.ci/run installs it)")
+    assert path
+    return path
+
+
+@pytest.fixture(scope="session")
+def tmo_builder_dir() -> Path:
+    """T-Mobile's npm builder, installed once into .cache/npm (node is on the machine)."""
+    if not shutil.which("node") or not shutil.which("npm"):
+        need_service("node/npm", "not on PATH")
+    module = NPM_CACHE / "node_modules" / "tmo-poptoken-builder" / "poptoken-builder-node.js"
+    if not module.exists():
+        NPM_CACHE.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run(
+            [
+                "npm",
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--silent",
+                "--prefix",
+                str(NPM_CACHE),
+                f"tmo-poptoken-builder@{TMO_BUILDER_VERSION}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if result.returncode != 0 or not module.exists():
+            need_service("tmo-poptoken-builder", f"npm install failed: {result.stderr[-500:]}")
+    return NPM_CACHE
