@@ -36,7 +36,7 @@ from taap.errors import __all__ as _error_names
 
 __version__ = "0.1.0"
 
-__all__ = [  # noqa: PLE0604
+__all__ = [
     "JAVA_COMPAT",
     "LENIENT",
     "STRICT",

@@ -11,7 +11,9 @@ from taap.core import generate_private_key
 @click.command()
 @click.option("--private-out", required=True, type=click.Path(dir_okay=False), help="PKCS#8 PEM.")
 @click.option("--public-out", required=True, type=click.Path(dir_okay=False), help="SPKI PEM.")
-@click.option("--bits", type=click.Choice(["2048", "3072", "4096"]), default="2048", show_default=True)
+@click.option(
+    "--bits", type=click.Choice(["2048", "3072", "4096"]), default="2048", show_default=True
+)
 @click.option("--password-env", metavar="VAR", help="Encrypt the private key with $VAR.")
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 def keygen(

@@ -231,7 +231,9 @@ def load_public_key(data: bytes | str) -> PublicKey:
     try:
         key = serialization.load_pem_public_key(raw)
     except (ValueError, UnsupportedAlgorithm) as exc:
-        raise KeyFormatError("unreadable public key (expected SPKI PEM, PKCS#1 PEM or JWK)") from exc
+        raise KeyFormatError(
+            "unreadable public key (expected SPKI PEM, PKCS#1 PEM or JWK)"
+        ) from exc
     if not isinstance(key, rsa.RSAPublicKey):
         raise KeyFormatError("public key is not RSA")
     return PublicKey(key)

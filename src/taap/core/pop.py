@@ -171,7 +171,9 @@ class VerifiedPop:
         return self.key.thumbprint
 
 
-def decode_pop_token(token: str, *, policy: PopPolicy = STRICT) -> tuple[dict[str, Any], dict[str, Any]]:
+def decode_pop_token(
+    token: str, *, policy: PopPolicy = STRICT
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Header and claims of a structurally valid PoP, **without** verifying anything else.
 
     Raises:
@@ -248,7 +250,8 @@ def _check_time(claims: Mapping[str, Any], policy: PopPolicy, now: float, java: 
         raise PopExpiredError(log_detail="nbf in the future")
     if java:
         return
-    assert iat is not None and exp is not None  # required by the claims step
+    if iat is None or exp is None:  # required by the claims step; kept for the type checker
+        raise PopMalformedError(log_detail="iat/exp missing")
     if exp - iat > policy.max_ttl:
         raise PopExpiredError(log_detail="lifetime over the cap")
     if now - iat > policy.max_age + leeway:
@@ -314,6 +317,4 @@ def verify_pop_token(
     exp = claims.get("exp")
     until = (exp if exp is not None else now + policy.max_ttl) + policy.leeway
     jti = claims.get("jti")
-    return VerifiedPop(
-        claims=claims, key=matched, names=names, jti=jti, replay_until=float(until)
-    )
+    return VerifiedPop(claims=claims, key=matched, names=names, jti=jti, replay_until=float(until))
