@@ -1,0 +1,145 @@
+"""The client registry port (TAAP.md A5): what the token server reads and the CLI administers.
+
+Implementations: ``taap.server.sql.SqlRegistry`` (SQLite by default, PostgreSQL for production)
+and ``MemoryRegistry`` (tests). Every method may raise :class:`~taap.errors.UnavailableError`
+when the backing store cannot be reached; "not found" is ``None``, never an exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol
+
+from taap.core.keys import PrivateKey, PublicKey
+
+__all__ = [
+    "DEFAULT_PRODUCTS",
+    "ApiProduct",
+    "ClientRecord",
+    "ClientStatus",
+    "Registry",
+    "SigningKeyRecord",
+    "TokenServerVersion",
+]
+
+ClientStatus = Literal["active", "disabled"]
+TokenServerVersion = Literal["v2", "v6"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApiProduct:
+    """An API product of the DevEdge catalogue, served by one token-server version."""
+
+    id: str
+    name: str
+    token_server: TokenServerVersion
+    base_path: str
+
+
+#: The five products of the seed's table (A5).
+DEFAULT_PRODUCTS: tuple[ApiProduct, ...] = (
+    ApiProduct(
+        id="call-verification",
+        name="Call Verification",
+        token_server="v6",
+        base_path="/call-verification/v1",
+    ),
+    ApiProduct(
+        id="connectivity", name="Connectivity", token_server="v2", base_path="/iot-connectivity/v1"
+    ),
+    ApiProduct(
+        id="fraud-prevention",
+        name="Fraud Prevention",
+        token_server="v6",
+        base_path="/fraud-prevention/v1",
+    ),
+    ApiProduct(id="location", name="Location", token_server="v2", base_path="/location/v1"),
+    ApiProduct(
+        id="sms-notification", name="SMS Notification", token_server="v2", base_path="/sms/v1"
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+class ClientRecord:
+    """A registered client. ``secret_digests`` are HMAC-SHA-256(pepper, secret) values."""
+
+    client_id: str
+    name: str
+    status: ClientStatus
+    secret_digests: tuple[bytes, ...]
+    weak_secret: bool
+    keys: tuple[PublicKey, ...]
+    apis: tuple[str, ...]
+    created_at: datetime
+    updated_at: datetime
+
+    def __repr__(self) -> str:
+        # Digests are not secrets, but nothing secret-derived belongs in a repr either.
+        return (
+            f"ClientRecord(client_id={self.client_id!r}, name={self.name!r}, "
+            f"status={self.status!r}, keys={len(self.keys)}, apis={list(self.apis)!r})"
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SigningKeyRecord:
+    """A token-server signing key. The newest non-retired key signs; others stay in JWKS
+    until ``publish_until`` (the last token they signed has expired)."""
+
+    kid: str
+    key: PrivateKey
+    created_at: datetime
+    publish_until: datetime | None = None
+    retired: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class Registry(Protocol):
+    """Reads on the hot path, writes for administration. All times are UTC."""
+
+    # -- hot path -----------------------------------------------------------------------
+    async def get_client(self, client_id: str) -> ClientRecord | None: ...
+
+    async def list_products(self) -> Sequence[ApiProduct]: ...
+
+    async def signing_keys(self) -> Sequence[SigningKeyRecord]:
+        """Keys to publish in JWKS, the active signing key first."""
+        ...
+
+    async def ping(self) -> bool: ...
+
+    # -- administration -----------------------------------------------------------------
+    async def create_client(
+        self,
+        *,
+        name: str,
+        keys: Sequence[PublicKey],
+        apis: Sequence[str],
+        secret: str | None = None,
+        client_id: str | None = None,
+    ) -> tuple[ClientRecord, str]:
+        """Create a client; returns the record and the plaintext secret (shown once)."""
+        ...
+
+    async def list_clients(self) -> Sequence[ClientRecord]: ...
+
+    async def set_status(self, client_id: str, status: ClientStatus) -> ClientRecord: ...
+
+    async def rotate_secret(self, client_id: str, secret: str | None = None) -> str: ...
+
+    async def add_key(self, client_id: str, key: PublicKey) -> ClientRecord: ...
+
+    async def remove_key(self, client_id: str, thumbprint: str) -> ClientRecord: ...
+
+    async def subscribe(self, client_id: str, api_id: str) -> ClientRecord: ...
+
+    async def unsubscribe(self, client_id: str, api_id: str) -> ClientRecord: ...
+
+    async def create_product(self, product: ApiProduct) -> ApiProduct: ...
+
+    async def rotate_signing_key(self, *, bits: int = 2048) -> SigningKeyRecord: ...
+
+    async def close(self) -> None: ...
