@@ -1,0 +1,138 @@
+"""Rules every registry implementation shares (TAAP.md A5): ids, input checks, key publication.
+
+Kept apart from the storage adapters so ``MemoryRegistry`` and ``SqlRegistry`` refuse exactly the
+same input with exactly the same errors, which the contract tests pin.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+from taap.errors import ConfigurationError
+from taap.server.registry import ApiProduct, SigningKeyRecord
+
+__all__ = [
+    "CLIENT_ID_ALPHABET",
+    "DEFAULT_CLIENT_ID_PREFIX",
+    "DEFAULT_KEY_PUBLISH_SECONDS",
+    "check_client_id",
+    "check_grace",
+    "check_name",
+    "check_product",
+    "check_secret",
+    "new_client_id",
+    "publishable_keys",
+    "to_datetime",
+]
+
+DEFAULT_CLIENT_ID_PREFIX = "taap-"
+CLIENT_ID_ALPHABET = string.ascii_letters + string.digits
+
+#: How long a rotated-out signing key stays in JWKS: the token lifetime (3600 s, A4) + the
+#: verification leeway (10 s, A8) + the node key-refresh interval (30 s, A8), because a node that
+#: has not refreshed yet may still sign with the old key for up to that interval after rotation.
+DEFAULT_KEY_PUBLISH_SECONDS = 3600 + 10 + 30
+
+# A client id travels in Basic auth (split on the first ':'), in URLs and in audit lines, so it
+# stays printable ASCII without ':' or whitespace.
+_CLIENT_ID = re.compile(r"[A-Za-z0-9._~@+\-]{1,128}")
+_PRODUCT_ID = re.compile(r"[a-z0-9][a-z0-9._\-]{0,63}")
+_MAX_NAME = 200
+_MAX_SECRET = 512
+
+
+def new_client_id(prefix: str = DEFAULT_CLIENT_ID_PREFIX) -> str:
+    """``prefix`` + 32 random alphanumerics (A5)."""
+    return prefix + "".join(secrets.choice(CLIENT_ID_ALPHABET) for _ in range(32))
+
+
+def check_client_id(client_id: str) -> str:
+    """A chosen client id (``--client-id``), returned unchanged when acceptable.
+
+    Raises:
+        ConfigurationError: empty, longer than 128 characters, or outside ``A-Za-z0-9._~@+-``.
+    """
+    if not _CLIENT_ID.fullmatch(client_id):
+        raise ConfigurationError(
+            "client id must be 1-128 characters of A-Z a-z 0-9 . _ ~ @ + - (no ':' or spaces)"
+        )
+    return client_id
+
+
+def check_name(name: str) -> str:
+    """A client name, stripped.
+
+    Raises:
+        ConfigurationError: blank or longer than 200 characters.
+    """
+    cleaned = name.strip()
+    if not cleaned or len(cleaned) > _MAX_NAME or not cleaned.isprintable():
+        raise ConfigurationError(f"client name must be 1-{_MAX_NAME} printable characters")
+    return cleaned
+
+
+def check_secret(secret: str) -> str:
+    """A chosen secret (``--secret``); may contain ':' (Basic splits on the first one).
+
+    Raises:
+        ConfigurationError: empty, longer than 512 characters, or with control characters.
+    """
+    if not secret or len(secret) > _MAX_SECRET or not secret.isprintable():
+        raise ConfigurationError(f"client secret must be 1-{_MAX_SECRET} printable characters")
+    return secret
+
+
+def check_grace(grace: float) -> float:
+    """Seconds the previous secret stays valid after a rotation.
+
+    Raises:
+        ConfigurationError: negative or more than 30 days.
+    """
+    if not 0 <= grace <= 30 * 86400:
+        raise ConfigurationError("secret grace period must be between 0 and 2592000 seconds")
+    return grace
+
+
+def check_product(product: ApiProduct) -> ApiProduct:
+    """A custom API product, returned unchanged when acceptable.
+
+    Raises:
+        ConfigurationError: bad id, blank name, unknown token server, or a base path that is not
+            an absolute path.
+    """
+    if not _PRODUCT_ID.fullmatch(product.id):
+        raise ConfigurationError(
+            "API id must be 1-64 characters of a-z 0-9 . _ -, starting with a letter or digit"
+        )
+    if not product.name.strip() or len(product.name) > _MAX_NAME:
+        raise ConfigurationError(f"API name must be 1-{_MAX_NAME} characters")
+    if product.token_server not in ("v2", "v6"):
+        raise ConfigurationError("API token server must be 'v2' or 'v6'")
+    path = product.base_path
+    if not path.startswith("/") or path != path.strip() or "//" in path or "?" in path:
+        raise ConfigurationError("API base path must be an absolute path such as /sms/v1")
+    if len(path) > 1 and path.endswith("/"):
+        raise ConfigurationError("API base path must not end with '/'")
+    return product
+
+
+def to_datetime(timestamp: float) -> datetime:
+    """A POSIX timestamp as an aware UTC datetime."""
+    return datetime.fromtimestamp(timestamp, UTC)
+
+
+def publishable_keys(keys: Iterable[SigningKeyRecord], now: datetime) -> list[SigningKeyRecord]:
+    """Keys for JWKS at ``now``: the active key (newest non-retired, no ``publish_until``)
+    first, then rotated-out keys still inside their publication window, newest first."""
+    live = [k for k in keys if not k.retired and (k.publish_until is None or k.publish_until > now)]
+    live.sort(key=lambda k: (k.publish_until is None, k.created_at), reverse=True)
+    return live
+
+
+def dedupe(items: Sequence[str]) -> tuple[str, ...]:
+    """``items`` without repeats, first occurrence kept."""
+    return tuple(dict.fromkeys(items))
