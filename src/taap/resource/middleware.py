@@ -1,0 +1,143 @@
+"""Pure ASGI guard: buffer the body once, verify, hand the request on (ARCHITECTURE.md idiom 3).
+
+The middleware only adapts ASGI. It caps the headers (431) and the body (413, refused from
+``Content-Length`` before reading or as soon as the bytes read pass the cap), reduces the request
+to :class:`~taap.core.request.RequestParts` exactly as it arrived, and asks the
+:class:`~taap.resource.validator.Validator`. On success the application gets the same body bytes
+through a replayed ``receive`` and the :class:`~taap.resource.principal.Principal` in
+``scope["taap.principal"]``; on failure the caller gets the A6 JSON answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from taap.core.request import canonical_uri, request_parts
+from taap.errors import (
+    BodyTooLargeError,
+    HeadersTooLargeError,
+    TaapError,
+)
+from taap.resource._asgi import ASGIApp, Message, Receive, Scope, Send
+from taap.resource._http import content_length, raw_path_of
+from taap.resource.principal import PRINCIPAL_SCOPE_KEY
+from taap.resource.responses import error_response
+from taap.resource.validator import Validator
+
+__all__ = ["GuardMiddleware", "read_body", "send_error"]
+
+log = logging.getLogger("taap.resource")
+
+
+class _Disconnected(Exception):
+    pass
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """Read the whole request body, refusing it once it passes ``limit`` bytes.
+
+    Raises:
+        BodyTooLargeError: declared or received length over ``limit`` (413).
+        RequestMalformedError: an unparseable ``Content-Length``.
+    """
+    declared = content_length(scope.get("headers") or ())
+    if declared is not None and declared > limit:
+        raise BodyTooLargeError(log_detail=f"Content-Length {declared} > {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected()
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLargeError(log_detail=f"body passed {limit} bytes while reading")
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def send_error(send: Send, exc: TaapError) -> None:
+    """Send the A6 answer to ``exc``."""
+    status, headers, body = error_response(exc)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(n.encode("latin-1"), v.encode("latin-1")) for n, v in headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class GuardMiddleware:
+    """ASGI middleware that lets only verified TAAP step-4 requests through.
+
+    ``exempt`` lists path prefixes served without a check (health probes, docs).
+    """
+
+    def __init__(self, app: ASGIApp, *, validator: Validator, exempt: Iterable[str] = ()) -> None:
+        self.app = app
+        self.validator = validator
+        self.exempt = tuple(exempt)
+
+    def _is_exempt(self, path: str) -> bool:
+        return any(path == p or path.startswith(p.rstrip("/") + "/") for p in self.exempt)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind not in ("http", "websocket") or self._is_exempt(str(scope.get("path", ""))):
+            await self.app(scope, receive, send)
+            return
+        if kind == "websocket":
+            # TAAP signs HTTP requests; a websocket upgrade cannot carry a body PoP. Refuse.
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        try:
+            headers = scope.get("headers") or []
+            settings = self.validator.settings
+            if sum(len(n) + len(v) for n, v in headers) > settings.max_headers:
+                raise HeadersTooLargeError()
+            body = await read_body(scope, receive, settings.max_body)
+            raw_path = raw_path_of(scope)
+            parts = request_parts(
+                scope["method"], raw_path, scope.get("query_string", b""), headers, body
+            )
+            principal = await self.validator.verify(parts, path=canonical_uri(raw_path))
+        except _Disconnected:
+            return
+        except TaapError as exc:
+            log.info(
+                "guard refused %s %s: %s (%s)",
+                scope.get("method"),
+                scope.get("path"),
+                exc.error_code,
+                exc.log_detail or exc.description,
+            )
+            await send_error(send, exc)
+            return
+        except Exception:
+            # A bug, not the caller's fault: answer a bare 500, keep the details in the log.
+            log.exception("guard failed unexpectedly")
+            await send_error(send, TaapError())
+            return
+        await self.app({**scope, PRINCIPAL_SCOPE_KEY: principal}, _replay(body, receive), send)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            message: dict[str, Any] = {"type": "http.request", "body": body, "more_body": False}
+            return message
+        # After the body, the application only waits for a disconnect: ask the server.
+        return await receive()
+
+    return replayed

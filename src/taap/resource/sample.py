@@ -1,0 +1,171 @@
+"""The sample APIs of TAAP.md A9, behind the guard: Connectivity and SMS Notification.
+
+``create_sample_app(token_server_url)`` returns a Starlette app ready for uvicorn; ``taap
+sample-api`` serves it and ``taap serve --with-sample-apis`` mounts it beside the token server.
+Every route is guarded, except ``GET /healthz`` (a probe that reveals nothing).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from taap.core._json import JsonError, loads_strict
+from taap.core.replay import ReplayStore
+from taap.errors import (
+    BodyInvalidError,
+    ConfigurationError,
+    ContentTypeError,
+    MethodNotAllowedError,
+    NotFoundError,
+    RequestMalformedError,
+    TaapError,
+)
+from taap.resource.dependency import taap_error_handler
+from taap.resource.keys import JwksKeys, KeyProvider
+from taap.resource.middleware import GuardMiddleware
+from taap.resource.principal import PRINCIPAL_SCOPE_KEY, Principal
+from taap.resource.settings import GuardSettings
+from taap.resource.validator import Validator
+
+__all__ = ["DEVICES", "HEALTH_PATH", "create_sample_app"]
+
+HEALTH_PATH = "/healthz"
+_ICCID = re.compile(r"89[0-9]{17,18}")
+_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+MAX_SMS_TEXT = 918  # six concatenated GSM-7 segments of 153 characters
+
+#: The nine devices of A9: ICCID → status, plan, last-seen.
+DEVICES: dict[str, dict[str, str]] = {
+    f"89012600000000000{n:02d}": {
+        "iccid": f"89012600000000000{n:02d}",
+        "status": status,
+        "plan": plan,
+        "last_seen": f"2026-11-{20 + n:02d}T{8 + n:02d}:15:00Z",
+    }
+    for n, status, plan in (
+        (1, "active", "IoT Basic 1 GB"),
+        (2, "active", "IoT Basic 1 GB"),
+        (3, "active", "IoT Plus 5 GB"),
+        (4, "suspended", "IoT Plus 5 GB"),
+        (5, "active", "IoT Pro 20 GB"),
+        (6, "inactive", "IoT Basic 1 GB"),
+        (7, "active", "IoT Pro 20 GB"),
+        (8, "active", "IoT Plus 5 GB"),
+        (9, "suspended", "IoT Pro 20 GB"),
+    )
+}
+
+
+def _principal(request: Request) -> Principal:
+    principal = request.scope.get(PRINCIPAL_SCOPE_KEY)
+    # The guard wraps every route; reaching here without a principal is a wiring bug.
+    assert isinstance(principal, Principal)
+    return principal
+
+
+async def get_device(request: Request) -> Response:
+    """``GET /iot-connectivity/v1/devices/{iccid}``."""
+    _principal(request)
+    iccid = request.path_params["iccid"]
+    if not _ICCID.fullmatch(iccid):
+        raise RequestMalformedError("an ICCID is 19-20 digits starting with 89")
+    device = DEVICES.get(iccid)
+    if device is None:
+        raise NotFoundError("no such device")
+    return JSONResponse(device)
+
+
+def _sms_request(body: bytes) -> tuple[str, str]:
+    try:
+        data: dict[str, Any] = loads_strict(body)
+    except JsonError as exc:
+        raise BodyInvalidError("body must be a JSON object", log_detail=str(exc)) from exc
+    if set(data) != {"to", "text"}:
+        raise BodyInvalidError('body must have exactly the members "to" and "text"')
+    to, text = data["to"], data["text"]
+    if not isinstance(to, str) or not _E164.fullmatch(to):
+        raise BodyInvalidError('"to" must be an E.164 number such as +14255550100')
+    if not isinstance(text, str) or not 1 <= len(text) <= MAX_SMS_TEXT:
+        raise BodyInvalidError(f'"text" must be a string of 1..{MAX_SMS_TEXT} characters')
+    return to, text
+
+
+async def send_message(request: Request) -> Response:
+    """``POST /sms/v1/messages``: queue a message (nothing is sent)."""
+    _principal(request)
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json":
+        raise ContentTypeError()
+    _sms_request(await request.body())
+    return JSONResponse({"message_id": str(uuid.uuid4()), "status": "queued"}, status_code=201)
+
+
+async def health(request: Request) -> Response:
+    """``GET /healthz``: unauthenticated liveness."""
+    return JSONResponse({"status": "ok"})
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    # Starlette's own 404/405 become A6 bodies like every other error.
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    error: TaapError
+    if status == 405:
+        allow = (exc.headers or {}).get("Allow") if isinstance(exc, HTTPException) else None
+        error = MethodNotAllowedError(headers={"Allow": allow} if allow else None)
+    elif status == 404:
+        error = NotFoundError()
+    else:
+        error = TaapError()
+    return await taap_error_handler(request, error)
+
+
+def create_sample_app(
+    token_server_url: str | None = None,
+    *,
+    keys: KeyProvider | None = None,
+    replay_store: ReplayStore | None = None,
+    settings: GuardSettings | None = None,
+    validator: Validator | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Starlette:
+    """The A9 sample APIs guarded by keys from ``token_server_url`` (discovery + JWKS).
+
+    ``replay_store`` should be the token server's when both run in one process (one jti
+    namespace, SECURITY.md R5); ``keys`` or ``validator`` replace the discovered keys.
+
+    Raises:
+        ConfigurationError: no token server URL, keys or validator; or a URL that is neither
+            https nor loopback http.
+    """
+    settings = settings or GuardSettings()
+    if validator is None:
+        if keys is None:
+            if not token_server_url:
+                raise ConfigurationError("the sample APIs need the token server's URL")
+            keys = JwksKeys(
+                token_server_url,
+                ttl=settings.jwks_ttl,
+                min_refresh=settings.jwks_min_refresh,
+            )
+        validator = Validator(keys, replay=replay_store, settings=settings, clock=clock)
+    routes = [
+        Route("/iot-connectivity/v1/devices/{iccid}", get_device, methods=["GET"]),
+        Route("/sms/v1/messages", send_message, methods=["POST"]),
+        Route(HEALTH_PATH, health, methods=["GET"]),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(GuardMiddleware, validator=validator, exempt=[HEALTH_PATH])],
+        exception_handlers={TaapError: taap_error_handler, HTTPException: _http_error},
+    )

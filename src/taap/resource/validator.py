@@ -1,0 +1,156 @@
+"""The framework-free guard: one request in, a :class:`Principal` out or an A6 error (TAAP.md A7).
+
+Order (the first failure answers):
+
+1. Bearer access token: RS256 with a ``kid`` of the token server's JWKS (one refetch on an
+   unknown ``kid``, rate-limited by the key provider), ``typ`` ``at+jwt`` (an ID token is
+   refused), exact ``iss``, ``exp`` with leeway → 401 ``token_invalid``;
+2. the PoP in ``X-Authorization`` (401 ``pop_missing`` without one), A3 steps 1-6 against the
+   token's ``cnf.jwk`` only; strict coverage means ``Authorization`` is signed, which binds the
+   PoP to this very token;
+3. the API product: the path's base path names a product that must be in the token's ``apis``
+   → 403 ``not_subscribed``;
+4. one hop: ``(client_id, jti)`` recorded in the replay store shared with the token server
+   → 401 ``pop_replayed``; store full or down → 503 ``unavailable``.
+
+Nothing is recorded unless 1-3 passed (SECURITY.md R3).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+
+from taap.core.pop import verify_pop_token
+from taap.core.replay import MemoryReplayStore, ReplayStore
+from taap.core.request import RequestParts
+from taap.core.tokens import AccessToken, verify_access_token
+from taap.errors import (
+    NotSubscribedError,
+    PopMalformedError,
+    PopMissingError,
+    PopReplayedError,
+    TokenInvalidError,
+    UnavailableError,
+    UnknownKeyIdError,
+)
+from taap.resource.keys import KeyProvider, KeySet
+from taap.resource.principal import Principal
+from taap.resource.products import ProductMap
+from taap.resource.settings import GuardSettings
+
+__all__ = ["Validator", "bearer_token"]
+
+log = logging.getLogger("taap.resource")
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of an ``Authorization: Bearer <token>`` value (scheme case-insensitive).
+
+    Raises:
+        TokenInvalidError: no Authorization value, another scheme, or a malformed token.
+    """
+    if not authorization:
+        raise TokenInvalidError("Bearer access token is missing", log_detail="no Authorization")
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip(" ")
+    if scheme.lower() != "bearer" or not token or " " in token:
+        raise TokenInvalidError(
+            "Authorization must be 'Bearer <access token>'", log_detail="not a Bearer value"
+        )
+    return token
+
+
+class Validator:
+    """Verifies step-4 requests: access token, PoP, product, one hop."""
+
+    def __init__(
+        self,
+        keys: KeyProvider,
+        *,
+        issuer: str | None = None,
+        products: ProductMap | Mapping[str, str] | None = None,
+        replay: ReplayStore | None = None,
+        settings: GuardSettings | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.keys = keys
+        self.issuer = issuer
+        if products is None:
+            self.products = ProductMap.default()
+        elif isinstance(products, ProductMap):
+            self.products = products
+        else:
+            self.products = ProductMap(products)
+        self.replay: ReplayStore = replay if replay is not None else MemoryReplayStore()
+        self.settings = settings or GuardSettings()
+        self.clock = clock
+
+    def _issuer(self, keyset: KeySet) -> str:
+        issuer = self.issuer or keyset.issuer
+        if not issuer:
+            raise UnavailableError(log_detail="no issuer configured or discovered")
+        return issuer
+
+    async def _access_token(self, token: str, now: float) -> AccessToken:
+        keyset = await self.keys.current()
+        leeway = self.settings.leeway
+        try:
+            return verify_access_token(
+                token, keys=keyset.keys, issuer=self._issuer(keyset), now=now, leeway=leeway
+            )
+        except UnknownKeyIdError:
+            # A key rotated in since the last fetch: one (rate-limited) refetch, one retry.
+            keyset = await self.keys.refresh()
+            return verify_access_token(
+                token, keys=keyset.keys, issuer=self._issuer(keyset), now=now, leeway=leeway
+            )
+
+    async def verify(
+        self, request: RequestParts, *, path: str | None = None, product: str | None = None
+    ) -> Principal:
+        """Verify a request and record its PoP.
+
+        ``path`` is the decoded path without query (default: from ``request.uri``); ``product``,
+        when given, is the route's product and replaces the base-path lookup.
+
+        Raises:
+            TokenInvalidError: the Bearer access token (401 token_invalid).
+            PopError: the PoP (401; pop_missing, pop_malformed, ... pop_replayed).
+            NotSubscribedError: the token's ``apis`` lack this path's product (403).
+            UnavailableError: keys or replay store unavailable (503).
+        """
+        now = self.clock()
+        token = await self._access_token(bearer_token(request.headers.get("authorization")), now)
+        pop = request.headers.get("x-authorization")
+        if not pop:
+            raise PopMissingError()
+        verified = verify_pop_token(
+            pop, keys=[token.cnf_key], request=request, now=now, policy=self.settings.policy
+        )
+        if verified.jti is None:
+            # Only java-compat lets a PoP omit its jti; one hop needs one.
+            raise PopMalformedError(log_detail="jti required for one-hop use")
+        route = path if path is not None else request.uri.partition("?")[0]
+        if product is None:
+            product = self.products.product_for(route)
+        if product is None:
+            raise NotSubscribedError(
+                "no API product is served at this path", log_detail=f"unmapped path {route!r}"
+            )
+        if product not in token.apis:
+            raise NotSubscribedError(log_detail=f"{token.client_id} lacks {product}")
+        if not await self.replay.record(
+            token.client_id, verified.jti, until=verified.replay_until, now=now
+        ):
+            raise PopReplayedError()
+        return Principal(
+            client_id=token.client_id,
+            apis=token.apis,
+            product=product,
+            claims=token.claims,
+            pop_jti=verified.jti,
+            token_jti=token.jti,
+            kid=token.kid,
+        )
