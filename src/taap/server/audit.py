@@ -1,0 +1,61 @@
+"""One structured JSON line per issuance and per rejection (SECURITY.md E4).
+
+Fields: ``ts`` (UTC, ISO 8601), ``event`` (``token_issued`` / ``token_rejected``),
+``endpoint``, ``status``, ``error_code``, ``client_id`` (as claimed when authentication
+failed), ``jti`` (the PoP's), ``kid`` (signing key of the issued tokens), ``token_jti`` (the
+access token's), ``source`` (client address). Never secrets, PoPs or whole tokens; strings
+are JSON-encoded (injection-safe) and cut to 200 characters.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+
+__all__ = ["AUDIT_LOGGER", "AuditLog"]
+
+AUDIT_LOGGER = "taap.audit"
+_MAX = 200
+
+
+def _cut(value: str | None) -> str | None:
+    return value if value is None or len(value) <= _MAX else value[:_MAX] + "…"
+
+
+class AuditLog:
+    """Writes audit lines on a :mod:`logging` logger (``taap.audit`` by default)."""
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self.logger = logger or logging.getLogger(AUDIT_LOGGER)
+
+    def record(
+        self,
+        *,
+        now: float,
+        event: str,
+        endpoint: str,
+        status: int,
+        source: str,
+        error_code: str | None = None,
+        client_id: str | None = None,
+        jti: str | None = None,
+        kid: str | None = None,
+        token_jti: str | None = None,
+    ) -> None:
+        """Write one line (skipped cheaply when the logger is disabled for INFO)."""
+        if not self.logger.isEnabledFor(logging.INFO):
+            return
+        line = {
+            "ts": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds"),
+            "event": event,
+            "endpoint": endpoint,
+            "status": status,
+            "error_code": error_code,
+            "client_id": _cut(client_id),
+            "jti": _cut(jti),
+            "kid": kid,
+            "token_jti": token_jti,
+            "source": _cut(source),
+        }
+        self.logger.info(json.dumps(line, ensure_ascii=True, separators=(",", ":")))

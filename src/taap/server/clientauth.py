@@ -1,0 +1,166 @@
+"""Client authentication inputs (TAAP.md A4, SECURITY.md A1): Basic credentials and the v6
+body, and the caller's address for the rate limits.
+
+Basic: scheme case-insensitive, strict base64, split at the first ``:``, UTF-8. The halves
+are taken as sent, without form-url-decoding: TAAP's documents and T-Mobile's builders encode
+the raw ``client_id:client_secret``, and generated ids and secrets use only unreserved
+characters, so both readings agree for them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from taap.core._json import JsonError, loads_strict
+from taap.errors import (
+    BodyInvalidError,
+    ClientAuthError,
+    GrantTypeUnsupportedError,
+    ScopeInvalidError,
+)
+
+__all__ = [
+    "MAX_CLIENT_ID",
+    "V6Body",
+    "check_v2_body",
+    "parse_basic",
+    "parse_v6_body",
+    "source_address",
+]
+
+MAX_CLIENT_ID = 256
+MAX_CLAIM_VALUE = 64
+Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | Literal["*"]
+
+
+def parse_basic(value: str | None) -> tuple[str, str]:
+    """``(client_id, client_secret)`` from an ``Authorization: Basic`` value.
+
+    Raises:
+        ClientAuthError: missing, another scheme, bad base64, no ``:``, empty halves, not UTF-8.
+    """
+    if not value:
+        raise ClientAuthError(log_detail="Authorization header missing")
+    scheme, _, encoded = value.partition(" ")
+    if scheme.lower() != "basic":
+        raise ClientAuthError(log_detail="Authorization scheme is not Basic")
+    try:
+        text = base64.b64decode(encoded.strip(" "), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError) as exc:
+        raise ClientAuthError(log_detail="Basic credentials are not base64 of UTF-8") from exc
+    client_id, sep, secret = text.partition(":")
+    if not sep or not client_id or not secret:
+        raise ClientAuthError(log_detail="Basic credentials are not client_id:client_secret")
+    if len(client_id) > MAX_CLIENT_ID:
+        raise ClientAuthError(log_detail="client_id too long")
+    return client_id, secret
+
+
+def check_v2_body(body: bytes) -> None:
+    """v2: the body is empty or a strict JSON object (ignored, but bound by the PoP).
+
+    Raises:
+        BodyInvalidError: anything else.
+    """
+    if not body:
+        return
+    try:
+        loads_strict(body, max_depth=32)
+    except JsonError as exc:
+        raise BodyInvalidError("body must be empty or a JSON object", log_detail=str(exc)) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class V6Body:
+    """The accepted fields of a v6 token request body."""
+
+    client_id: str
+    client_secret: str
+    claims: dict[str, str]
+
+
+def _required(obj: dict[str, Any], name: str) -> str:
+    value = obj.get(name)
+    if not isinstance(value, str):
+        raise BodyInvalidError(f"'{name}' is required and must be a string")
+    return value
+
+
+def _optional(obj: dict[str, Any], name: str) -> str | None:
+    return _required(obj, name) if name in obj else None
+
+
+def parse_v6_body(body: bytes, *, client_id: str, client_secret: str) -> V6Body:
+    """Check a v6 body against A4 and the authenticated Basic credentials.
+
+    Order: syntax and types (400 body_invalid) → credentials equal to Basic (401) → grant type
+    (400 grant_type_unsupported) → scope (400 scope_invalid).
+
+    Raises:
+        BodyInvalidError, ClientAuthError, GrantTypeUnsupportedError, ScopeInvalidError.
+    """
+    try:
+        obj = loads_strict(body, max_depth=32)
+    except JsonError as exc:
+        raise BodyInvalidError("body must be a JSON object", log_detail=str(exc)) from exc
+    body_id = _required(obj, "client_id")
+    body_secret = _required(obj, "client_secret")
+    scope = _required(obj, "scope")
+    hyphen = _optional(obj, "grant-type")
+    underscore = _optional(obj, "grant_type")
+    if hyphen is None and underscore is None:
+        raise BodyInvalidError("'grant-type' is required")
+    if hyphen is not None and underscore is not None and hyphen != underscore:
+        raise BodyInvalidError("'grant-type' and 'grant_type' differ")
+    claims: dict[str, str] = {}
+    for name in ("storeId", "dealerCode"):
+        value = _optional(obj, name)
+        if value is not None:
+            if len(value) > MAX_CLAIM_VALUE:
+                raise BodyInvalidError(f"'{name}' is longer than {MAX_CLAIM_VALUE} characters")
+            claims[name] = value
+    same_id = hmac.compare_digest(body_id.encode("utf-8"), client_id.encode("utf-8"))
+    same_secret = hmac.compare_digest(body_secret.encode("utf-8"), client_secret.encode("utf-8"))
+    if not (same_id and same_secret):
+        raise ClientAuthError(log_detail="v6 body credentials differ from Basic")
+    if (hyphen or underscore) != "client_credentials":
+        raise GrantTypeUnsupportedError()
+    if scope != "response_mode":
+        raise ScopeInvalidError()
+    return V6Body(client_id=body_id, client_secret=body_secret, claims=claims)
+
+
+def _trusted(address: str, networks: Networks) -> bool:
+    if networks == "*":
+        return True
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
+
+
+def source_address(peer: str, forwarded: Iterable[bytes], networks: Networks) -> str:
+    """The caller's address: the peer, or from ``X-Forwarded-For`` when the peer is trusted.
+
+    The chain is walked from the right and the first hop that is not a trusted proxy wins, so a
+    client cannot choose its own address by prepending entries.
+    """
+    if not networks or not _trusted(peer, networks):
+        return peer
+    hops = [
+        hop.strip()
+        for value in forwarded
+        for hop in value.decode("latin-1").split(",")
+        if hop.strip()
+    ]
+    for hop in reversed(hops):
+        if not _trusted(hop, networks):
+            return hop
+    return hops[0] if hops else peer

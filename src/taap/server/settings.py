@@ -1,0 +1,173 @@
+"""Token-server settings (TAAP.md A8): ``TAAP_*`` environment variables, CLI flags on top.
+
+Build one :class:`ServerSettings` at the edge (``taap serve`` or the caller of ``create_app``)
+and pass it down; nothing below reads the environment.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from taap.core.pop import PopPolicy
+from taap.errors import ConfigurationError
+from taap.stores.ratelimit import Rate
+
+__all__ = ["Rate", "ServerSettings", "parse_rate", "trusted_networks"]
+
+TokenMode = Literal["separate", "single"]
+PolicyName = Literal["strict", "lenient", "java-compat"]
+
+
+def parse_rate(text: str) -> Rate:
+    """Parse ``BURST/PERIOD`` (``10/6`` = burst 10, one token back every 6 s).
+
+    Raises:
+        ValueError: not two positive numbers separated by ``/``.
+    """
+    burst, sep, per = text.partition("/")
+    try:
+        rate = Rate(int(burst.strip()), float(per.strip()))
+    except ValueError:
+        rate = Rate(0, 0.0)
+    if not sep or rate.burst < 1 or not rate.per > 0:
+        raise ValueError(f"rate {text!r} must be BURST/PERIOD, e.g. 10/6")
+    return rate
+
+
+def trusted_networks(
+    text: str,
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | Literal["*"]:
+    """Parse ``TAAP_FORWARDED_ALLOW_IPS``: comma-separated addresses or CIDRs, or ``*``.
+
+    Raises:
+        ValueError: an entry is neither an address nor a network.
+    """
+    entries = [part.strip() for part in text.split(",") if part.strip()]
+    if "*" in entries:
+        return "*"
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
+
+
+class ServerSettings(BaseSettings):
+    """Every A8 setting with its default. Environment: ``TAAP_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="TAAP_", frozen=True, extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    database_url: str = "sqlite:///./taap.db"
+    redis_url: str | None = None
+    pepper: SecretStr | None = None
+    issuer: str | None = None
+    public_url: str | None = None
+    token_mode: TokenMode = "separate"
+    pop_policy: PolicyName = "strict"
+    leeway: int = Field(default=10, ge=0, le=300)
+    pop_max_ttl: int = Field(default=120, ge=1, le=3600)
+    pop_max_age: int = Field(default=60, ge=1, le=3600)
+    token_ttl: int = Field(default=3600, ge=60, le=86400)
+    max_body: int = Field(default=1024 * 1024, ge=1024)
+    max_headers: int = Field(default=16 * 1024, ge=1024)
+    rate_client: str = "10/6"
+    rate_address: str = "30/2"
+    forwarded_allow_ips: str = ""
+    key_refresh: float = Field(default=30.0, ge=0)
+    registry_cache: float = Field(default=0.0, ge=0)
+    # Guard (resource server) settings of A8; the token server only carries them along.
+    jwks_ttl: float = Field(default=300.0, ge=0)
+    jwks_min_refresh: float = Field(default=30.0, ge=0)
+    # Not in A8: bound of the in-process replay store (A3 step 7 names 500,000).
+    replay_capacity: int = Field(default=500_000, ge=1)
+    with_sample_apis: bool = False
+
+    @field_validator("rate_client", "rate_address")
+    @classmethod
+    def _check_rate(cls, value: str) -> str:
+        parse_rate(value)
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _check_networks(cls, value: str) -> str:
+        trusted_networks(value)
+        return value
+
+    @field_validator("public_url", "issuer")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an absolute http(s) URL")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @model_validator(mode="after")
+    def _check_workers(self) -> ServerSettings:
+        if self.workers > 1 and not self.redis_url:
+            raise ValueError(
+                f"--workers {self.workers} needs --redis-url (TAAP_REDIS_URL): the replay store "
+                "and rate limits must be shared by every worker process (TAAP.md A4)"
+            )
+        return self
+
+    @classmethod
+    def load(cls, **overrides: Any) -> ServerSettings:
+        """Environment plus explicit overrides (``None`` values are ignored).
+
+        Raises:
+            ConfigurationError: a setting is invalid; the message names it.
+        """
+        given = {name: value for name, value in overrides.items() if value is not None}
+        try:
+            return cls(**given)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: "
+                f"{str(err['msg']).removeprefix('Value error, ')}"
+                for err in exc.errors()
+            )
+            raise ConfigurationError(f"invalid settings: {problems}") from None
+
+    # -- derived values -------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        """The public base URL (A8 default ``http://127.0.0.1:<port>``)."""
+        return self.public_url or f"http://127.0.0.1:{self.port}"
+
+    @property
+    def issuer_url(self) -> str:
+        """``iss`` of every token: ``--issuer`` or ``<public base URL>/oauth2/v1``."""
+        return self.issuer or f"{self.base_url}/oauth2/v1"
+
+    @property
+    def policy(self) -> PopPolicy:
+        """The PoP policy with the configured leeway and caps."""
+        return PopPolicy.named(
+            self.pop_policy,
+            leeway=self.leeway,
+            max_ttl=self.pop_max_ttl,
+            max_age=self.pop_max_age,
+        )
+
+    @property
+    def client_rate(self) -> Rate:
+        return parse_rate(self.rate_client)
+
+    @property
+    def address_rate(self) -> Rate:
+        return parse_rate(self.rate_address)
+
+    def pepper_bytes(self) -> bytes | None:
+        """The pepper from ``TAAP_PEPPER`` as bytes, or None (then the registry decides)."""
+        return self.pepper.get_secret_value().encode("utf-8") if self.pepper else None

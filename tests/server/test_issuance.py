@@ -1,0 +1,181 @@
+"""Happy paths of both token endpoints (TAAP.md A4): response shape, headers, token contents."""
+
+from __future__ import annotations
+
+import json
+
+from server_kit import BASE, NOW, TOKEN_KEYS, Harness, decode, make_harness, v6_body, verify_tokens
+
+from taap.core import PrivateKey
+
+ISSUER = f"{BASE}/oauth2/v1"
+
+
+async def _jwks(harness: Harness) -> dict:  # type: ignore[type-arg]
+    async with harness.http() as client:
+        response = await client.get("/oauth2/v1/jwks")
+    assert response.status_code == 200
+    return response.json()
+
+
+async def test_v2_issues_the_documented_response(harness: Harness) -> None:
+    response = await harness.post("v2")
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["pragma"] == "no-cache"
+    assert response.headers["content-type"] == "application/json"
+    payload = response.json()
+    assert list(payload) == TOKEN_KEYS
+    assert payload["expires_in"] == "3599"
+    assert payload["scope"] == ""
+    assert payload["status"] == "approved"
+    # byte-exact shape: compact JSON in the documented member order, expires_in a string
+    expected = (
+        f'{{"id_token":"{payload["id_token"]}","access_token":"{payload["access_token"]}",'
+        '"expires_in":"3599","scope":"","status":"approved"}'
+    )
+    assert response.content == expected.encode()
+    assert payload["id_token"] != payload["access_token"]
+
+
+async def test_v2_access_token_claims(harness: Harness, rsa_key: PrivateKey) -> None:
+    response = await harness.post("v2")
+    payload = response.json()
+    claims = verify_tokens(payload, await _jwks(harness), ISSUER, NOW)
+    header, _ = decode(payload["access_token"])
+    assert header["typ"] == "at+jwt"
+    assert header["alg"] == "RS256"
+    assert list(header) == ["kid", "typ", "alg"]
+    assert claims["sub"] == claims["aud"] == claims["client_id"] == harness.client_id
+    assert claims["iss"] == ISSUER
+    assert claims["iat"] == int(NOW)
+    assert claims["exp"] - claims["iat"] == 3600
+    # only the v2 products the client subscribes to (call-verification is served by v6)
+    assert claims["apis"] == ["connectivity", "sms-notification"]
+    assert claims["cnf"] == {"jwk": dict(rsa_key.public.jwk)}
+    assert "storeId" not in claims
+
+
+async def test_v2_id_token_claims(harness: Harness) -> None:
+    payload = (await harness.post("v2")).json()
+    header, claims = decode(payload["id_token"])
+    assert header["typ"] == "JWT"
+    assert set(claims) == {"sub", "aud", "iss", "exp", "iat", "jti"}
+    assert claims["sub"] == claims["aud"] == harness.client_id
+    assert claims["exp"] - claims["iat"] == 3600
+    _, access = decode(payload["access_token"])
+    assert claims["jti"] != access["jti"]
+
+
+async def test_v6_issues_with_store_and_dealer(harness: Harness) -> None:
+    body = v6_body(harness.client_id, harness.secret, storeId="S-42", dealerCode="D-7")
+    response = await harness.post("v6", body=body)
+    assert response.status_code == 200, response.text
+    payload = response.json()
+    assert list(payload) == TOKEN_KEYS
+    claims = verify_tokens(payload, await _jwks(harness), ISSUER, NOW)
+    assert claims["apis"] == ["call-verification"]
+    assert claims["storeId"] == "S-42"
+    assert claims["dealerCode"] == "D-7"
+
+
+async def test_v6_accepts_the_rfc_grant_type_spelling(harness: Harness) -> None:
+    body = json.dumps(
+        {
+            "client_id": harness.client_id,
+            "client_secret": harness.secret,
+            "scope": "response_mode",
+            "grant_type": "client_credentials",
+        }
+    )
+    response = await harness.post("v6", body=body)
+    assert response.status_code == 200, response.text
+
+
+async def test_v2_accepts_a_json_object_body_bound_by_the_pop(harness: Harness) -> None:
+    response = await harness.post("v2", body='{"hello": "world"}')
+    assert response.status_code == 200, response.text
+
+
+async def test_charset_parameter_allowed(harness: Harness) -> None:
+    path, headers, body = harness.request("v2")
+    headers["Content-Type"] = "application/json; charset=utf-8"
+    from server_kit import sign
+
+    headers["X-Authorization"] = sign(
+        harness.key,
+        authorization=headers["Authorization"],
+        uri=path,
+        overrides={"Content-Type": headers["Content-Type"]},
+    )
+    async with harness.http() as client:
+        response = await client.post(path, headers=headers, content=body)
+    assert response.status_code == 200, response.text
+
+
+async def test_replay_entry_recorded_after_issuance(harness: Harness) -> None:
+    from taap.core.pop import decode_pop_token
+
+    path, headers, body = harness.request("v2")
+    jti = decode_pop_token(headers["X-Authorization"])[1]["jti"]
+    assert not harness.replay.contains(harness.client_id, jti, now=NOW)
+    async with harness.http() as client:
+        response = await client.post(path, headers=headers, content=body)
+    assert response.status_code == 200
+    assert harness.replay.contains(harness.client_id, jti, now=NOW)
+
+
+async def test_token_mode_single(rsa_key: PrivateKey, signing_key: PrivateKey) -> None:
+    h = await make_harness(rsa_key, signing_key=signing_key, token_mode="single")
+    response = await h.post("v2")
+    assert response.status_code == 200, response.text
+    payload = response.json()
+    assert payload["id_token"] == payload["access_token"]
+    header, claims = decode(payload["access_token"])
+    assert header["typ"] == "at+jwt"
+    assert claims["apis"] == ["connectivity", "sms-notification"]
+
+
+async def test_custom_ttl_and_issuer(rsa_key: PrivateKey, signing_key: PrivateKey) -> None:
+    h = await make_harness(
+        rsa_key, signing_key=signing_key, token_ttl=600, issuer="https://id.example/oauth2/v1"
+    )
+    payload = (await h.post("v2")).json()
+    assert payload["expires_in"] == "599"
+    _, claims = decode(payload["access_token"])
+    assert claims["iss"] == "https://id.example/oauth2/v1"
+    assert claims["exp"] - claims["iat"] == 600
+
+
+async def test_issuance_is_audited_without_secrets(harness: Harness) -> None:
+    path, headers, body = harness.request("v2")
+    async with harness.http() as client:
+        response = await client.post(path, headers=headers, content=body)
+    payload = response.json()
+    [line] = harness.audit_lines
+    assert line["event"] == "token_issued"
+    assert line["client_id"] == harness.client_id
+    assert line["endpoint"] == "v2"
+    assert line["status"] == 200
+    assert line["source"] == "203.0.113.7"
+    assert line["kid"] == decode(payload["access_token"])[0]["kid"]
+    assert line["token_jti"] == decode(payload["access_token"])[1]["jti"]
+    text = json.dumps(line)
+    for secret in (harness.secret, headers["X-Authorization"], payload["access_token"]):
+        assert secret not in text
+    assert headers["Authorization"].split()[1] not in text
+
+
+async def test_rotated_signing_key_signs_after_refresh(
+    rsa_key: PrivateKey, signing_key: PrivateKey
+) -> None:
+    h = await make_harness(rsa_key, signing_key=signing_key, key_refresh=0)
+    first = decode((await h.post("v2")).json()["access_token"])[0]["kid"]
+    record = await h.registry.rotate_signing_key()
+    second_payload = (await h.post("v2")).json()
+    assert decode(second_payload["access_token"])[0]["kid"] == record.kid != first
+    jwks = await _jwks(h)
+    kids = [k["kid"] for k in jwks["keys"]]
+    assert kids[0] == record.kid
+    assert first in kids
+    verify_tokens(second_payload, jwks, ISSUER, NOW)
