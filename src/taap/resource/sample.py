@@ -135,6 +135,7 @@ def create_sample_app(
     *,
     keys: KeyProvider | None = None,
     replay_store: ReplayStore | None = None,
+    redis_url: str | None = None,
     settings: GuardSettings | None = None,
     validator: Validator | None = None,
     clock: Callable[[], float] = time.time,
@@ -142,7 +143,9 @@ def create_sample_app(
     """The A9 sample APIs guarded by keys from ``token_server_url`` (discovery + JWKS).
 
     ``replay_store`` should be the token server's when both run in one process (one jti
-    namespace, SECURITY.md R5); ``keys`` or ``validator`` replace the discovered keys.
+    namespace, SECURITY.md R5); otherwise ``redis_url`` (or ``settings.redis_url``) selects the
+    Redis store under the token server's default prefix, and without either the in-process one
+    serves. ``keys`` or ``validator`` replace the discovered keys.
 
     Raises:
         ConfigurationError: no token server URL, keys or validator; or a URL that is neither
@@ -158,6 +161,11 @@ def create_sample_app(
                 ttl=settings.jwks_ttl,
                 min_refresh=settings.jwks_min_refresh,
             )
+        redis_url = redis_url or settings.redis_url
+        if replay_store is None and redis_url:
+            from taap.stores.redis import RedisReplayStore, connect
+
+            replay_store = RedisReplayStore(connect(redis_url))
         validator = Validator(keys, replay=replay_store, settings=settings, clock=clock)
     routes = [
         Route("/iot-connectivity/v1/devices/{iccid}", get_device, methods=["GET"]),
