@@ -1,0 +1,239 @@
+"""``TokenClient``: steps 1-2 over HTTP, with retries and a single-flight token cache."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+
+from taap.client.cache import Clock, TokenCache
+from taap.client.credentials import ClientCredentials
+from taap.client.retry import RETRY_STATUSES, RetryPolicy
+from taap.client.token import Token, token_from_response
+from taap.client.token_request import PreparedRequest, TokenEndpoint, build_token_request
+from taap.client.wire import error_from_response
+from taap.core.pop import DEFAULT_TTL
+from taap.errors import TransportError
+
+__all__ = ["RETRYABLE_EXCEPTIONS", "TokenClient"]
+
+#: Failures that leave the token request unanswered; asking again with a fresh PoP is safe.
+RETRYABLE_EXCEPTIONS: tuple[type[httpx.HTTPError], ...] = (
+    httpx.NetworkError,
+    httpx.TimeoutException,
+    httpx.RemoteProtocolError,
+)
+
+
+class TokenClient:
+    """Gets tokens from a TAAP token server (v2 or v6) and caches them.
+
+    ``token()`` / ``atoken()`` return the cached token or fetch one (one fetch at a time);
+    ``fetch()`` / ``afetch()`` always ask the server. Every attempt carries a fresh PoP.
+    ``http`` / ``async_http`` let a caller supply the HTTP clients (transports, proxies, TLS);
+    by default each is created on first use and closed by :meth:`close` / :meth:`aclose`.
+    """
+
+    def __init__(
+        self,
+        endpoint: TokenEndpoint | str,
+        credentials: ClientCredentials,
+        *,
+        margin: float = 60.0,
+        clock: Clock = time.time,
+        retry: RetryPolicy | None = None,
+        pop_ttl: int = DEFAULT_TTL,
+        sleep: Callable[[float], None] = time.sleep,
+        async_sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        http: httpx.Client | None = None,
+        async_http: httpx.AsyncClient | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self.endpoint = TokenEndpoint(url=endpoint) if isinstance(endpoint, str) else endpoint
+        self.credentials = credentials
+        self.clock = clock
+        self.retry = retry if retry is not None else RetryPolicy()
+        self.pop_ttl = pop_ttl
+        self.cache = TokenCache(margin=margin, clock=clock)
+        self._sleep = sleep
+        self._async_sleep = async_sleep
+        self._http, self._own_http = http, http is None
+        self._async_http, self._own_async_http = async_http, async_http is None
+        self._timeout = timeout
+
+    # -- sans-I/O pieces (also used by PopAuth.auth_flow) --------------------------------
+
+    def prepare(self) -> PreparedRequest:
+        """A token request with a fresh PoP, stamped by this client's clock.
+
+        Raises:
+            RequestMalformedError: the token URL is ambiguous (A6).
+        """
+        return build_token_request(
+            self.endpoint, self.credentials, now=self.clock(), ttl=self.pop_ttl
+        )
+
+    def token_request(self) -> tuple[httpx.Request, float]:
+        """The next token request as an ``httpx.Request``, and when it was signed."""
+        sent_at = self.clock()
+        prepared = self.prepare()
+        return _to_httpx(prepared), sent_at
+
+    def accept(self, response: httpx.Response, sent_at: float) -> Token:
+        """Parse a token response and cache the token.
+
+        Raises:
+            TaapError: the server's A6 error, typed (``error_from_wire``).
+            TransportError: a 200 without a usable token.
+        """
+        token = token_from_response(
+            response.status_code, response.headers, response.content, obtained_at=sent_at
+        )
+        self.cache.store(token)
+        return token
+
+    def _delay_or_raise(self, retry: int, outcome: httpx.Response | Exception) -> float:
+        # One rule for sync and async: wait (returns seconds) or give up (raises).
+        if isinstance(outcome, Exception):
+            delay = self.retry.delay(retry, None)
+            if delay is None:
+                raise TransportError(
+                    f"could not reach the token server {self.endpoint.url}: "
+                    f"{type(outcome).__name__}"
+                ) from outcome
+            return delay
+        error = error_from_response(outcome.status_code, outcome.headers, outcome.content)
+        delay = self.retry.delay(retry, error.retry_after)
+        if delay is None:
+            raise error
+        return delay
+
+    # -- synchronous ---------------------------------------------------------------------
+
+    def _client(self) -> httpx.Client:
+        if self._http is None:
+            self._http = httpx.Client(timeout=self._timeout)
+        return self._http
+
+    def fetch(self) -> Token:
+        """Ask the token server now, retrying 429/503 and connection failures.
+
+        Raises:
+            TaapError: the server's error (typed), or ``TransportError`` once retries ran out.
+        """
+        retry = 0
+        while True:
+            request, sent_at = self.token_request()
+            outcome: httpx.Response | Exception
+            try:
+                outcome = self._client().send(request)
+            except RETRYABLE_EXCEPTIONS as exc:
+                outcome = exc
+            except httpx.HTTPError as exc:
+                raise TransportError(f"token request failed: {type(exc).__name__}") from exc
+            if isinstance(outcome, httpx.Response) and outcome.status_code not in RETRY_STATUSES:
+                return self.accept(outcome, sent_at)
+            self._sleep(self._delay_or_raise(retry, outcome))
+            retry += 1
+
+    def token(self) -> Token:
+        """The cached token, or a new one (one thread fetches, the others wait for it).
+
+        Raises:
+            TaapError: as :meth:`fetch`.
+        """
+        return self.cache.get(self.fetch)
+
+    def refresh(self, stale: Token) -> Token:
+        """A token other than ``stale`` (rejected by an API): fetch unless a peer already did.
+
+        Raises:
+            TaapError: as :meth:`fetch`.
+        """
+        self.cache.invalidate(stale)
+        return self.token()
+
+    def close(self) -> None:
+        """Close the synchronous HTTP client if this object created it."""
+        if self._http is not None and self._own_http:
+            self._http.close()
+            self._http = None
+
+    def __enter__(self) -> TokenClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- asynchronous --------------------------------------------------------------------
+
+    def _async_client(self) -> httpx.AsyncClient:
+        if self._async_http is None:
+            self._async_http = httpx.AsyncClient(timeout=self._timeout)
+        return self._async_http
+
+    async def afetch(self) -> Token:
+        """Async :meth:`fetch`.
+
+        Raises:
+            TaapError: the server's error (typed), or ``TransportError`` once retries ran out.
+        """
+        retry = 0
+        while True:
+            request, sent_at = self.token_request()
+            outcome: httpx.Response | Exception
+            try:
+                outcome = await self._async_client().send(request)
+            except RETRYABLE_EXCEPTIONS as exc:
+                outcome = exc
+            except httpx.HTTPError as exc:
+                raise TransportError(f"token request failed: {type(exc).__name__}") from exc
+            if isinstance(outcome, httpx.Response) and outcome.status_code not in RETRY_STATUSES:
+                return self.accept(outcome, sent_at)
+            await self._async_sleep(self._delay_or_raise(retry, outcome))
+            retry += 1
+
+    async def atoken(self) -> Token:
+        """Async :meth:`token` (one task fetches, the others wait for it).
+
+        Raises:
+            TaapError: as :meth:`afetch`.
+        """
+        return await self.cache.aget(self.afetch)
+
+    async def arefresh(self, stale: Token) -> Token:
+        """Async :meth:`refresh`.
+
+        Raises:
+            TaapError: as :meth:`afetch`.
+        """
+        self.cache.invalidate(stale)
+        return await self.atoken()
+
+    async def aclose(self) -> None:
+        """Close the asynchronous HTTP client if this object created it."""
+        if self._async_http is not None and self._own_async_http:
+            await self._async_http.aclose()
+            self._async_http = None
+
+    async def __aenter__(self) -> TokenClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return (
+            f"TokenClient(url={self.endpoint.url!r}, "
+            f"version={self.endpoint.effective_version!r}, "
+            f"client_id={self.credentials.client_id!r})"
+        )
+
+
+def _to_httpx(prepared: PreparedRequest) -> httpx.Request:
+    return httpx.Request(
+        prepared.method, prepared.url, headers=list(prepared.headers), content=prepared.body
+    )
