@@ -113,6 +113,7 @@ class Harness:
         pop_now: float | None = None,
         jti: str | None = None,
         sign_uri: str | None = None,
+        extra: dict[str, str] | None = None,
     ) -> tuple[str, dict[str, str], bytes]:
         """A valid token request (path, headers, body) unless told otherwise."""
         if body is None:
@@ -127,6 +128,7 @@ class Harness:
             now=self.clock.now if pop_now is None else pop_now,
             names=names,
             jti=jti,
+            overrides=extra,
         )
         headers = {
             "Content-Type": "application/json",
