@@ -67,6 +67,7 @@ class FakeTaap:
     api_requests: int = 0
     token_bodies: list[bytes] = field(default_factory=list)
     api_seen: list[dict[str, Any]] = field(default_factory=list)
+    api_pops: list[str] = field(default_factory=list)
     token_script: deque[Scripted] = field(default_factory=deque)
     api_script: deque[Scripted] = field(default_factory=deque)
     revoked: set[str] = field(default_factory=set)
@@ -174,6 +175,7 @@ class FakeTaap:
     async def _api(self, request: Request) -> Response:
         with self._lock:
             self.api_requests += 1
+            self.api_pops.append(request.headers.get("x-authorization", ""))
             scripted = self.api_script.popleft() if self.api_script else None
         if scripted is not None:
             return JSONResponse(scripted.body, scripted.status, headers=scripted.headers)

@@ -11,6 +11,7 @@ from taap.core import PrivateKey
 
 from ._fake import FakeTaap
 from ._server import serve
+from ._stack import Stack, build_stack
 
 CLIENT_ID = "taap-testclient0000000000000000000000"
 SECRET = "s3cr3t-Value_that-must-never-leak"
@@ -43,3 +44,16 @@ def fake_url(fake: FakeTaap) -> Iterator[str]:
     """The fake served by a real uvicorn on loopback (for sync clients, threads, curl)."""
     with serve(fake.app()) as url:
         yield url
+
+
+@pytest.fixture
+def stack(rsa_key: PrivateKey, other_key: PrivateKey) -> Stack:
+    """The real token server and sample APIs, in-process (base URL http://taap.test)."""
+    return build_stack(rsa_key, other_key, "http://taap.test")
+
+
+@pytest.fixture
+def stack_credentials(stack: Stack, rsa_key: PrivateKey) -> ClientCredentials:
+    return ClientCredentials(
+        client_id=stack.client_id, client_secret=Secret(stack.secret), key=rsa_key
+    )

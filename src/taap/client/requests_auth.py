@@ -115,7 +115,7 @@ class PopRequestsAuth(AuthBase):
             response.close()
             connection = response.connection
             new = connection.send(retry, **kwargs)
-            new.history.append(response)
+            new.history = [*response.history, response]
             new.request = retry
             response = new
 

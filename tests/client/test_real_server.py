@@ -1,0 +1,106 @@
+"""The SDK against the real token server and the guarded sample APIs, in-process (ASGI)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+
+from taap.client import ClientCredentials, PopAuth, Secret, TokenClient
+from taap.errors import ClientAuthError, NotSubscribedError
+
+from ._stack import Stack
+
+DEVICE = "/iot-connectivity/v1/devices/8901260000000000001"
+
+
+def _auth(stack: Stack, credentials: ClientCredentials, version: str = "v2") -> PopAuth:
+    transport = httpx.ASGITransport(app=stack)
+    tokens = TokenClient(
+        f"{stack.base_url}/oauth2/{version}/tokens",
+        credentials,
+        async_http=httpx.AsyncClient(transport=transport),
+    )
+    return PopAuth(tokens)
+
+
+def _http(stack: Stack, auth: PopAuth) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=stack), base_url=stack.base_url, auth=auth
+    )
+
+
+@pytest.mark.parametrize("version", ["v2", "v6"])
+async def test_token_from_both_endpoints(
+    stack: Stack, stack_credentials: ClientCredentials, version: str
+) -> None:
+    auth = _auth(stack, stack_credentials, version)
+    token = await auth.tokens.afetch()
+    await auth.tokens.aclose()
+    data = json.loads(token.body)
+    assert list(data) == ["id_token", "access_token", "expires_in", "scope", "status"]
+    assert data["expires_in"] == "3599"
+    assert token.expires_in == 3599
+
+
+async def test_get_and_post_through_the_guard(
+    stack: Stack, stack_credentials: ClientCredentials
+) -> None:
+    auth = _auth(stack, stack_credentials)
+    async with _http(stack, auth) as http:
+        device = await http.get(DEVICE)
+        sent = await http.post("/sms/v1/messages", json={"to": "+14255550100", "text": "hi"})
+        missing = await http.get("/iot-connectivity/v1/devices/8901260000000000099")
+    assert device.status_code == 200, device.text
+    assert device.json()["iccid"] == "8901260000000000001"
+    assert sent.status_code == 201, sent.text
+    assert missing.status_code == 404
+    assert missing.json()["error_code"] == "not_found"
+    await auth.tokens.aclose()
+
+
+async def test_n_calls_one_token_request(
+    stack: Stack, stack_credentials: ClientCredentials
+) -> None:
+    auth = _auth(stack, stack_credentials)
+    async with _http(stack, auth) as http:
+        statuses = [(await http.get(DEVICE)).status_code for _ in range(10)]
+    assert statuses == [200] * 10
+    assert stack.token_requests == 1
+    await auth.tokens.aclose()
+
+
+async def test_100_tasks_one_token_request(
+    stack: Stack, stack_credentials: ClientCredentials
+) -> None:
+    auth = _auth(stack, stack_credentials)
+    async with _http(stack, auth) as http:
+        answers = await asyncio.gather(*(http.get(DEVICE) for _ in range(100)))
+    assert {a.status_code for a in answers} == {200}
+    assert stack.token_requests == 1
+    await auth.tokens.aclose()
+
+
+async def test_wrong_secret_is_client_auth_failed(
+    stack: Stack, stack_credentials: ClientCredentials
+) -> None:
+    wrong = ClientCredentials(
+        client_id=stack.client_id, client_secret=Secret("wrong"), key=stack_credentials.key
+    )
+    auth = _auth(stack, wrong)
+    with pytest.raises(ClientAuthError):
+        await auth.tokens.afetch()
+    await auth.tokens.aclose()
+
+
+async def test_unsubscribed_endpoint_is_not_subscribed(
+    stack: Stack, stack_credentials: ClientCredentials
+) -> None:
+    registry = stack.app.registry
+    await registry.unsubscribe(stack.client_id, "call-verification")
+    auth = _auth(stack, stack_credentials, "v6")
+    with pytest.raises(NotSubscribedError):
+        await auth.tokens.afetch()
+    await auth.tokens.aclose()
