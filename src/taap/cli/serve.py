@@ -1,9 +1,136 @@
-"""Commands of the `taap serve` area (filled in by its issue)."""
+"""``taap serve``: the token server (TAAP.md A4, A8) on uvicorn."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+from typing import Any
+
 import click
+
+from taap.errors import ConfigurationError
+from taap.server.app import ASGIApp, TokenServerApp
+from taap.server.settings import ServerSettings
+
+__all__ = ["register", "sample_fallback", "worker_app"]
+
+# CLI option name -> settings field; each is also read from TAAP_<FIELD>.
+_OPTIONS = (
+    "host",
+    "port",
+    "workers",
+    "database_url",
+    "redis_url",
+    "issuer",
+    "public_url",
+    "token_mode",
+    "with_sample_apis",
+)
+
+
+def sample_fallback(app: TokenServerApp) -> ASGIApp:
+    """The A9 sample APIs behind the guard, sharing this server's replay store.
+
+    Raises:
+        ConfigurationError: the sample APIs are not installed in this build.
+    """
+    try:
+        from taap.resource.sample import create_sample_app
+    except ImportError as exc:  # the resource package is optional at run time
+        raise ConfigurationError("--with-sample-apis needs taap.resource.sample") from exc
+    sample: ASGIApp = create_sample_app(
+        app.settings.base_url, replay_store=app.replay_store, redis_url=app.settings.redis_url
+    )
+    return sample
+
+
+def worker_app() -> ASGIApp:
+    """uvicorn factory for ``--workers N``: settings come from the ``TAAP_*`` environment."""
+    from taap.server.runtime import DeferredApp
+
+    settings = ServerSettings.load()
+    return DeferredApp(
+        ServerSettings.load, fallback=sample_fallback if settings.with_sample_apis else None
+    )
+
+
+async def _prepare(settings: ServerSettings) -> TokenServerApp:
+    from taap.server.runtime import build_app, configure_logging
+
+    configure_logging()
+    fallback = sample_fallback if settings.with_sample_apis else None
+    return await build_app(settings, fallback=fallback)
+
+
+def _export(settings: ServerSettings) -> None:
+    # Worker processes rebuild the settings from the environment; flags become variables.
+    for name, value in settings.model_dump(exclude_none=True).items():
+        if name == "pepper":
+            value = settings.pepper.get_secret_value() if settings.pepper else None
+        if value is not None:
+            os.environ[f"TAAP_{name.upper()}"] = (
+                str(value).lower() if isinstance(value, bool) else str(value)
+            )
+
+
+@click.command("serve")
+@click.option("--host", help="Interface to bind (TAAP_HOST; default 127.0.0.1).")
+@click.option("--port", type=int, help="Port (TAAP_PORT; default 8000; 0 = any free port).")
+@click.option("--workers", type=int, help="Worker processes (TAAP_WORKERS; >1 needs --redis-url).")
+@click.option(
+    "--database-url", help="sqlite:///path/taap.db or postgresql://… (TAAP_DATABASE_URL)."
+)
+@click.option("--redis-url", help="Shared replay store and rate limits (TAAP_REDIS_URL).")
+@click.option(
+    "--issuer", help="iss of issued tokens (TAAP_ISSUER; default <public URL>/oauth2/v1)."
+)
+@click.option(
+    "--public-url", help="Public base URL (TAAP_PUBLIC_URL; default http://127.0.0.1:<port>)."
+)
+@click.option(
+    "--token-mode",
+    type=click.Choice(["separate", "single"]),
+    help="single: the access token is returned as both tokens (TAAP_TOKEN_MODE).",
+)
+@click.option(
+    "--with-sample-apis",
+    is_flag=True,
+    default=None,
+    help="Also serve the A9 sample APIs behind the guard (TAAP_WITH_SAMPLE_APIS).",
+)
+def serve(**options: Any) -> None:
+    """Run the token server: POST /oauth2/v2/tokens and /oauth2/v6/tokens, JWKS, discovery."""
+    import uvicorn
+
+    settings = ServerSettings.load(**{name: options.get(name) for name in _OPTIONS})
+    common: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        # X-Forwarded-For is trusted by the app itself, only from TAAP_FORWARDED_ALLOW_IPS.
+        "proxy_headers": False,
+        "server_header": False,
+        "date_header": True,
+        "access_log": False,
+        "timeout_graceful_shutdown": 20,
+        "lifespan": "on",
+    }
+    if settings.workers > 1:
+        # The parent migrates and creates the signing key once; workers only open the registry.
+        app = asyncio.run(_prepare(settings))
+        asyncio.run(app.aclose())
+        _export(settings)
+        uvicorn.run("taap.cli.serve:worker_app", factory=True, workers=settings.workers, **common)
+        return
+    from taap.server.runtime import DeferredApp
+
+    single = DeferredApp(
+        lambda: settings,
+        fallback=sample_fallback if settings.with_sample_apis else None,
+        migrate=True,
+    )
+    uvicorn.run(single, **common)
 
 
 def register(group: click.Group) -> None:
     """Add this module's commands to ``group``."""
+    group.add_command(serve)

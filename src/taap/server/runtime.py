@@ -1,0 +1,141 @@
+"""Assembling a running token server from settings: registry, pepper, stores, audit logging.
+
+:func:`build_app` opens the registry (first start: schema through the migrations, a signing
+key, the A5 products), picks the Redis stores when ``TAAP_REDIS_URL`` is set and the in-process
+ones otherwise, and returns the ASGI app. :class:`DeferredApp` does the same lazily inside a
+uvicorn worker, where the app must exist before the event loop can open connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from taap.core.replay import ReplayStore
+from taap.server.app import ASGIApp, TokenServerApp, create_app
+from taap.server.audit import AUDIT_LOGGER
+from taap.server.database import parse_database_url
+from taap.server.pepper import load_pepper
+from taap.server.settings import ServerSettings
+from taap.server.sql import open_registry
+from taap.server.wire import Receive, Scope, Send
+from taap.stores.ratelimit import RateLimiter
+
+__all__ = ["DeferredApp", "FallbackFactory", "build_app", "configure_logging", "resolve_pepper"]
+
+FallbackFactory = Callable[[TokenServerApp], ASGIApp]
+log = logging.getLogger("taap.server")
+
+
+def configure_logging() -> None:
+    """Audit lines as bare JSON on stderr, unless the host application configured the logger."""
+    audit = logging.getLogger(AUDIT_LOGGER)
+    if not audit.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        audit.addHandler(handler)
+        audit.setLevel(logging.INFO)
+        audit.propagate = False
+
+
+def resolve_pepper(settings: ServerSettings) -> bytes:
+    """``TAAP_PEPPER``, or the SQLite ``pepper`` file beside the database (A5).
+
+    Raises:
+        ConfigurationError: no pepper with PostgreSQL, bad URL, short pepper.
+        OSError: the pepper file cannot be created or read.
+    """
+    database = parse_database_url(settings.database_url)
+    env = {"TAAP_PEPPER": settings.pepper.get_secret_value()} if settings.pepper else {}
+    return load_pepper(database, env)
+
+
+async def build_app(
+    settings: ServerSettings,
+    *,
+    fallback: FallbackFactory | None = None,
+    migrate: bool = True,
+) -> TokenServerApp:
+    """Open the registry and stores named by ``settings``; the token-server app.
+
+    Raises:
+        ConfigurationError: bad settings (database URL, pepper, driver).
+        UnavailableError: the database cannot be reached.
+    """
+    pepper = resolve_pepper(settings)
+    registry = await open_registry(settings.database_url, pepper=pepper, migrate=migrate)
+    replay: ReplayStore | None = None
+    limiter: RateLimiter | None = None
+    on_close: Callable[[], Awaitable[None]] | None = None
+    if settings.redis_url:
+        from taap.stores.redis import RedisRateLimiter, RedisReplayStore, connect
+
+        client = connect(settings.redis_url)
+        replay, limiter = RedisReplayStore(client), RedisRateLimiter(client)
+
+        async def close_redis() -> None:
+            await client.aclose()
+
+        on_close = close_redis
+    app = create_app(
+        settings,
+        registry,
+        pepper=pepper,
+        replay_store=replay,
+        limiter=limiter,
+        on_close=on_close,
+    )
+    if fallback is not None:
+        app.fallback = fallback(app)
+    return app
+
+
+class DeferredApp:
+    """An ASGI app that builds the real one on lifespan start-up (uvicorn workers)."""
+
+    def __init__(
+        self,
+        settings_factory: Callable[[], ServerSettings],
+        *,
+        fallback: FallbackFactory | None = None,
+        migrate: bool = False,
+    ) -> None:
+        self._settings_factory = settings_factory
+        self._fallback = fallback
+        self._migrate = migrate
+        self._app: TokenServerApp | None = None
+        self._lock = asyncio.Lock()
+
+    async def _get(self) -> TokenServerApp:
+        async with self._lock:
+            if self._app is None:
+                configure_logging()
+                # Workers of a multi-process server do not migrate: the parent did it once.
+                self._app = await build_app(
+                    self._settings_factory(), fallback=self._fallback, migrate=self._migrate
+                )
+        return self._app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._app is not None:
+            await self._app(scope, receive, send)
+            return
+        if scope["type"] == "lifespan":
+            message = await receive()
+            try:
+                app = await self._get()
+            except Exception as exc:
+                log.exception("token server start-up failed")
+                await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                return
+            replay = [message]
+
+            async def first_then_rest() -> MutableMapping[str, Any]:
+                return replay.pop() if replay else await receive()
+
+            await app(scope, first_then_rest, send)
+            return
+        await (await self._get())(scope, receive, send)
