@@ -58,15 +58,18 @@ client_secrets = sa.Table(
 client_keys = sa.Table(
     "client_keys",
     metadata,
+    # A surrogate id keeps registration order (several keys can share a timestamp).
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column(
         "client_id",
         sa.String(128),
         sa.ForeignKey("clients.id", ondelete="CASCADE"),
-        primary_key=True,
+        nullable=False,
     ),
-    sa.Column("thumbprint", sa.String(64), primary_key=True),
+    sa.Column("thumbprint", sa.String(64), nullable=False),
     sa.Column("pem", sa.Text, nullable=False),
     sa.Column("created_at", _TS, nullable=False),
+    sa.UniqueConstraint("client_id", "thumbprint", name="uq_client_keys_client_thumbprint"),
 )
 
 api_products = sa.Table(

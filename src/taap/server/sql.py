@@ -79,6 +79,7 @@ def _client_statement() -> sa.CompoundSelect[Any]:
         clients.c.created_at.label("t1"),
         clients.c.updated_at.label("t2"),
         _null(sa.Boolean).label("f"),
+        _null(sa.Integer).label("n"),
     ).where(clients.c.id == cid)
     live = sa.select(
         sa.literal_column("'s'"),
@@ -87,6 +88,7 @@ def _client_statement() -> sa.CompoundSelect[Any]:
         client_secrets.c.created_at,
         _null(_TS),
         client_secrets.c.weak,
+        client_secrets.c.id,
     ).where(
         client_secrets.c.client_id == cid,
         sa.or_(client_secrets.c.expires_at.is_(None), client_secrets.c.expires_at > now),
@@ -98,6 +100,7 @@ def _client_statement() -> sa.CompoundSelect[Any]:
         client_keys.c.created_at,
         _null(_TS),
         _null(sa.Boolean),
+        client_keys.c.id,
     ).where(client_keys.c.client_id == cid)
     apis = sa.select(
         sa.literal_column("'a'"),
@@ -106,6 +109,7 @@ def _client_statement() -> sa.CompoundSelect[Any]:
         subscriptions.c.created_at,
         _null(_TS),
         _null(sa.Boolean),
+        _null(sa.Integer),
     ).where(subscriptions.c.client_id == cid)
     return sa.union_all(head, live, keys, apis)
 
@@ -628,7 +632,7 @@ class SqlRegistry:
         head = None
         digests: list[bytes] = []
         weak = False
-        keys: list[tuple[datetime, str, str]] = []
+        keys: list[tuple[int, str]] = []
         apis: list[str] = []
         for row in rows:
             kind, a = row[0], row[1]
@@ -638,7 +642,7 @@ class SqlRegistry:
                 digests.append(bytes.fromhex(a))
                 weak = weak or bool(row[5])
             elif kind == "k":
-                keys.append((_utc(row[3]), a, row[2]))
+                keys.append((row[6], row[2]))  # (registration order, PEM)
             else:
                 apis.append(a)
         if head is None:
@@ -651,7 +655,7 @@ class SqlRegistry:
             status=status,
             secret_digests=tuple(digests),
             weak_secret=weak,
-            keys=tuple(self._public_key(pem) for _, _, pem in keys),
+            keys=tuple(self._public_key(pem) for _, pem in keys),
             apis=tuple(sorted(apis)),
             created_at=_utc(created),
             updated_at=_utc(updated),

@@ -56,15 +56,17 @@ def upgrade() -> None:
     op.create_index("ix_client_secrets_client_id", "client_secrets", ["client_id"])
     op.create_table(
         "client_keys",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column(
             "client_id",
             sa.String(128),
             sa.ForeignKey("clients.id", ondelete="CASCADE"),
-            primary_key=True,
+            nullable=False,
         ),
-        sa.Column("thumbprint", sa.String(64), primary_key=True),
+        sa.Column("thumbprint", sa.String(64), nullable=False),
         sa.Column("pem", sa.Text, nullable=False),
         sa.Column("created_at", _TS, nullable=False),
+        sa.UniqueConstraint("client_id", "thumbprint", name="uq_client_keys_client_thumbprint"),
     )
     products = op.create_table(
         "api_products",
