@@ -1,0 +1,327 @@
+"""End to end: a real ``taap serve`` process on loopback, a client registered in its
+registry, the step-1 PoP built by T-Mobile's npm builder, and the seed's curl requests sent
+with real curl (SQLite file; and PostgreSQL + Redis with two workers)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from server_kit import TOKEN_KEYS, decode, verify_tokens
+
+from taap.core import PrivateKey
+from taap.server.database import parse_database_url
+from taap.server.pepper import load_pepper
+from taap.server.sql import open_registry
+
+pytestmark = [pytest.mark.e2e, pytest.mark.node]
+
+HERE = Path(__file__).resolve().parent
+TAAP = str(Path(sys.executable).parent / "taap")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    base: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+    database_url: str
+    env: dict[str, str]
+
+
+def _start(tmp: Path, database_url: str, *extra: str, env: dict[str, str] | None = None) -> Server:
+    port = _free_port()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("TAAP_")}
+    environ.update(env or {})
+    log = tmp / f"serve-{port}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [TAAP, "serve", "--port", str(port), "--database-url", database_url, *extra],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=environ,
+            cwd=tmp,
+        )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"taap serve exited: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return Server(base, proc, log, database_url, environ)
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    proc.terminate()
+    raise AssertionError(f"taap serve not ready: {log.read_text()[-2000:]}")
+
+
+def _stop(server: Server) -> None:
+    if server.proc.poll() is None:
+        server.proc.terminate()
+        try:
+            server.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            server.proc.kill()
+            server.proc.wait(5)
+
+
+def _cli_has_clients() -> bool:
+    result = subprocess.run([TAAP, "clients", "--help"], capture_output=True, check=False)
+    return result.returncode == 0
+
+
+def register_client(server: Server, key: PrivateKey, tmp: Path) -> tuple[str, str]:
+    """``taap clients create`` when the CLI has it, else the registry API on the same database."""
+    if _cli_has_clients():
+        pem = tmp / "client-public.pem"
+        pem.write_bytes(key.public.to_pem())
+        result = subprocess.run(
+            [
+                TAAP,
+                "clients",
+                "create",
+                "--name",
+                "e2e",
+                "--public-key",
+                str(pem),
+                "--api",
+                "connectivity",
+                "--api",
+                "call-verification",
+                "--json",
+                "--database-url",
+                server.database_url,
+            ],
+            capture_output=True,
+            text=True,
+            env=server.env,
+            cwd=tmp,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        created = json.loads(result.stdout)
+        return created["client_id"], created["client_secret"]
+
+    async def create() -> tuple[str, str]:
+        database = parse_database_url(server.database_url)
+        pepper = load_pepper(database, server.env)
+        registry = await open_registry(database, pepper=pepper, migrate=False)
+        try:
+            record, secret = await registry.create_client(
+                name="e2e", keys=[key.public], apis=["connectivity", "call-verification"]
+            )
+        finally:
+            await registry.close()
+        return record.client_id, secret
+
+    return asyncio.run(create())
+
+
+def tmo_pop(builder_dir: Path, key_file: Path, pairs: list[tuple[str, str]]) -> str:
+    builder = builder_dir / "node_modules" / "tmo-poptoken-builder" / "poptoken-builder-node.js"
+    result = subprocess.run(
+        ["node", str(HERE / "tmo_pop_builder.js"), str(builder), str(key_file), json.dumps(pairs)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
+def curl(url: str, headers: list[tuple[str, str]], data: str) -> tuple[int, dict[str, str], bytes]:
+    """The seed's request: curl --location --request POST URL --header … --data-raw DATA."""
+    if not shutil.which("curl"):
+        pytest.fail("curl is not installed")
+    cmd = ["curl", "--silent", "--show-error", "--location", "--request", "POST", url]
+    for name, value in headers:
+        cmd += ["--header", f"{name}: {value}"]
+    cmd += ["--data-raw", data, "--include"]
+    raw = subprocess.run(cmd, capture_output=True, check=True, timeout=30).stdout
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    parsed = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        parsed[name.strip().lower()] = value.strip()
+    return status, parsed, body
+
+
+@dataclass
+class Run:
+    server: Server
+    client_id: str
+    secret: str
+    key_file: Path
+    builder: Path
+
+
+def _flow(run: Run, demo_key: PrivateKey) -> None:
+    base = run.server.base
+    basic = "Basic " + base64.b64encode(f"{run.client_id}:{run.secret}".encode()).decode()
+    jwks = httpx.get(f"{base}/oauth2/v1/jwks").json()
+    issuer = httpx.get(f"{base}/.well-known/openid-configuration").json()["issuer"]
+
+    # v2: the seed's first curl request (empty body)
+    pop = tmo_pop(
+        run.builder,
+        run.key_file,
+        [
+            ("Content-Type", "application/json"),
+            ("Authorization", basic),
+            ("uri", "/oauth2/v2/tokens"),
+            ("http-method", "POST"),
+        ],
+    )
+    headers = [
+        ("Content-Type", "application/json"),
+        ("Authorization", basic),
+        ("X-Authorization", pop),
+    ]
+    status, response_headers, body = curl(f"{base}/oauth2/v2/tokens", headers, "")
+    assert status == 200, body
+    assert response_headers["cache-control"] == "no-store"
+    assert response_headers["pragma"] == "no-cache"
+    payload = json.loads(body)
+    assert list(payload) == TOKEN_KEYS
+    assert (payload["expires_in"], payload["scope"], payload["status"]) == ("3599", "", "approved")
+    claims = verify_tokens(payload, jwks, issuer, time.time())
+    assert claims["sub"] == claims["aud"] == run.client_id
+    assert claims["apis"] == ["connectivity"]
+    assert claims["cnf"] == {"jwk": dict(demo_key.public.jwk)}
+    assert claims["exp"] - claims["iat"] == 3600
+    _, id_claims = decode(payload["id_token"])
+    assert id_claims["exp"] - id_claims["iat"] == 3600
+
+    # the same PoP twice: one hop only
+    status, _, body = curl(f"{base}/oauth2/v2/tokens", headers, "")
+    assert status == 401
+    assert json.loads(body)["error_code"] == "pop_replayed"
+
+    # v6: the seed's second request (lower-case x-authorization, JSON body signed)
+    data = json.dumps(
+        {
+            "client_id": run.client_id,
+            "client_secret": run.secret,
+            "scope": "response_mode",
+            "grant-type": "client_credentials",
+        }
+    )
+    pop6 = tmo_pop(
+        run.builder,
+        run.key_file,
+        [
+            ("Content-Type", "application/json"),
+            ("Authorization", basic),
+            ("uri", "/oauth2/v6/tokens"),
+            ("http-method", "POST"),
+            ("body", data),
+        ],
+    )
+    headers6 = [
+        ("Content-Type", "application/json"),
+        ("Authorization", basic),
+        ("x-authorization", pop6),
+    ]
+    status, _, body = curl(f"{base}/oauth2/v6/tokens", headers6, data)
+    assert status == 200, body
+    claims6 = verify_tokens(json.loads(body), jwks, issuer, time.time())
+    assert claims6["apis"] == ["call-verification"]
+
+
+@pytest.fixture
+def key_file(demo_key: PrivateKey, tmp_path: Path) -> Path:
+    path = tmp_path / "client-key.pem"
+    path.write_bytes(demo_key.to_pem())
+    return path
+
+
+def test_serve_sqlite_with_curl_and_the_npm_builder(
+    tmp_path: Path, demo_key: PrivateKey, tmo_builder_dir: Path, key_file: Path
+) -> None:
+    db = tmp_path / "data" / "taap.db"
+    db.parent.mkdir()
+    server = _start(tmp_path, f"sqlite:///{db}")
+    try:
+        assert db.exists()
+        assert (db.parent / "pepper").exists()  # first start: schema, pepper, signing key
+        client_id, secret = register_client(server, demo_key, tmp_path)
+        _flow(Run(server, client_id, secret, key_file, tmo_builder_dir), demo_key)
+    finally:
+        _stop(server)
+    audit = [json.loads(line) for line in server.log.read_text().splitlines() if '"event"' in line]
+    assert [a["event"] for a in audit] == ["token_issued", "token_rejected", "token_issued"]
+    assert audit[1]["error_code"] == "pop_replayed"
+    assert secret not in server.log.read_text()
+
+
+@pytest.fixture
+def postgres_database(postgres_url: str) -> Iterator[str]:
+    import psycopg
+
+    name = f"taap_e2e_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = postgres_url.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_serve_postgres_redis_two_workers(
+    tmp_path: Path,
+    demo_key: PrivateKey,
+    tmo_builder_dir: Path,
+    key_file: Path,
+    postgres_database: str,
+    redis_url: str,
+) -> None:
+    env: dict[str, Any] = {"TAAP_PEPPER": f"e2e-pepper-{uuid.uuid4().hex}"}
+    server = _start(
+        tmp_path, postgres_database, "--redis-url", redis_url, "--workers", "2", env=env
+    )
+    try:
+        client_id, secret = register_client(server, demo_key, tmp_path)
+        _flow(Run(server, client_id, secret, key_file, tmo_builder_dir), demo_key)
+    finally:
+        _stop(server)
+
+
+def test_workers_without_redis_refused(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [TAAP, "serve", "--workers", "2", "--database-url", f"sqlite:///{tmp_path}/t.db"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env={k: v for k, v in os.environ.items() if not k.startswith("TAAP_")},
+    )
+    assert result.returncode == 1
+    assert "needs --redis-url" in result.stderr
+    assert "Traceback" not in result.stderr
