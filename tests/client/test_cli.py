@@ -1,0 +1,297 @@
+"""``taap token`` / ``taap call`` / ``taap configure`` against servers on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from taap.cli.main import cli
+from taap.core import PrivateKey
+
+from ._fake import FakeTaap
+from ._server import serve
+from ._stack import Stack
+from .conftest import CLIENT_ID, SECRET
+
+DEVICE = "/iot-connectivity/v1/devices/8901260000000000001"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("TAAP_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("MY_SECRET", SECRET)
+
+
+@pytest.fixture
+def key_file(tmp_path: Path, rsa_key: PrivateKey) -> str:
+    path = tmp_path / "client.pem"
+    path.write_bytes(rsa_key.to_pem())
+    return str(path)
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def creds(key_file: str) -> list[str]:
+    return ["--client-id", CLIENT_ID, "--client-secret-env", "MY_SECRET", "--key", key_file]
+
+
+@pytest.fixture
+def stack_url(stack: Stack) -> Iterator[str]:
+    with serve(stack) as url:
+        yield url
+
+
+# -- taap token ---------------------------------------------------------------------------
+
+
+def test_token_prints_the_access_token(fake: FakeTaap, fake_url: str, key_file: str) -> None:
+    result = run("token", "--url", f"{fake_url}/oauth2/v2/tokens", *creds(key_file))
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().count(".") == 2
+    assert fake.token_requests == 1
+
+
+def test_token_json_v6_by_path_and_forced(fake: FakeTaap, fake_url: str, key_file: str) -> None:
+    by_path = run("token", "--url", f"{fake_url}/oauth2/v6/tokens", *creds(key_file), "--json")
+    assert by_path.exit_code == 0, by_path.output
+    assert json.loads(by_path.output)["expires_in"] == "3599"
+    assert json.loads(fake.token_bodies[-1])["scope"] == "response_mode"
+    # --v6 against a v2 URL sends the v6 body, which this (A4-faithful) v2 server refuses.
+    forced = run("token", "--url", f"{fake_url}/oauth2/v2/tokens", *creds(key_file), "--v6")
+    assert forced.exit_code == 1
+    assert forced.output.startswith("body_invalid:")
+
+
+def test_token_store_id_needs_v6(fake_url: str, key_file: str) -> None:
+    result = run(
+        "token", "--url", f"{fake_url}/oauth2/v2/tokens", *creds(key_file), "--store-id", "S"
+    )
+    assert result.exit_code == 1
+    assert "storeId" in result.output
+
+
+def test_token_wrong_secret_is_one_clean_line(
+    fake_url: str, key_file: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MY_SECRET", "wrong-" + SECRET)
+    result = run("token", "--url", f"{fake_url}/oauth2/v2/tokens", *creds(key_file))
+    assert result.exit_code == 1
+    assert result.output.startswith("client_auth_failed:")
+    assert SECRET not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_token_missing_options_are_named(key_file: str) -> None:
+    result = run("token", "--client-id", CLIENT_ID)
+    assert result.exit_code == 1
+    assert "--url" in result.output
+    assert "--key" in result.output
+    assert "--client-secret" in result.output
+
+
+def test_token_encrypted_key_with_password_env(
+    fake_url: str, tmp_path: Path, rsa_key: PrivateKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    encrypted = tmp_path / "enc.pem"
+    encrypted.write_bytes(rsa_key.to_pem(b"pw-123"))
+    monkeypatch.setenv("KEY_PW", "pw-123")
+    args = ["token", "--url", f"{fake_url}/oauth2/v2/tokens", "--client-id", CLIENT_ID]
+    args += ["--client-secret-env", "MY_SECRET", "--key", str(encrypted)]
+    assert run(*args, "--password-env", "KEY_PW").exit_code == 0
+    refused = run(*args)
+    assert refused.exit_code == 1
+    assert refused.output.startswith("key_invalid:")
+
+
+# -- --print-curl, executed by real curl ---------------------------------------------------
+
+
+def _curl(command: str) -> subprocess.CompletedProcess[str]:
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.fail("curl is not installed")
+    return subprocess.run(
+        ["bash", "-c", command + " --silent --show-error --write-out '\\n%{http_code}'"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("version", ["v2", "v6"])
+def test_print_curl_runs_against_the_real_token_server(
+    stack: Stack, stack_url: str, key_file: str, version: str
+) -> None:
+    args = ["token", "--url", f"{stack_url}/oauth2/{version}/tokens", "--print-curl"]
+    args += ["--client-id", stack.client_id, "--client-secret", stack.secret, "--key", key_file]
+    printed = run(*args)
+    assert printed.exit_code == 0, printed.output
+    lines = printed.output.strip().split("\n")
+    assert lines[0] == f"curl --location --request POST '{stack_url}/oauth2/{version}/tokens' \\"
+    assert lines[1] == "--header 'Content-Type: application/json' \\"
+    assert lines[2].startswith("--header 'Authorization: Basic ")
+    assert lines[3].startswith("--header 'X-Authorization: eyJ")
+    assert lines[4].startswith("--data-raw '")
+    done = _curl(printed.output.strip())
+    body, _, status = done.stdout.rpartition("\n")
+    assert status == "200", done.stdout + done.stderr
+    assert json.loads(body)["status"] == "approved"
+    # One hop: the same command a second time is refused as a replay.
+    again = _curl(printed.output.strip())
+    assert again.stdout.rpartition("\n")[2] == "401"
+    assert json.loads(again.stdout.rpartition("\n")[0])["error_code"] == "pop_replayed"
+
+
+# -- taap call -----------------------------------------------------------------------------
+
+
+@pytest.mark.e2e
+def test_call_the_sample_apis_through_the_guard(
+    stack: Stack, stack_url: str, key_file: str
+) -> None:
+    base = ["--token-url", f"{stack_url}/oauth2/v2/tokens", "--client-id", stack.client_id]
+    base += ["--client-secret", stack.secret, "--key", key_file]
+    device = run("call", "GET", f"{stack_url}{DEVICE}", *base)
+    assert device.exit_code == 0, device.output
+    assert json.loads(device.output)["iccid"] == "8901260000000000001"
+    sms = run(
+        "call",
+        "post",
+        f"{stack_url}/sms/v1/messages",
+        *base,
+        "--data",
+        '{"to": "+14255550100", "text": "hi"}',
+        "-i",
+    )
+    assert sms.exit_code == 0, sms.output
+    head, _, body = sms.stdout_bytes.decode().partition("\r\n\r\n")
+    assert head.startswith("HTTP/1.1 201 Created\r\n")
+    assert "content-type: application/json" in head.lower()
+    assert json.loads(body)["status"] == "queued"
+    missing = run(
+        "call", "GET", f"{stack_url}/iot-connectivity/v1/devices/8901260000000000099", *base
+    )
+    assert missing.exit_code == 22
+    assert json.loads(missing.output)["error_code"] == "not_found"
+
+
+def test_call_with_headers_and_data_file(
+    fake: FakeTaap, fake_url: str, key_file: str, tmp_path: Path
+) -> None:
+    payload = tmp_path / "body.json"
+    payload.write_bytes(b'{"exact":  "bytes"}\n')
+    result = run(
+        "call",
+        "PUT",
+        f"{fake_url}/api/items/1?x=a%20b",
+        "--token-url",
+        f"{fake_url}/oauth2/v2/tokens",
+        *creds(key_file),
+        "-H",
+        "X-Trace: t-1",
+        "--data-file",
+        str(payload),
+    )
+    assert result.exit_code == 0, result.output
+    seen = json.loads(result.output)
+    assert seen["body"] == '{"exact":  "bytes"}\n'
+    assert seen["uri"] == "/api/items/1?x=a b"
+    assert seen["method"] == "PUT"
+
+
+def test_call_refuses_data_and_data_file(fake_url: str, key_file: str) -> None:
+    result = run("call", "GET", f"{fake_url}/api/x", "--data", "a", "--data-file", "b")
+    assert result.exit_code == 2
+
+
+# -- profiles and TAAP_* ---------------------------------------------------------------------
+
+
+def test_configure_then_use_the_profile(
+    fake: FakeTaap, fake_url: str, key_file: str, tmp_path: Path
+) -> None:
+    written = run(
+        "configure",
+        "--profile",
+        "dev",
+        "--token-url",
+        f"{fake_url}/oauth2/v6/tokens",
+        "--client-id",
+        CLIENT_ID,
+        "--client-secret-env",
+        "MY_SECRET",
+        "--key",
+        key_file,
+    )
+    assert written.exit_code == 0, written.output
+    path = tmp_path / "xdg" / "taap" / "config.toml"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    text = path.read_text()
+    assert "[dev]" in text
+    assert 'client_secret_env = "MY_SECRET"' in text
+    assert SECRET not in text
+    used = run("token", "--profile", "dev", "--json")
+    assert used.exit_code == 0, used.output
+    assert json.loads(fake.token_bodies[-1])["client_id"] == CLIENT_ID
+    called = run("call", "GET", f"{fake_url}/api/x", "--profile", "dev")
+    assert called.exit_code == 0, called.output
+
+
+def test_profile_with_stored_secret_and_second_profile_kept(
+    fake_url: str, key_file: str, tmp_path: Path
+) -> None:
+    common = ["--client-id", CLIENT_ID, "--key", key_file]
+    url = ["--token-url", f"{fake_url}/oauth2/v2/tokens"]
+    assert run("configure", *url, *common, "--client-secret", SECRET).exit_code == 0
+    assert (
+        run("configure", "--profile", "other", *url, *common, "--client-secret", "x").exit_code == 0
+    )
+    text = (tmp_path / "xdg" / "taap" / "config.toml").read_text()
+    assert "[default]" in text
+    assert "[other]" in text
+    assert run("token").exit_code == 0  # the default profile, secret stored in the file
+
+
+def test_env_overrides_the_profile(
+    fake: FakeTaap, fake_url: str, key_file: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = ["configure", "--token-url", "http://127.0.0.1:9/oauth2/v2/tokens"]
+    args += ["--client-id", "someone-else", "--client-secret-env", "NOPE", "--key", key_file]
+    assert run(*args).exit_code == 0
+    monkeypatch.setenv("TAAP_TOKEN_URL", f"{fake_url}/oauth2/v2/tokens")
+    monkeypatch.setenv("TAAP_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("TAAP_CLIENT_SECRET", SECRET)
+    result = run("token")
+    assert result.exit_code == 0, result.output
+    # ...and flags override the environment.
+    flagged = run("token", "--client-id", "not-registered")
+    assert flagged.exit_code == 1
+    assert flagged.output.startswith("client_auth_failed:")
+
+
+def test_unknown_profile_is_an_error(key_file: str) -> None:
+    result = run("token", "--profile", "nope")
+    assert result.exit_code == 1
+    assert "no profile 'nope'" in result.output
+
+
+def test_missing_secret_variable_is_named(fake_url: str, key_file: str) -> None:
+    args = ["token", "--url", f"{fake_url}/oauth2/v2/tokens", "--client-id", CLIENT_ID]
+    result = run(*args, "--client-secret-env", "UNSET_VAR_X", "--key", key_file)
+    assert result.exit_code == 1
+    assert "UNSET_VAR_X" in result.output
