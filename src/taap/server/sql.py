@@ -50,7 +50,7 @@ from taap.server.database import DatabaseUrl, parse_database_url
 from taap.server.registry import ApiProduct, ClientRecord, ClientStatus, SigningKeyRecord
 from taap.server.secrets import generate_secret, hash_secret, is_weak_secret
 
-__all__ = ["SqlRegistry", "open_registry"]
+__all__ = ["SqlRegistry", "downgrade_database", "open_registry", "upgrade_database"]
 
 T = TypeVar("T")
 
@@ -522,18 +522,10 @@ class SqlRegistry:
         await self._runner.dispose()
 
     # -- bootstrap ----------------------------------------------------------------------
-    def bootstrap(self, conn: Connection, *, signing_key_bits: int = 2048) -> None:
+    def bootstrap(self, conn: Connection) -> None:
         """Migrate to the newest schema and create a signing key if none is active
         (runs inside :func:`open_registry`'s locked transaction)."""
-        migrations.upgrade(conn)
-        active = conn.execute(
-            sa.select(signing_keys.c.kid).where(
-                signing_keys.c.retired.is_(False), signing_keys.c.publish_until.is_(None)
-            )
-        ).first()
-        if active is None:
-            now = to_datetime(self._clock())
-            self._insert_signing_key(conn, generate_private_key(signing_key_bits), now)
+        _bootstrap(conn, now=to_datetime(self._clock()), key_password=self._key_password)
 
     # -- helpers (run inside a connection) ----------------------------------------------
     async def _write(self, work: Callable[[Connection], T], *, duplicate: str = "") -> T:
@@ -585,13 +577,7 @@ class SqlRegistry:
     def _insert_signing_key(
         self, conn: Connection, key: PrivateKey, now: datetime
     ) -> SigningKeyRecord:
-        pem = key.to_pem(self._key_password).decode("ascii")
-        self._private_keys[pem] = key
-        conn.execute(
-            signing_keys.insert().values(
-                kid=key.thumbprint, pem=pem, created_at=now, publish_until=None, retired=False
-            )
-        )
+        self._private_keys[_store_signing_key(conn, key, now, self._key_password)] = key
         return SigningKeyRecord(kid=key.thumbprint, key=key, created_at=now)
 
     def _load(self, conn: Connection, client_id: str, now: datetime) -> ClientRecord:
@@ -662,6 +648,81 @@ class SqlRegistry:
         )
 
 
+def _store_signing_key(
+    conn: Connection, key: PrivateKey, now: datetime, password: bytes | None
+) -> str:
+    pem = key.to_pem(password).decode("ascii")
+    conn.execute(
+        signing_keys.insert().values(
+            kid=key.thumbprint, pem=pem, created_at=now, publish_until=None, retired=False
+        )
+    )
+    return pem
+
+
+def _bootstrap(
+    conn: Connection, *, now: datetime, key_password: bytes | None, revision: str = "head"
+) -> None:
+    migrations.upgrade(conn, revision)
+    if migrations.current_revision(conn) != migrations.head_revision():
+        return  # an explicit older target: its schema may not hold signing keys as we do
+    active = conn.execute(
+        sa.select(signing_keys.c.kid).where(
+            signing_keys.c.retired.is_(False), signing_keys.c.publish_until.is_(None)
+        )
+    ).first()
+    if active is None:
+        _store_signing_key(conn, generate_private_key(2048), now, key_password)
+
+
+async def upgrade_database(
+    database_url: str | DatabaseUrl,
+    *,
+    revision: str = "head",
+    clock: Callable[[], float] = time.time,
+    key_password: bytes | None = None,
+) -> str | None:
+    """Run the migrations up to ``revision`` and create a signing key if none is active
+    (``taap db upgrade``; no pepper needed). Returns the revision reached.
+
+    Raises:
+        ConfigurationError: bad URL or missing driver.
+        UnavailableError: the database cannot be reached.
+    """
+    database = _parsed(database_url)
+    runner = make_runner(database)
+    try:
+        await runner.bootstrap(
+            lambda conn: _bootstrap(
+                conn, now=to_datetime(clock()), key_password=key_password, revision=revision
+            )
+        )
+        return await runner.read(migrations.current_revision)
+    finally:
+        await runner.dispose()
+
+
+async def downgrade_database(database_url: str | DatabaseUrl, revision: str) -> str | None:
+    """Take the schema back to ``revision`` (``base``: drop every registry table).
+
+    Raises:
+        ConfigurationError: bad URL or missing driver.
+        UnavailableError: the database cannot be reached.
+    """
+    runner = make_runner(_parsed(database_url))
+    try:
+        await runner.bootstrap(lambda conn: migrations.downgrade(conn, revision))
+        return await runner.read(migrations.current_revision)
+    finally:
+        await runner.dispose()
+
+
+def _parsed(database_url: str | DatabaseUrl) -> DatabaseUrl:
+    if isinstance(database_url, DatabaseUrl):
+        return database_url
+    return parse_database_url(database_url)
+
+
 async def open_registry(
     database_url: str | DatabaseUrl,
     *,
@@ -682,9 +743,7 @@ async def open_registry(
         ConfigurationError: bad URL, missing driver, or (``migrate=False``) an old schema.
         UnavailableError: the database cannot be reached.
     """
-    database = (
-        database_url if isinstance(database_url, DatabaseUrl) else parse_database_url(database_url)
-    )
+    database = _parsed(database_url)
     runner = make_runner(database, mode=mode)
     registry = SqlRegistry(
         runner,
