@@ -8,6 +8,8 @@ wrapper counts the token requests that reach it.
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,9 +44,15 @@ class Stack:
         await self.app(scope, receive, send)
 
 
-def build_stack(client_key: PrivateKey, server_key: PrivateKey, base_url: str) -> Stack:
+def build_stack(
+    client_key: PrivateKey,
+    server_key: PrivateKey,
+    base_url: str,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> Stack:
     """A token server + sample APIs with one client subscribed to ``APIS``."""
-    registry = MemoryRegistry(PEPPER, signing_key=server_key)
+    registry = MemoryRegistry(PEPPER, signing_key=server_key, clock=clock)
     record, secret = asyncio.run(
         registry.create_client(name="client tests", keys=[client_key.public], apis=APIS)
     )
@@ -54,6 +62,9 @@ def build_stack(client_key: PrivateKey, server_key: PrivateKey, base_url: str) -
     sample = create_sample_app(
         keys=StaticKeys({k.kid: k.key.public for k in signing}, issuer=settings.issuer_url),
         replay_store=replay,
+        clock=clock,
     )
-    app = create_app(settings, registry, pepper=PEPPER, replay_store=replay, fallback=sample)
+    app = create_app(
+        settings, registry, pepper=PEPPER, replay_store=replay, fallback=sample, clock=clock
+    )
     return Stack(app=app, client_id=record.client_id, secret=secret, base_url=base_url)

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,8 +14,6 @@ from taap.cli.main import cli
 from taap.core import PrivateKey
 
 from ._fake import FakeTaap
-from ._server import serve
-from ._stack import Stack
 from .conftest import CLIENT_ID, SECRET
 
 DEVICE = "/iot-connectivity/v1/devices/8901260000000000001"
@@ -46,12 +41,6 @@ def run(*args: str) -> Result:
 
 def creds(key_file: str) -> list[str]:
     return ["--client-id", CLIENT_ID, "--client-secret-env", "MY_SECRET", "--key", key_file]
-
-
-@pytest.fixture
-def stack_url(stack: Stack) -> Iterator[str]:
-    with serve(stack) as url:
-        yield url
 
 
 # -- taap token ---------------------------------------------------------------------------
@@ -116,78 +105,7 @@ def test_token_encrypted_key_with_password_env(
     assert refused.output.startswith("key_invalid:")
 
 
-# -- --print-curl, executed by real curl ---------------------------------------------------
-
-
-def _curl(command: str) -> subprocess.CompletedProcess[str]:
-    curl = shutil.which("curl")
-    if curl is None:
-        pytest.fail("curl is not installed")
-    return subprocess.run(
-        ["bash", "-c", command + " --silent --show-error --write-out '\\n%{http_code}'"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-
-
-@pytest.mark.e2e
-@pytest.mark.parametrize("version", ["v2", "v6"])
-def test_print_curl_runs_against_the_real_token_server(
-    stack: Stack, stack_url: str, key_file: str, version: str
-) -> None:
-    args = ["token", "--url", f"{stack_url}/oauth2/{version}/tokens", "--print-curl"]
-    args += ["--client-id", stack.client_id, "--client-secret", stack.secret, "--key", key_file]
-    printed = run(*args)
-    assert printed.exit_code == 0, printed.output
-    lines = printed.output.strip().split("\n")
-    assert lines[0] == f"curl --location --request POST '{stack_url}/oauth2/{version}/tokens' \\"
-    assert lines[1] == "--header 'Content-Type: application/json' \\"
-    assert lines[2].startswith("--header 'Authorization: Basic ")
-    assert lines[3].startswith("--header 'X-Authorization: eyJ")
-    assert lines[4].startswith("--data-raw '")
-    done = _curl(printed.output.strip())
-    body, _, status = done.stdout.rpartition("\n")
-    assert status == "200", done.stdout + done.stderr
-    assert json.loads(body)["status"] == "approved"
-    # One hop: the same command a second time is refused as a replay.
-    again = _curl(printed.output.strip())
-    assert again.stdout.rpartition("\n")[2] == "401"
-    assert json.loads(again.stdout.rpartition("\n")[0])["error_code"] == "pop_replayed"
-
-
 # -- taap call -----------------------------------------------------------------------------
-
-
-@pytest.mark.e2e
-def test_call_the_sample_apis_through_the_guard(
-    stack: Stack, stack_url: str, key_file: str
-) -> None:
-    base = ["--token-url", f"{stack_url}/oauth2/v2/tokens", "--client-id", stack.client_id]
-    base += ["--client-secret", stack.secret, "--key", key_file]
-    device = run("call", "GET", f"{stack_url}{DEVICE}", *base)
-    assert device.exit_code == 0, device.output
-    assert json.loads(device.output)["iccid"] == "8901260000000000001"
-    sms = run(
-        "call",
-        "post",
-        f"{stack_url}/sms/v1/messages",
-        *base,
-        "--data",
-        '{"to": "+14255550100", "text": "hi"}',
-        "-i",
-    )
-    assert sms.exit_code == 0, sms.output
-    head, _, body = sms.stdout_bytes.decode().partition("\r\n\r\n")
-    assert head.startswith("HTTP/1.1 201 Created\r\n")
-    assert "content-type: application/json" in head.lower()
-    assert json.loads(body)["status"] == "queued"
-    missing = run(
-        "call", "GET", f"{stack_url}/iot-connectivity/v1/devices/8901260000000000099", *base
-    )
-    assert missing.exit_code == 22
-    assert json.loads(missing.output)["error_code"] == "not_found"
 
 
 def test_call_with_headers_and_data_file(

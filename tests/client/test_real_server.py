@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 
 import httpx
 import pytest
 
 from taap.client import ClientCredentials, PopAuth, Secret, TokenClient
+from taap.core import PrivateKey
 from taap.errors import ClientAuthError, NotSubscribedError
 
-from ._stack import Stack
+from ._server import serve
+from ._stack import Stack, build_stack
+from .conftest import FakeClock
 
 DEVICE = "/iot-connectivity/v1/devices/8901260000000000001"
 
@@ -104,3 +109,46 @@ async def test_unsubscribed_endpoint_is_not_subscribed(
     with pytest.raises(NotSubscribedError):
         await auth.tokens.afetch()
     await auth.tokens.aclose()
+
+
+def test_32_threads_one_token_request(stack: Stack, stack_credentials: ClientCredentials) -> None:
+    with serve(stack) as url:
+        tokens = TokenClient(f"{url}/oauth2/v2/tokens", stack_credentials)
+        barrier = threading.Barrier(32)
+        statuses: list[int] = []
+        with httpx.Client(base_url=url, auth=PopAuth(tokens)) as http:
+
+            def worker() -> None:
+                barrier.wait()
+                statuses.append(http.get(DEVICE).status_code)
+
+            threads = [threading.Thread(target=worker) for _ in range(32)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        tokens.close()
+    assert statuses == [200] * 32
+    assert stack.token_requests == 1
+
+
+def test_refresh_at_the_margin_with_one_clock(rsa_key: PrivateKey, other_key: PrivateKey) -> None:
+    clock = FakeClock(time.time())
+    start = clock.now
+    stack = build_stack(rsa_key, other_key, "http://taap.test", clock=clock)
+    credentials = ClientCredentials(
+        client_id=stack.client_id, client_secret=Secret(stack.secret), key=rsa_key
+    )
+    with serve(stack) as url:
+        tokens = TokenClient(f"{url}/oauth2/v2/tokens", credentials, clock=clock, margin=120)
+        with httpx.Client(base_url=url, auth=PopAuth(tokens)) as http:
+            first = http.get(DEVICE)
+            clock.now = start + 3599 - 121
+            second = http.get(DEVICE)
+            clock.now = start + 3599 - 120
+            third = http.get(DEVICE)
+        tokens.close()
+    assert [first.status_code, second.status_code, third.status_code] == [200, 200, 200]
+    assert first.request.headers["authorization"] == second.request.headers["authorization"]
+    assert third.request.headers["authorization"] != second.request.headers["authorization"]
+    assert stack.token_requests == 2
