@@ -102,8 +102,9 @@ def parse_database_url(text: str) -> DatabaseUrl:
         url = make_url(text.strip())
     except (ArgumentError, ValueError):
         # ``from None``: the parser's own message may echo the raw string, password included.
+        # The text is not echoed: unparsed, its password cannot be told apart to be masked.
         raise ConfigurationError(
-            f"cannot parse database URL {shown!r}: expected sqlite:///path/taap.db or "
+            "cannot parse the database URL: expected sqlite:///path/taap.db or "
             "postgresql://user:password@host/dbname"
         ) from None
     scheme, _, named_driver = url.drivername.partition("+")
