@@ -2,8 +2,8 @@
 (``taap sample-api``) as real processes on loopback ports, over a SQLite registry the test
 also opens.
 
-Clients are registered before the token server starts: see ``test_registry_changes.py`` for
-why (a running ``taap serve`` on SQLite does not yet see clients created after its first read).
+Clients are registered before the token server starts, so each module's fixture says up front
+which clients and subscriptions its tests use.
 """
 
 from __future__ import annotations
