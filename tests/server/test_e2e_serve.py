@@ -325,3 +325,34 @@ def test_workers_without_redis_refused(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "needs --redis-url" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_serve_with_sample_apis(tmp_path: Path, rsa_key: PrivateKey) -> None:
+    from taap.core import build_pop_token, request_pairs
+
+    server = _start(tmp_path, f"sqlite:///{tmp_path / 'taap.db'}", "--with-sample-apis")
+    try:
+        client_id, secret = register_client(server, rsa_key, tmp_path)
+        basic = "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+        base_headers = [("Content-Type", "application/json"), ("Authorization", basic)]
+        pop = build_pop_token(request_pairs("POST", "/oauth2/v2/tokens", base_headers), rsa_key)
+        tokens = httpx.post(
+            f"{server.base}/oauth2/v2/tokens",
+            headers=[*base_headers, ("X-Authorization", pop)],
+        )
+        assert tokens.status_code == 200, tokens.text
+        bearer = f"Bearer {tokens.json()['access_token']}"
+        path = "/iot-connectivity/v1/devices/8901260000000000001"
+        call_headers = [("Content-Type", "application/json"), ("Authorization", bearer)]
+        api_pop = build_pop_token(request_pairs("GET", path, call_headers), rsa_key)
+        device = httpx.get(
+            f"{server.base}{path}", headers=[*call_headers, ("X-Authorization", api_pop)]
+        )
+        assert device.status_code == 200, device.text
+        again = httpx.get(
+            f"{server.base}{path}", headers=[*call_headers, ("X-Authorization", api_pop)]
+        )
+        assert again.status_code == 401
+        assert again.json()["error_code"] == "pop_replayed"
+    finally:
+        _stop(server)

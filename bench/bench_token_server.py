@@ -1,0 +1,414 @@
+"""Token-server throughput (issue 3): `taap serve` v2 issuances/s with full checks, beside
+oidc-provider and the crypto floor, all measured in one run with the same load generator.
+
+    .venv/bin/python bench/bench_token_server.py [--duration 10] [--connections 16]
+
+Load: `wrk` replaying pre-generated unique PoPs (bench/token_server_wrk.lua walks a file of
+them, one slice per wrk thread). Every request is a real v2 token request: Basic secret check,
+registry lookup (SQLite file), PoP verify (A3 steps 1-6), replay record, two RS256 signatures
+(one in --token-mode single). oidc-provider (npm, installed into .cache/token_server_bench)
+issues RS256 JWT access tokens for client_credentials under the same wrk settings.
+Floor: per request 1 RS256 verify + 2 RS256 signs (1 + 1 for single mode) in a tight loop on
+one core, same key sizes. Latency at half the peak rate uses wrk's per-connection delay.
+Peak RSS is VmHWM of each server process (the largest worker).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from taap.core import PrivateKey, build_pop_token, generate_private_key, load_private_key
+from taap.server.database import parse_database_url
+from taap.server.pepper import load_pepper
+from taap.server.sql import open_registry
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+TAAP = str(Path(sys.executable).parent / "taap")
+OIDC_DIR = ROOT / ".cache" / "token_server_bench"
+OIDC_INDEX = OIDC_DIR / "node_modules" / "oidc-provider" / "lib" / "index.js"
+OIDC_SECRET = "bench-secret-0123456789abcdef0123456789"
+PATH = "/oauth2/v2/tokens"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- the crypto floor ---------------------------------------------------------------------
+def crypto_floor(signs: int, verifies: int = 1, seconds: float = 3.0) -> float:
+    """Requests/s if a request cost only ``verifies`` RS256 verifies + ``signs`` signs (one core)."""
+    client, server = generate_private_key(2048), generate_private_key(2048)
+    message = b"x" * 600
+    signature = client.sign_rs256(message)
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for _ in range(verifies):
+            client.public.verify_rs256(signature, message)
+        for _ in range(signs):
+            server.sign_rs256(message)
+        count += 1
+    return count / (time.perf_counter() - start)
+
+
+# -- PoP generation (parallel, before each run) -------------------------------------------
+_KEY: PrivateKey | None = None
+
+
+def _init_worker(pem: bytes) -> None:
+    global _KEY
+    _KEY = load_private_key(pem)
+
+
+def _make_pops(args: tuple[str, int, float]) -> list[str]:
+    auth, count, now = args
+    assert _KEY is not None
+    pairs = [
+        ("Content-Type", "application/json"),
+        ("Authorization", auth),
+        ("uri", PATH),
+        ("http-method", "POST"),
+    ]
+    return [build_pop_token(pairs, _KEY, now=now) for _ in range(count)]
+
+
+def make_pops(key: PrivateKey, auth: str, count: int, folder: Path) -> Path:
+    """``count`` unique PoPs, valid for the next ~70 s, one per line."""
+    now = time.time() + 5  # iat may lead by the leeway; buys a few seconds of age
+    procs = os.cpu_count() or 2
+    chunks = [(auth, count // procs + 1, now) for _ in range(procs)]
+    with ProcessPoolExecutor(procs, initializer=_init_worker, initargs=(key.to_pem(),)) as pool:
+        pops = [pop for chunk in pool.map(_make_pops, chunks) for pop in chunk]
+    path = folder / "pops.txt"
+    path.write_text("\n".join(pops[:count]) + "\n")
+    return path
+
+
+# -- wrk ----------------------------------------------------------------------------------
+@dataclass
+class Result:
+    name: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    requests: int
+    rss_mb: float | None = None
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _latency(text: str, pct: str) -> float:
+    match = re.search(rf"^\s*{pct}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+    return float(match.group(1)) * _UNITS[match.group(2)] if match else float("nan")
+
+
+def run_wrk(
+    name: str, url: str, script: Path, script_args: list[str], args: argparse.Namespace
+) -> Result:
+    cmd = [
+        "wrk",
+        f"-t{args.threads}",
+        f"-c{args.connections}",
+        f"-d{args.duration}s",
+        "--latency",
+        "--timeout",
+        "5s",
+        "-s",
+        str(script),
+        url,
+        "--",
+        *script_args,
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = int(bad.group(1)) if bad else 0
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    if socket_errors:
+        print(f"  [{name}] wrk socket errors: {socket_errors.group(1)}", file=sys.stderr)
+    return Result(name, rps, _latency(out, "50"), _latency(out, "99"), errors, total)
+
+
+# -- processes ----------------------------------------------------------------------------
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        children = (task / "children").read_text().split() if (task / "children").exists() else []
+        found += [int(c) for c in children]
+    return found
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Largest VmHWM among ``pid`` and its children (the busiest worker), in MiB."""
+    peaks = []
+    for p in [pid, *_children(pid)]:
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+        except OSError:
+            continue
+        match = re.search(r"VmHWM:\s+(\d+) kB", status)
+        if match:
+            peaks.append(int(match.group(1)) / 1024)
+    workers = _children(pid)
+    if workers:  # uvicorn's supervisor holds no requests: report the workers
+        peaks = peaks[1:] or peaks
+    return max(peaks) if peaks else float("nan")
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 40) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} not ready")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@dataclass
+class Setup:
+    folder: Path
+    database_url: str
+    key: PrivateKey
+    auth: str
+
+
+async def _register(database_url: str) -> tuple[str, str, PrivateKey]:
+    key = generate_private_key(2048)
+    database = parse_database_url(database_url)
+    registry = await open_registry(database, pepper=load_pepper(database, {}))
+    try:
+        record, secret = await registry.create_client(
+            name="bench", keys=[key.public], apis=["connectivity", "sms-notification"]
+        )
+    finally:
+        await registry.close()
+    return record.client_id, secret, key
+
+
+def prepare(folder: Path) -> Setup:
+    database_url = f"sqlite:///{folder / 'taap.db'}"
+    client_id, secret, key = asyncio.run(_register(database_url))
+    auth = "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    return Setup(folder, database_url, key, auth)
+
+
+def bench_taap(
+    setup: Setup,
+    name: str,
+    args: argparse.Namespace,
+    *flags: str,
+    delay_ms: float = 0,
+    expected_rps: float = 2500,
+) -> Result:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAAP_")}
+    cmd = [TAAP, "serve", "--port", str(port), "--database-url", setup.database_url, *flags]
+    log = (setup.folder / f"{name.replace(' ', '_')}.log").open("wb")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, env=env)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
+        count = int(expected_rps * args.duration * 1.3) + 1000
+        pops = make_pops(setup.key, setup.auth, count, setup.folder)
+        result = run_wrk(
+            name,
+            f"http://127.0.0.1:{port}",
+            BENCH / "token_server_wrk.lua",
+            [str(pops), str(args.threads), setup.auth, PATH, str(int(delay_ms))],
+            args,
+        )
+        result.rss_mb = peak_rss_mb(proc.pid)
+        return result
+    finally:
+        stop(proc)
+        log.close()
+
+
+def install_oidc_provider() -> bool:
+    if OIDC_INDEX.exists():
+        return True
+    if not shutil.which("npm"):
+        return False
+    OIDC_DIR.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        [
+            "npm",
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--silent",
+            "--prefix",
+            str(OIDC_DIR),
+            "oidc-provider@9",
+        ],
+        capture_output=True,
+        check=False,
+    )
+    return done.returncode == 0 and OIDC_INDEX.exists()
+
+
+def bench_oidc(name: str, args: argparse.Namespace, *, delay_ms: float = 0) -> Result | None:
+    if not install_oidc_provider():
+        print("oidc-provider could not be installed: skipped", file=sys.stderr)
+        return None
+    port = free_port()
+    proc = subprocess.Popen(
+        ["node", str(BENCH / "token_server_oidc.mjs"), str(OIDC_INDEX), str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/.well-known/openid-configuration", proc)
+        auth = "Basic " + base64.b64encode(f"bench:{OIDC_SECRET}".encode()).decode()
+        check = httpx.post(
+            f"http://127.0.0.1:{port}/token",
+            headers={"Authorization": auth},
+            data={"grant_type": "client_credentials", "scope": "api"},
+        )
+        check.raise_for_status()
+        result = run_wrk(
+            name,
+            f"http://127.0.0.1:{port}",
+            BENCH / "token_server_oidc_wrk.lua",
+            [auth, str(int(delay_ms))],
+            args,
+        )
+        result.rss_mb = peak_rss_mb(proc.pid)
+        return result
+    finally:
+        stop(proc)
+
+
+def table(
+    results: list[Result], floor2: float, floor1: float, floor0: float, oidc: Result | None
+) -> str:
+    lines = [
+        "| run | req/s | p50 ms | p99 ms | non-2xx | peak RSS MiB | vs floor | vs oidc-provider |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        floor = floor0 if "oidc" in r.name else floor1 if "single" in r.name else floor2
+        vs_floor = f"{100 * r.rps / floor:.0f} %"
+        vs_oidc = f"{100 * r.rps / oidc.rps:.0f} %" if oidc and r is not oidc else ""
+        rss = f"{r.rss_mb:.0f}" if r.rss_mb else ""
+        lines.append(
+            f"| {r.name} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} "
+            f"| {rss} | {vs_floor} | {vs_oidc} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("TAAP_TEST_REDIS_URL", "redis://127.0.0.1:6390/0"),
+        help="Redis for the 2-worker run",
+    )
+    parser.add_argument("--skip-oidc", action="store_true")
+    parser.add_argument("--skip-workers", action="store_true")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed (apt-get install wrk)")
+
+    floor2 = crypto_floor(2)
+    floor1 = crypto_floor(1)
+    floor0 = crypto_floor(1, verifies=0)
+    print(
+        f"crypto floor: {floor2:,.0f}/s (1 verify + 2 signs), {floor1:,.0f}/s (1 + 1), "
+        f"{floor0:,.0f}/s (1 sign)"
+    )
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="taap-bench-") as tmp:
+        setup = prepare(Path(tmp))
+        one = bench_taap(setup, "taap v2, 1 worker", args)
+        results.append(one)
+        print(f"  {one}", file=sys.stderr)
+        half_delay = args.connections * 1000 / (one.rps / 2)
+        half = bench_taap(
+            setup,
+            "taap v2, 1 worker, half peak rate",
+            args,
+            delay_ms=half_delay,
+            expected_rps=one.rps,
+        )
+        results.append(half)
+        single = bench_taap(setup, "taap v2 single, 1 worker", args, "--token-mode", "single")
+        results.append(single)
+        if not args.skip_workers:
+            two = bench_taap(
+                setup,
+                "taap v2, 2 workers (Redis)",
+                args,
+                "--workers",
+                "2",
+                "--redis-url",
+                args.redis_url,
+                expected_rps=one.rps * 2,
+            )
+            results.append(two)
+    oidc = None if args.skip_oidc else bench_oidc("oidc-provider (RS256 JWT, 1 process)", args)
+    if oidc is not None:
+        results.append(oidc)
+    print(table(results, floor2, floor1, floor0, oidc))
+    print(
+        f"\nvs floor: taap separate against {floor2:,.0f}/s (1 verify + 2 signs), single mode "
+        f"against {floor1:,.0f}/s (1 verify + 1 sign), oidc-provider against {floor0:,.0f}/s "
+        "(1 sign)"
+    )
+    print(f"half-rate run paced at {half.rps:,.0f}/s target {one.rps / 2:,.0f}/s")
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "floor2": floor2,
+                    "floor1": floor1,
+                    "floor0": floor0,
+                    "results": [r.__dict__ for r in results],
+                },
+                indent=2,
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
