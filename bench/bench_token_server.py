@@ -55,7 +55,7 @@ def free_port() -> int:
 
 # -- the crypto floor ---------------------------------------------------------------------
 def crypto_floor(signs: int, verifies: int = 1, seconds: float = 3.0) -> float:
-    """Requests/s if a request cost only ``verifies`` RS256 verifies + ``signs`` signs (one core)."""
+    """Requests/s if a request cost only ``verifies`` RS256 verifies + ``signs`` signs."""
     client, server = generate_private_key(2048), generate_private_key(2048)
     message = b"x" * 600
     signature = client.sign_rs256(message)

@@ -154,6 +154,7 @@ async def test_issuance_is_audited_without_secrets(harness: Harness) -> None:
     payload = response.json()
     [line] = harness.audit_lines
     assert line["event"] == "token_issued"
+    assert line["ts"] == "2027-01-15T08:00:00.000Z"
     assert line["client_id"] == harness.client_id
     assert line["endpoint"] == "v2"
     assert line["status"] == 200

@@ -28,6 +28,16 @@ class AuditLog:
 
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self.logger = logger or logging.getLogger(AUDIT_LOGGER)
+        self._second = -1
+        self._stamp = ""
+
+    def _timestamp(self, now: float) -> str:
+        # One line per request: format the date part once per second, not per line.
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        return f"{self._stamp}.{int((now - second) * 1000):03d}Z"
 
     def record(
         self,
@@ -47,7 +57,7 @@ class AuditLog:
         if not self.logger.isEnabledFor(logging.INFO):
             return
         line = {
-            "ts": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds"),
+            "ts": self._timestamp(now),
             "event": event,
             "endpoint": endpoint,
             "status": status,
