@@ -9,8 +9,9 @@ What is timed (no network):
 * ``httpx+MockTransport``: a whole ``httpx.Client.post`` through ``PopAuth`` to a
   ``MockTransport`` answering 200 (adds httpx's own request/response work, for context).
 
-Runs are interleaved (floor, client, floor, ...) so both see the same machine load; the best
-(lowest) repeat of each is reported, the usual estimator on a shared, noisy machine.
+Short batches are interleaved (floor, client, full, floor, ...) so all see the same machine
+load; the best (lowest) batch of each is reported, the usual estimator on a shared, noisy
+machine.
 Usage: ``.venv/bin/python bench/bench_client.py [--iterations N] [--repeats R]``.
 """
 
@@ -39,8 +40,8 @@ def _time(func: Callable[[], object], iterations: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--iterations", type=int, default=300)
-    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--iterations", type=int, default=50, help="calls per batch")
+    parser.add_argument("--repeats", type=int, default=40, help="interleaved batches")
     args = parser.parse_args()
 
     key = generate_private_key(2048)
@@ -75,12 +76,12 @@ def main() -> None:
         for _ in range(args.repeats):
             floors.append(_time(floor, args.iterations))
             clients.append(_time(client, args.iterations))
-            fulls.append(_time(full, args.iterations // 3 or 1))
+            fulls.append(_time(full, args.iterations))
         f, c, h = (min(x) for x in (floors, clients, fulls))
         rows.append((label, f, c, h))
     http.close()
 
-    print(f"RSA-2048, {args.iterations} iterations x {args.repeats} repeats, best repeat per call")
+    print(f"RSA-2048, {args.repeats} interleaved batches of {args.iterations} calls, best batch")
     print()
     print("| body | floor (sign + SHA-256) | PopAuth.sign | ratio | httpx+MockTransport | ratio |")
     print("|---|---|---|---|---|---|")
