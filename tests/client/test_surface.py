@@ -34,7 +34,7 @@ def test_base_import_does_not_need_requests() -> None:
 
 def test_unknown_attribute() -> None:
     with pytest.raises(AttributeError, match="nothing_here"):
-        taap.client.nothing_here  # type: ignore[attr-defined]  # noqa: B018
+        taap.client.nothing_here  # noqa: B018
 
 
 def test_quick_start(fake: FakeTaap, fake_url: str, rsa_key: PrivateKey, tmp_path: Path) -> None:
