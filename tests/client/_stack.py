@@ -50,6 +50,7 @@ def build_stack(
     base_url: str,
     *,
     clock: Callable[[], float] = time.time,
+    replay_capacity: int = 10_000,
 ) -> Stack:
     """A token server + sample APIs with one client subscribed to ``APIS``."""
     registry = MemoryRegistry(PEPPER, signing_key=server_key, clock=clock)
@@ -58,7 +59,7 @@ def build_stack(
     )
     settings = ServerSettings(public_url=base_url)
     signing = asyncio.run(registry.signing_keys())
-    replay = MemoryReplayStore(10_000)
+    replay = MemoryReplayStore(replay_capacity)
     sample = create_sample_app(
         keys=StaticKeys({k.kid: k.key.public for k in signing}, issuer=settings.issuer_url),
         replay_store=replay,

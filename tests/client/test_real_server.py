@@ -10,9 +10,9 @@ import time
 import httpx
 import pytest
 
-from taap.client import ClientCredentials, PopAuth, Secret, TokenClient
+from taap.client import NO_RETRY, ClientCredentials, PopAuth, Secret, TokenClient
 from taap.core import PrivateKey
-from taap.errors import ClientAuthError, NotSubscribedError
+from taap.errors import ClientAuthError, NotSubscribedError, TaapError, UnavailableError
 
 from ._server import serve
 from ._stack import Stack, build_stack
@@ -152,3 +152,60 @@ def test_refresh_at_the_margin_with_one_clock(rsa_key: PrivateKey, other_key: Pr
     assert first.request.headers["authorization"] == second.request.headers["authorization"]
     assert third.request.headers["authorization"] != second.request.headers["authorization"]
     assert stack.token_requests == 2
+
+
+def test_real_429_is_waited_out_then_the_token_comes(
+    rsa_key: PrivateKey, other_key: PrivateKey
+) -> None:
+    clock = FakeClock(time.time())
+    stack = build_stack(rsa_key, other_key, "http://taap.test", clock=clock)
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:  # waiting moves both clocks, as real time would
+        sleeps.append(seconds)
+        clock.now += seconds
+
+    with serve(stack) as url:
+        wrong = ClientCredentials(
+            client_id=stack.client_id, client_secret=Secret("wrong"), key=rsa_key
+        )
+        with TokenClient(f"{url}/oauth2/v2/tokens", wrong, clock=clock, retry=NO_RETRY) as bad:
+            failures = []
+            for _ in range(11):
+                with pytest.raises(TaapError) as caught:
+                    bad.fetch()
+                failures.append(caught.value.error_code)
+        right = ClientCredentials(
+            client_id=stack.client_id, client_secret=Secret(stack.secret), key=rsa_key
+        )
+        with TokenClient(f"{url}/oauth2/v2/tokens", right, clock=clock, sleep=sleep) as good:
+            token = good.fetch()
+    assert failures == ["client_auth_failed"] * 10 + ["rate_limited"]
+    assert token.access_token
+    assert sleeps == [6.0]  # the server's Retry-After for "1 per 6 s"
+
+
+def test_real_503_is_retried_a_bounded_number_of_times(
+    rsa_key: PrivateKey, other_key: PrivateKey
+) -> None:
+    clock = FakeClock(time.time())
+    stack = build_stack(rsa_key, other_key, "http://taap.test", clock=clock, replay_capacity=1)
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        clock.now += seconds
+
+    credentials = ClientCredentials(
+        client_id=stack.client_id, client_secret=Secret(stack.secret), key=rsa_key
+    )
+    with (
+        serve(stack) as url,
+        TokenClient(f"{url}/oauth2/v2/tokens", credentials, clock=clock, sleep=sleep) as client,
+    ):
+        client.fetch()  # fills the one-entry replay store for the PoP's lifetime
+        with pytest.raises(UnavailableError) as caught:
+            client.fetch()
+    assert caught.value.error_code == "unavailable"
+    assert len(sleeps) == 3
+    assert stack.token_requests == 1 + 4
