@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from taap.client import NO_RETRY, ClientCredentials, PopAuth, Secret, TokenClient
+from taap.client import NO_RETRY, ClientCredentials, PopAuth, Secret, Token, TokenClient
 from taap.core import PrivateKey
 from taap.errors import ClientAuthError, NotSubscribedError, TaapError, UnavailableError
 
@@ -209,3 +209,24 @@ def test_real_503_is_retried_a_bounded_number_of_times(
     assert caught.value.error_code == "unavailable"
     assert len(sleeps) == 3
     assert stack.token_requests == 1 + 4
+
+
+async def test_guard_rejecting_the_token_triggers_one_refresh(
+    stack: Stack, stack_credentials: ClientCredentials
+) -> None:
+    auth = _auth(stack, stack_credentials)
+    real = await auth.tokens.afetch()
+    # A token the guard cannot accept (signed by the right server, but tampered).
+    tampered = real.access_token[:-4] + (
+        "AAAA" if not real.access_token.endswith("AAAA") else "BBBB"
+    )
+    auth.tokens.cache.store(
+        Token(access_token=tampered, id_token=None, expires_in=3599, obtained_at=time.time())
+    )
+    async with _http(stack, auth) as http:
+        answer = await http.get(DEVICE)
+    await auth.tokens.aclose()
+    assert answer.status_code == 200, answer.text
+    assert answer.history[0].status_code == 401
+    assert answer.history[0].json()["error_code"] == "token_invalid"
+    assert stack.token_requests == 2
