@@ -107,7 +107,9 @@ class GuardMiddleware:
             parts = request_parts(
                 scope["method"], raw_path, scope.get("query_string", b""), headers, body
             )
-            principal = await self.validator.verify(parts, path=canonical_uri(raw_path))
+            # The decoded path is the uri before "?", unless the path itself encoded a "?".
+            path = canonical_uri(raw_path) if b"%3" in raw_path else parts.uri.partition("?")[0]
+            principal = await self.validator.verify(parts, path=path)
         except _Disconnected:
             return
         except TaapError as exc:

@@ -39,6 +39,8 @@ class GuardSettings:
     jwks_ttl: int = 300
     jwks_min_refresh: int = 30
     redis_url: str | None = None
+    #: verified access tokens remembered (0: verify every token in full); not an A8 setting
+    token_cache: int = 4096
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GuardSettings:
@@ -66,4 +68,5 @@ class GuardSettings:
             jwks_ttl=_int(env, "TAAP_JWKS_TTL", 300, 1),
             jwks_min_refresh=_int(env, "TAAP_JWKS_MIN_REFRESH", 30, 0),
             redis_url=env.get("TAAP_REDIS_URL") or None,
+            token_cache=_int(env, "TAAP_GUARD_TOKEN_CACHE", 4096, 0),
         )

@@ -39,6 +39,7 @@ from taap.resource.keys import KeyProvider, KeySet
 from taap.resource.principal import Principal
 from taap.resource.products import ProductMap
 from taap.resource.settings import GuardSettings
+from taap.resource.token_cache import VerifiedTokens
 
 __all__ = ["Validator", "bearer_token"]
 
@@ -86,6 +87,7 @@ class Validator:
         self.replay: ReplayStore = replay if replay is not None else MemoryReplayStore()
         self.settings = settings or GuardSettings()
         self.clock = clock
+        self.tokens = VerifiedTokens(self.settings.token_cache)
 
     def _issuer(self, keyset: KeySet) -> str:
         issuer = self.issuer or keyset.issuer
@@ -96,16 +98,23 @@ class Validator:
     async def _access_token(self, token: str, now: float) -> AccessToken:
         keyset = await self.keys.current()
         leeway = self.settings.leeway
+        issuer = self._issuer(keyset)
+        cached = self.tokens.get(token, keys=keyset.keys, issuer=issuer, now=now, leeway=leeway)
+        if cached is not None:
+            return cached
         try:
-            return verify_access_token(
-                token, keys=keyset.keys, issuer=self._issuer(keyset), now=now, leeway=leeway
+            verified = verify_access_token(
+                token, keys=keyset.keys, issuer=issuer, now=now, leeway=leeway
             )
         except UnknownKeyIdError:
             # A key rotated in since the last fetch: one (rate-limited) refetch, one retry.
             keyset = await self.keys.refresh()
-            return verify_access_token(
-                token, keys=keyset.keys, issuer=self._issuer(keyset), now=now, leeway=leeway
+            issuer = self._issuer(keyset)
+            verified = verify_access_token(
+                token, keys=keyset.keys, issuer=issuer, now=now, leeway=leeway
             )
+        self.tokens.put(token, verified, key=keyset.keys[verified.kid], issuer=issuer)
+        return verified
 
     async def verify(
         self, request: RequestParts, *, path: str | None = None, product: str | None = None
