@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -63,6 +64,7 @@ class TokenClient:
         self._http, self._own_http = http, http is None
         self._async_http, self._own_async_http = async_http, async_http is None
         self._timeout = timeout
+        self._create_lock = threading.Lock()  # two threads must not each create a client
 
     # -- sans-I/O pieces (also used by PopAuth.auth_flow) --------------------------------
 
@@ -114,9 +116,10 @@ class TokenClient:
     # -- synchronous ---------------------------------------------------------------------
 
     def _client(self) -> httpx.Client:
-        if self._http is None:
-            self._http = httpx.Client(timeout=self._timeout)
-        return self._http
+        with self._create_lock:
+            if self._http is None:
+                self._http = httpx.Client(timeout=self._timeout)
+            return self._http
 
     def fetch(self) -> Token:
         """Ask the token server now, retrying 429/503 and connection failures.
