@@ -226,3 +226,12 @@ async def test_unexpected_failure_is_bare_500(server_key: PrivateKey, caller: Ca
     assert response.status_code == 500
     assert "secret" not in response.text
     assert response.json()["error_code"] == "internal"
+
+
+async def test_encoded_question_mark_does_not_shorten_the_product_path(
+    client: httpx.AsyncClient, caller: Caller
+) -> None:
+    # "/iot-connectivity/v1%3F/x" decodes to a path *beside* the product's base path.
+    target = "/iot-connectivity/v1%3F/x"
+    response = await client.get(target, headers=caller.headers("GET", target))
+    assert (response.status_code, response.json()["error_code"]) == (403, "not_subscribed")

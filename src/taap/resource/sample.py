@@ -11,6 +11,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from starlette.applications import Starlette
@@ -32,7 +33,7 @@ from taap.errors import (
     TaapError,
 )
 from taap.resource.dependency import taap_error_handler
-from taap.resource.keys import JwksKeys, KeyProvider
+from taap.resource.keys import KeyProvider
 from taap.resource.middleware import GuardMiddleware
 from taap.resource.principal import PRINCIPAL_SCOPE_KEY, Principal
 from taap.resource.settings import GuardSettings
@@ -153,20 +154,20 @@ def create_sample_app(
     """
     settings = settings or GuardSettings()
     if validator is None:
-        if keys is None:
-            if not token_server_url:
-                raise ConfigurationError("the sample APIs need the token server's URL")
-            keys = JwksKeys(
-                token_server_url,
-                ttl=settings.jwks_ttl,
-                min_refresh=settings.jwks_min_refresh,
-            )
-        redis_url = redis_url or settings.redis_url
-        if replay_store is None and redis_url:
-            from taap.stores.redis import RedisReplayStore, connect
+        if redis_url and replay_store is None:
+            settings = replace(settings, redis_url=redis_url)
+        if keys is not None:
+            if replay_store is None and settings.redis_url:
+                from taap.stores.redis import RedisReplayStore, connect
 
-            replay_store = RedisReplayStore(connect(redis_url))
-        validator = Validator(keys, replay=replay_store, settings=settings, clock=clock)
+                replay_store = RedisReplayStore(connect(settings.redis_url))
+            validator = Validator(keys, replay=replay_store, settings=settings, clock=clock)
+        elif token_server_url:
+            validator = Validator.for_token_server(
+                token_server_url, replay=replay_store, settings=settings, clock=clock
+            )
+        else:
+            raise ConfigurationError("the sample APIs need the token server's URL")
     routes = [
         Route("/iot-connectivity/v1/devices/{iccid}", get_device, methods=["GET"]),
         Route("/sms/v1/messages", send_message, methods=["POST"]),

@@ -35,7 +35,7 @@ from taap.errors import (
     UnavailableError,
     UnknownKeyIdError,
 )
-from taap.resource.keys import KeyProvider, KeySet
+from taap.resource.keys import JwksKeys, KeyProvider, KeySet
 from taap.resource.principal import Principal
 from taap.resource.products import ProductMap
 from taap.resource.settings import GuardSettings
@@ -88,6 +88,32 @@ class Validator:
         self.settings = settings or GuardSettings()
         self.clock = clock
         self.tokens = VerifiedTokens(self.settings.token_cache)
+
+    @classmethod
+    def for_token_server(
+        cls,
+        base_url: str,
+        *,
+        products: ProductMap | Mapping[str, str] | None = None,
+        replay: ReplayStore | None = None,
+        settings: GuardSettings | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> Validator:
+        """A validator trusting the token server at ``base_url`` (discovery, JWKS, its issuer).
+
+        Without ``replay``, ``settings.redis_url`` selects the Redis store shared with the
+        token server (same default key prefix); otherwise the in-process store serves.
+
+        Raises:
+            ConfigurationError: ``base_url`` is neither https nor http on a loopback host.
+        """
+        settings = settings or GuardSettings()
+        keys = JwksKeys(base_url, ttl=settings.jwks_ttl, min_refresh=settings.jwks_min_refresh)
+        if replay is None and settings.redis_url:
+            from taap.stores.redis import RedisReplayStore, connect
+
+            replay = RedisReplayStore(connect(settings.redis_url))
+        return cls(keys, products=products, replay=replay, settings=settings, clock=clock)
 
     def _issuer(self, keyset: KeySet) -> str:
         issuer = self.issuer or keyset.issuer
