@@ -10,12 +10,18 @@ from __future__ import annotations
 import json
 import math
 import re
+from array import array
+from itertools import accumulate
 from typing import Any
 
 __all__ = ["JsonError", "dumps_compact", "loads_strict"]
 
-_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_BRACKETS = re.compile(r"[\[\]{}]")
+# Unrolled and with an optional closing quote: every character has one way to match and a match
+# never fails once started, so the scan is linear even on unterminated strings full of ``\"``.
+_STRINGS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _MAX_NUMBER_CHARS = 40
 
 
@@ -57,16 +63,28 @@ _DECODER = json.JSONDecoder(
 )
 
 
-def _depth(text: str) -> int:
-    # Strings are removed first so brackets inside them do not count; the regex is linear.
-    depth = deepest = 0
-    for match in _BRACKETS.finditer(_STRINGS.sub("", text)):
-        if match.group() in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        else:
-            depth -= 1
-    return deepest
+def _too_deep(text: str, max_depth: int) -> bool:
+    # Fast path: fewer opening brackets than the bound cannot nest deeper than it.
+    if text.count("[") + text.count("{") <= max_depth:
+        return False
+    # Strings are removed first so brackets inside them do not count; then the running sum of
+    # +1/-1 per bracket, computed in C (array + accumulate), gives the depth. Linear time.
+    brackets = _NOT_BRACKETS.sub("", _STRINGS.sub("", text)).encode("ascii")
+    return max(accumulate(array("b", brackets.translate(_STEPS))), default=0) > max_depth
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(item) for item in value)
+    return False
 
 
 def loads_strict(data: bytes | str, *, max_depth: int = 32, require_object: bool = True) -> Any:
@@ -84,7 +102,7 @@ def loads_strict(data: bytes | str, *, max_depth: int = 32, require_object: bool
         text = data
     if text.startswith("\ufeff"):
         raise JsonError("byte order mark")
-    if _depth(text) > max_depth:
+    if _too_deep(text, max_depth):
         raise JsonError("nesting too deep")
     try:
         value = _DECODER.decode(text)
@@ -92,6 +110,10 @@ def loads_strict(data: bytes | str, *, max_depth: int = 32, require_object: bool
         raise
     except (ValueError, RecursionError) as exc:
         raise JsonError("invalid JSON") from exc
+    # "\\ud800" escapes decode to lone surrogates, which are not Unicode text: they would crash
+    # every later .encode("utf-8"). Only text holding such an escape needs the walk.
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
+        raise JsonError("lone surrogate in a string")
     if require_object and not isinstance(value, dict):
         raise JsonError("not a JSON object")
     return value

@@ -20,6 +20,13 @@ __all__ = ["FORBIDDEN_HEADERS", "JwsError", "ParsedJws", "parse_compact", "sign_
 #: Header members that would let a token choose its own key or extension (S3, S4, S5).
 FORBIDDEN_HEADERS = frozenset({"crit", "jku", "x5u", "jwk", "x5c", "b64", "zip", "enc", "cty"})
 _MAX_JSON_DEPTH = 8
+# Header segments every TAAP builder emits (JS/Python, Java's HashMap order, our access tokens
+# carry a kid and take the slow path). Decoding is deterministic, so a byte-equal segment can
+# skip base64 and JSON: a copy of the decoded header is returned instead.
+_KNOWN_HEADERS: dict[str, dict[str, Any]] = {
+    b64url_encode(dumps_compact(header)): header
+    for header in ({"alg": "RS256", "typ": "JWT"}, {"typ": "JWT", "alg": "RS256"}, {"alg": "RS256"})
+}
 
 
 class JwsError(ValueError):
@@ -54,14 +61,19 @@ def parse_compact(token: str, *, max_bytes: int, max_header_bytes: int) -> Parse
         raise JwsError("header segment too large")
     if not head or not body or not sig:
         raise JwsError("empty segment")
+    known = _KNOWN_HEADERS.get(head)
     try:
-        header_raw = b64url_decode(head)
+        header_raw = None if known is not None else b64url_decode(head)
         payload_raw = b64url_decode(body)
         signature = b64url_decode(sig)
     except ValueError as exc:
         raise JwsError(f"segment is not canonical base64url: {exc}") from exc
     try:
-        header = loads_strict(header_raw, max_depth=_MAX_JSON_DEPTH)
+        header = (
+            dict(known)
+            if known is not None
+            else loads_strict(header_raw or b"", max_depth=_MAX_JSON_DEPTH)
+        )
         payload = loads_strict(payload_raw, max_depth=_MAX_JSON_DEPTH)
     except JsonError as exc:
         raise JwsError(f"segment is not a strict JSON object: {exc}") from exc

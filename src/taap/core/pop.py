@@ -57,7 +57,11 @@ _HEADER_SEGMENT = b64url_encode(b'{"alg":"RS256","typ":"JWT"}')
 _ALLOWED_V = ("1", 1)
 
 PolicyName = Literal["strict", "lenient", "java-compat"]
-_REQUIRED = ("authorization", "uri", "http-method")
+# Header names carry a prefix no reserved name has, so the two kinds can never stand in for
+# each other in the coverage check.
+_HEADER = "header:"
+_REQUIRED = (_HEADER + "authorization", "uri", "http-method")
+_REQUIRED_WITH_BODY = (*_REQUIRED, "body")
 
 
 def _encode(value: str | bytes) -> bytes:
@@ -85,13 +89,15 @@ def _check_build_pairs(pairs: Sequence[tuple[str, str | bytes]]) -> None:
             raise PopBuildError(f"signed name {name!r} has surrounding spaces")
         if ";" in name:
             raise PopBuildError(f"signed name {name!r} contains ';'")
-        folded = name if name in RESERVED_NAMES else name.lower()
+        folded = _fold(name)
         if folded in seen:
             raise PopBuildError(f"signed name {name!r} appears twice")
         seen.add(folded)
         if not isinstance(value, str | bytes):
             raise PopBuildError(f"value of {name!r} must be str or bytes")
-        if name != "body" and not _encode(value).strip():
+        # The verifier's own test (str.strip on text), so a token we build is never one it
+        # refuses as blank (U+2003 alone is blank to both).
+        if name != "body" and not value.strip():
             raise PopBuildError(f"value of {name!r} is blank")
 
 
@@ -109,21 +115,30 @@ def build_pop_token(
 
     Raises:
         PopBuildError: empty map, more than 100 entries, blank names or names with ``;`` or
-            surrounding spaces, duplicate names, blank values (other than ``body``), or a
-            ``ttl`` outside 1..120.
+            surrounding spaces, duplicate names, blank values (other than ``body``), a value
+            that is not valid Unicode, a ``ttl`` outside 1..120, or a ``jti`` that is not a
+            non-empty string of at most 128 characters.
     """
     items = list(pairs.items()) if isinstance(pairs, Mapping) else list(pairs)
     _check_build_pairs(items)
     if isinstance(ttl, bool) or not isinstance(ttl, int) or not 1 <= ttl <= MAX_TTL:
         raise PopBuildError(f"ttl must be an integer of 1..{MAX_TTL} seconds")
+    if jti is None:
+        jti = str(uuid.uuid4())
+    elif not isinstance(jti, str) or not jti or len(jti) > MAX_JTI:
+        raise PopBuildError(f"jti must be a non-empty string of at most {MAX_JTI} characters")
     iat = int(time.time() if now is None else now)
+    try:
+        edts = compute_edts(value for _, value in items)
+    except UnicodeEncodeError as exc:
+        raise PopBuildError("a signed value is not valid Unicode text") from exc
     claims = {
-        "edts": compute_edts(value for _, value in items),
+        "edts": edts,
         "v": "1",
         "exp": iat + ttl,
         "ehts": ";".join(name for name, _ in items),
         "iat": iat,
-        "jti": str(uuid.uuid4()) if jti is None else jti,
+        "jti": jti,
     }
     return sign_compact(_HEADER_SEGMENT, claims, key)
 
@@ -201,41 +216,49 @@ def _is_int(value: object) -> bool:
     return type(value) is int
 
 
+def _fold(name: str) -> str:
+    """Identity of a signed name: reserved names exact, header names case-insensitive."""
+    return name if name in RESERVED_NAMES else name.lower()
+
+
+_ABSENT = object()
+
+
 def _claims_syntax(claims: Mapping[str, Any], java: bool) -> tuple[str, ...]:
     def bad(why: str) -> PopMalformedError:
         return PopMalformedError(log_detail=why)
 
-    for claim in ("iat", "exp", "nbf"):
-        if claim in claims and not _is_int(claims[claim]):
+    iat, exp = claims.get("iat", _ABSENT), claims.get("exp", _ABSENT)
+    for claim, value in (("iat", iat), ("exp", exp), ("nbf", claims.get("nbf", _ABSENT))):
+        # type() and not isinstance(): bool is an int subclass and true/false are not times.
+        if value is not _ABSENT and type(value) is not int:
             raise bad(f"{claim} must be a JSON integer")
-        if claim != "nbf" and not java and claim not in claims:
-            raise bad(f"{claim} is required")
-    for claim in ("ehts", "edts", "jti"):
-        value = claims.get(claim)
-        if claim == "jti" and java and value is None:
-            continue
-        if not isinstance(value, str) or not value:
-            raise bad(f"{claim} must be a non-empty string")
-    jti = claims.get("jti")
-    if isinstance(jti, str) and len(jti) > MAX_JTI:
-        raise bad("jti too long")
+    if not java and (iat is _ABSENT or exp is _ABSENT):
+        raise bad("iat and exp are required")
+    ehts, edts, jti = claims.get("ehts"), claims.get("edts"), claims.get("jti")
+    if type(ehts) is not str or not ehts or type(edts) is not str or not edts:
+        raise bad("ehts and edts must be non-empty strings")
+    if jti is not None or not java:
+        if type(jti) is not str or not jti:
+            raise bad("jti must be a non-empty string")
+        if len(jti) > MAX_JTI:
+            raise bad("jti too long")
     if not java:
         v = claims.get("v")
-        if not any(type(v) is type(ok) and v == ok for ok in _ALLOWED_V):
+        if not ((type(v) is str and v == "1") or (type(v) is int and v == 1)):
             raise bad('v must be "1"')
-        if claims["exp"] <= claims["iat"]:
+        if exp <= iat:  # both checked to be int above
             raise bad("exp must be after iat")
-    names = tuple(claims["ehts"].split(";"))
-    if not 1 <= len(names) <= MAX_EHTS:
+    names = tuple(ehts.split(";"))
+    if len(names) > MAX_EHTS:
         raise bad("ehts must name 1..100 items")
     folded: set[str] = set()
     for name in names:
         if not name or name != name.strip():
             raise bad("ehts has an empty or padded name")
-        key = name if name in RESERVED_NAMES else name.lower()
-        if key in folded:
-            raise bad("ehts names an item twice")
-        folded.add(key)
+        folded.add(_fold(name))
+    if len(folded) != len(names):
+        raise bad("ehts names an item twice")
     return names
 
 
@@ -267,14 +290,15 @@ def _check_coverage(
         value = request.value(name)
         if value is None:
             raise PopCoverageError(log_detail=f"{name!r} is signed but absent from the request")
-        blank = not value.strip()
-        if blank and (java or name != "body"):
+        if (java or name != "body") and not value.strip():
             raise PopCoverageError(log_detail=f"{name!r} is blank")
         values.append(value)
     if policy.name == "strict":
-        folded = {n if n in RESERVED_NAMES else n.lower() for n in names}
-        required = (*_REQUIRED, "body") if request.has_body else _REQUIRED
-        missing = [n for n in required if n not in folded]
+        # Reserved names count only in their exact spelling: a header named "URI" or "Body"
+        # must not stand in for the request's uri or body.
+        covered = {n if n in RESERVED_NAMES else _HEADER + n.lower() for n in names}
+        required = _REQUIRED_WITH_BODY if request.has_body else _REQUIRED
+        missing = [n.removeprefix(_HEADER) for n in required if n not in covered]
         if missing:
             raise PopCoverageError(log_detail=f"not covered: {', '.join(missing)}")
     return values
