@@ -8,6 +8,7 @@ import importlib.util
 import socket
 from pathlib import Path
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from registry_kit import PEPPER, PgDatabases
@@ -180,6 +181,33 @@ async def test_database_down_after_start_is_503(
         assert await registry.ping() is False
         with pytest.raises(UnavailableError):
             await registry.rotate_secret(record.client_id)
+    finally:
+        await registry.close()
+
+
+async def test_killed_connections_are_replaced(
+    pg_databases: PgDatabases, pg_url: str, rsa_key: PrivateKey
+) -> None:
+    """A database restart kills pooled connections: the next reads still answer."""
+    registry = await open_registry(pg_url, pepper=PEPPER)
+    try:
+        record, _ = await registry.create_client(name="a", keys=[rsa_key.public], apis=[])
+        # Fill the pool with several live connections first.
+        await asyncio.gather(*(registry.get_client(record.client_id) for _ in range(6)))
+        name = parse_database_url(pg_url).url.database
+        with psycopg.connect(pg_databases.admin, autocommit=True) as conn:
+            killed = conn.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            ).fetchone()
+        assert killed is not None
+        assert killed[0] >= 1
+        for _ in range(3):
+            found = await registry.get_client(record.client_id)
+            assert found is not None
+        assert await registry.ping() is True
+        assert len(await registry.list_clients()) == 1
     finally:
         await registry.close()
 

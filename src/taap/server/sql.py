@@ -58,9 +58,11 @@ _TS = sa.DateTime(timezone=True)
 _MAX_PARSED_KEYS = 10_000
 
 
-def _utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes (everything written here is UTC); PostgreSQL aware ones
-    # in the session's zone: both become datetime.UTC.
+def _utc(value: datetime | str) -> datetime:
+    # SQLite hands back naive datetimes, or ISO strings on the raw hot path (everything
+    # written here is UTC); PostgreSQL aware ones in the session's zone: all become UTC.
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
@@ -167,10 +169,7 @@ class SqlRegistry:
             UnavailableError: the database cannot be reached.
         """
         now = to_datetime(self._clock())
-        rows = await self._runner.read(
-            lambda conn: conn.execute(_CLIENT_SQL, {"cid": client_id, "now": now}).all(),
-            retry=True,
-        )
+        rows = await self._runner.fetch(_CLIENT_SQL, {"cid": client_id, "now": now})
         return self._record(client_id, rows)
 
     async def list_products(self) -> Sequence[ApiProduct]:
