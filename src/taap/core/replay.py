@@ -4,8 +4,9 @@ The store is asked only after every other check of a request passed, so a failed
 burns a jti. :class:`MemoryReplayStore` serves one process. Its memory is bounded: expired
 entries are evicted on every call (a min-heap on expiry, O(log n)); when ``capacity`` live
 entries are held it refuses with :class:`~taap.errors.UnavailableError` (fail closed) and never
-evicts a live entry. Each entry costs about 250 bytes (a 16-byte BLAKE2 key, its expiry and a
-heap slot), so the default 500,000 entries bound the store to roughly 125 MB.
+evicts a live entry. Each entry holds a 16-byte BLAKE2 key, its expiry and a heap slot: measured
+with ``tracemalloc`` on CPython 3.11, about 190 bytes per entry (200 at the peak while the heap
+list grows), so the default 500,000 entries bound the store to roughly 100 MB.
 """
 
 from __future__ import annotations
@@ -23,8 +24,11 @@ DEFAULT_CAPACITY = 500_000
 
 
 def replay_key(client_id: str, jti: str) -> bytes:
-    """A fixed-size key for ``(client_id, jti)``; the NUL separator keeps pairs distinct."""
-    return hashlib.blake2b(f"{client_id}\x00{jti}".encode(), digest_size=16).digest()
+    """A fixed-size key for ``(client_id, jti)``; the length prefix keeps pairs distinct."""
+    # A separator alone is ambiguous once a client_id may hold it ("a\0b"+"c" vs "a"+"b\0c").
+    # surrogatepass: hashing must never raise, whatever text a caller passes.
+    text = f"{len(client_id)}:{client_id}\x00{jti}"
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 class ReplayStore(Protocol):
