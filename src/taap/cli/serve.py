@@ -54,14 +54,6 @@ def worker_app() -> ASGIApp:
     )
 
 
-async def _prepare(settings: ServerSettings) -> TokenServerApp:
-    from taap.server.runtime import build_app, configure_logging
-
-    configure_logging()
-    fallback = sample_fallback if settings.with_sample_apis else None
-    return await build_app(settings, fallback=fallback)
-
-
 def _export(settings: ServerSettings) -> None:
     # Worker processes rebuild the settings from the environment; flags become variables.
     for name, value in settings.model_dump(exclude_none=True).items():
@@ -114,21 +106,25 @@ def serve(**options: Any) -> None:
         "timeout_graceful_shutdown": 20,
         "lifespan": "on",
     }
+    # Open (and on first start create) the registry once here: configuration and database
+    # errors end as one line before uvicorn starts, and workers never race on migrations.
+    asyncio.run(_preflight(settings))
+    fallback = sample_fallback if settings.with_sample_apis else None
     if settings.workers > 1:
-        # The parent migrates and creates the signing key once; workers only open the registry.
-        app = asyncio.run(_prepare(settings))
-        asyncio.run(app.aclose())
         _export(settings)
         uvicorn.run("taap.cli.serve:worker_app", factory=True, workers=settings.workers, **common)
         return
     from taap.server.runtime import DeferredApp
 
-    single = DeferredApp(
-        lambda: settings,
-        fallback=sample_fallback if settings.with_sample_apis else None,
-        migrate=True,
-    )
-    uvicorn.run(single, **common)
+    uvicorn.run(DeferredApp(lambda: settings, fallback=fallback), **common)
+
+
+async def _preflight(settings: ServerSettings) -> None:
+    from taap.server.runtime import build_app, configure_logging
+
+    configure_logging()
+    app = await build_app(settings)
+    await app.aclose()
 
 
 def register(group: click.Group) -> None:
