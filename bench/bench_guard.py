@@ -146,7 +146,8 @@ def run_wrk(
 ) -> dict[str, Any]:
     now = time.time()
     bearer = "Bearer " + make_token(server, client, now)
-    count = int(rate_hint * seconds * 1.5) + 1000
+    # HTTP runs well below the in-process rate; an exhausted file shows as non-2xx in the report.
+    count = int(rate_hint * seconds * 0.7) + 2000
     print(f"  building {count} unique PoPs for wrk ...", file=sys.stderr)
     pops = make_pops(client, bearer, count, now)
     with tempfile.TemporaryDirectory() as temp:
