@@ -127,7 +127,16 @@ def demo(as_json: bool, pop_only: bool) -> None:
     console = Console(highlight=False)
     if not as_json:
         console.print(Text("taap demo: the four TAAP steps against a local sandbox", style="bold"))
-    result = run_demo(on_step=None if as_json else (lambda step: _render(console, step)))
+    try:
+        result = run_demo(on_step=None if as_json else (lambda step: _render(console, step)))
+    except TaapError as exc:
+        if not as_json:
+            raise
+        # --json promises one document even when the sandbox cannot start.
+        detail = {"error_code": exc.error_code, "error": exc.description, "why": exc.log_detail}
+        doc = {"ok": False, "steps": [{"name": "setup", "ok": False, "detail": detail}]}
+        click.echo(json.dumps(doc, indent=2))
+        sys.exit(1)
     if as_json:
         doc = {"ok": result.ok, "steps": [step.as_json() for step in result.steps]}
         click.echo(json.dumps(doc, indent=2))
