@@ -4,7 +4,6 @@ with real curl (SQLite file; and PostgreSQL + Redis with two workers)."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import os
@@ -24,9 +23,6 @@ import pytest
 from server_kit import TOKEN_KEYS, decode, verify_tokens
 
 from taap.core import PrivateKey
-from taap.server.database import parse_database_url
-from taap.server.pepper import load_pepper
-from taap.server.sql import open_registry
 
 pytestmark = [pytest.mark.e2e, pytest.mark.node]
 
@@ -87,56 +83,36 @@ def _stop(server: Server) -> None:
             server.proc.wait(5)
 
 
-def _cli_has_clients() -> bool:
-    result = subprocess.run([TAAP, "clients", "--help"], capture_output=True, check=False)
-    return result.returncode == 0
-
-
 def register_client(server: Server, key: PrivateKey, tmp: Path) -> tuple[str, str]:
-    """``taap clients create`` when the CLI has it, else the registry API on the same database."""
-    if _cli_has_clients():
-        pem = tmp / "client-public.pem"
-        pem.write_bytes(key.public.to_pem())
-        result = subprocess.run(
-            [
-                TAAP,
-                "clients",
-                "create",
-                "--name",
-                "e2e",
-                "--public-key",
-                str(pem),
-                "--api",
-                "connectivity",
-                "--api",
-                "call-verification",
-                "--json",
-                "--database-url",
-                server.database_url,
-            ],
-            capture_output=True,
-            text=True,
-            env=server.env,
-            cwd=tmp,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
-        created = json.loads(result.stdout)
-        return created["client_id"], created["client_secret"]
-
-    async def create() -> tuple[str, str]:
-        database = parse_database_url(server.database_url)
-        pepper = load_pepper(database, server.env)
-        registry = await open_registry(database, pepper=pepper, migrate=False)
-        try:
-            record, secret = await registry.create_client(
-                name="e2e", keys=[key.public], apis=["connectivity", "call-verification"]
-            )
-        finally:
-            await registry.close()
-        return record.client_id, secret
-
-    return asyncio.run(create())
+    """``taap clients create --json`` against the server's database."""
+    pem = tmp / "client-public.pem"
+    pem.write_bytes(key.public.to_pem())
+    result = subprocess.run(
+        [
+            TAAP,
+            "clients",
+            "create",
+            "--name",
+            "e2e",
+            "--public-key",
+            str(pem),
+            "--api",
+            "connectivity",
+            "--api",
+            "call-verification",
+            "--json",
+            "--database-url",
+            server.database_url,
+        ],
+        capture_output=True,
+        text=True,
+        env=server.env,
+        cwd=tmp,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    created = json.loads(result.stdout)
+    return created["client_id"], created["client_secret"]
 
 
 def tmo_pop(builder_dir: Path, key_file: Path, pairs: list[tuple[str, str]]) -> str:
