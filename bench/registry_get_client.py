@@ -4,11 +4,17 @@ Usage::
 
     .venv/bin/python bench/registry_get_client.py [--postgres URL] [-n 2000] [-c 16]
 
-For each back-end and I/O mode it prints: sequential get_client p50/p99 (µs), get_client/s with
-``-c`` concurrent tasks, and issuances/s of a token-server-like mix (get_client + 1 RS256 verify
-+ 2 RS256 signs per request) beside the crypto-only floor of that mix measured in the same run.
+For each back-end and I/O mode it prints, measured in the same run:
+
+- sequential ``get_client`` p50/p99 (µs) beside the *query floor*: the same SQL statement run
+  on the bare driver (sqlite3 / psycopg, one open connection, no pool, no parsing);
+- ``get_client``/s with ``-c`` concurrent tasks;
+- issuances/s of a token-server-like mix (``get_client`` + 1 RS256 verify + 2 RS256 signs per
+  request, ``-c`` tasks on one event loop) beside the *crypto floor* (the same crypto alone,
+  measured just before that row, so machine noise hits both alike).
+
 Async drivers (aiosqlite, asyncpg, psycopg_async) are measured when greenlet and the driver are
-importable (e.g. ``PYTHONPATH=/tmp/asyncdeps`` after ``pip install --target``).
+importable (``pip install --target DIR greenlet aiosqlite asyncpg`` + ``PYTHONPATH=DIR``).
 A PostgreSQL URL gets a throw-away database created beside it and dropped afterwards.
 """
 
@@ -17,30 +23,78 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import sqlite3
 import statistics
 import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
-from taap.core import generate_private_key
+from taap.core import PrivateKey, generate_private_key
+from taap.server._registry_rules import to_datetime
 from taap.server.database import parse_database_url
-from taap.server.sql import open_registry
+from taap.server.sql import _CLIENT_SQL, open_registry
 
 PEPPER = b"bench-pepper-0123456789"
+MESSAGE = b"x" * 600
 
 
 def _has(*modules: str) -> bool:
     return all(importlib.util.find_spec(m) is not None for m in modules)
 
 
-async def _measure(url: str, mode: str | None, n: int, c: int) -> dict[str, float]:
+def _pct(samples: list[float], q: float) -> float:
+    return samples[min(len(samples) - 1, int(len(samples) * q))]
+
+
+def _query_floor(url: str, client_id: str, n: int) -> float:
+    """p50 µs of the get_client statement on the bare driver."""
+    parsed = parse_database_url(url)
+    dialect = parsed.url.get_dialect()()
+    compiled = _CLIENT_SQL.compile(dialect=dialect)
+    now = to_datetime(time.time())
+    samples: list[float] = []
+    if parsed.backend == "sqlite":
+        conn: Any = sqlite3.connect(str(parsed.sqlite_path))
+        stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")
+        params: Any = tuple(
+            stamp if name == "now" else client_id for name in compiled.positiontup or ()
+        )
+        sql = str(compiled)
+    else:
+        libpq = parsed.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        conn = psycopg.connect(libpq, autocommit=True)
+        sql, params = str(compiled), {"cid": client_id, "now": now}
+    try:
+        for i in range(n + 50):
+            start = time.perf_counter_ns()
+            conn.execute(sql, params).fetchall()
+            if i >= 50:
+                samples.append((time.perf_counter_ns() - start) / 1000)
+    finally:
+        conn.close()
+    return statistics.median(samples)
+
+
+def _crypto_floor(key: PrivateKey, n: int) -> float:
+    signature = key.sign_rs256(MESSAGE)
+    start = time.perf_counter()
+    for _ in range(n):
+        key.public.verify_rs256(signature, MESSAGE)
+        key.sign_rs256(MESSAGE)
+        key.sign_rs256(MESSAGE)
+    return n / (time.perf_counter() - start)
+
+
+async def _measure(url: str, mode: str | None, n: int, c: int, key: PrivateKey) -> dict[str, Any]:
     registry = await open_registry(url, pepper=PEPPER, mode=mode)
-    keys = [generate_private_key(), generate_private_key()]
     record, _ = await registry.create_client(
-        name="bench", keys=[k.public for k in keys], apis=["location", "sms-notification"]
+        name="bench",
+        keys=[key.public, generate_private_key().public],
+        apis=["location", "sms-notification"],
     )
     cid = record.client_id
     for _ in range(50):
@@ -52,61 +106,51 @@ async def _measure(url: str, mode: str | None, n: int, c: int) -> dict[str, floa
         samples.append((time.perf_counter_ns() - start) / 1000)
     samples.sort()
 
-    async def worker(count: int) -> None:
+    async def reads(count: int) -> None:
         for _ in range(count):
             await registry.get_client(cid)
 
     start = time.perf_counter()
-    await asyncio.gather(*(worker(n // c) for _ in range(c)))
-    conc = (n // c) * c / (time.perf_counter() - start)
+    await asyncio.gather(*(reads(n // c) for _ in range(c)))
+    concurrent = (n // c) * c / (time.perf_counter() - start)
 
-    signer = keys[0]
-    message = b"x" * 600
-    signature = signer.sign_rs256(message)
+    signature = key.sign_rs256(MESSAGE)
 
     async def mixed(count: int) -> None:
         for _ in range(count):
             got = await registry.get_client(cid)
             assert got is not None
-            got.keys[0].verify_rs256(signature, message)
-            signer.sign_rs256(message)
-            signer.sign_rs256(message)
+            got.keys[0].verify_rs256(signature, MESSAGE)
+            key.sign_rs256(MESSAGE)
+            key.sign_rs256(MESSAGE)
 
     m = max(n // 4, c)
+    floor = _crypto_floor(key, m // 2)
     start = time.perf_counter()
     await asyncio.gather(*(mixed(m // c) for _ in range(c)))
     mix = (m // c) * c / (time.perf_counter() - start)
     await registry.close()
     return {
+        "cid": cid,
         "p50": statistics.median(samples),
-        "p99": samples[int(len(samples) * 0.99) - 1],
-        "conc": conc,
+        "p99": _pct(samples, 0.99),
+        "conc": concurrent,
         "mix": mix,
+        "floor": floor,
     }
 
 
-def _crypto_floor(n: int) -> float:
-    key = generate_private_key()
-    message = b"x" * 600
-    signature = key.sign_rs256(message)
-    start = time.perf_counter()
-    for _ in range(n):
-        key.public.verify_rs256(signature, message)
-        key.sign_rs256(message)
-        key.sign_rs256(message)
-    return n / (time.perf_counter() - start)
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--postgres", help="postgresql://user:pass@host/db (CREATEDB needed)")
     parser.add_argument("-n", type=int, default=2000)
     parser.add_argument("-c", type=int, default=16)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="taap-bench-"))
-    cases: list[tuple[str, str, str | None]] = []
-    cases.append(("sqlite", f"sqlite:///{tmp}/a.db", "inline"))
-    cases.append(("sqlite", f"sqlite:///{tmp}/b.db", "thread"))
+    cases: list[tuple[str, str, str | None]] = [
+        ("sqlite", f"sqlite:///{tmp}/a.db", "inline"),
+        ("sqlite", f"sqlite:///{tmp}/b.db", "thread"),
+    ]
     if _has("greenlet", "aiosqlite"):
         cases.append(("sqlite", f"sqlite+aiosqlite:///{tmp}/c.db", None))
     admin = None
@@ -127,20 +171,25 @@ def main() -> None:
             cases.append(("postgresql", url("asyncpg"), None))
         if _has("greenlet"):
             cases.append(("postgresql", url("psycopg_async"), None))
-    floor = _crypto_floor(max(args.n // 4, 200))
-    print(f"crypto floor (1 verify + 2 signs): {floor:,.0f}/s")
+    key = generate_private_key()
     print(
-        f"| backend | driver | mode | get_client p50 µs | p99 µs | get_client/s (c={args.c}) "
-        "| mix/s | mix / floor |"
+        f"| backend | driver | mode | get_client p50 µs | p99 µs | query floor p50 µs "
+        f"| get_client/s (c={args.c}) | mix/s | crypto floor/s | mix / floor |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     try:
         for backend, case_url, mode in cases:
             parsed = parse_database_url(case_url)
-            r = asyncio.run(_measure(case_url, mode, args.n, args.c))
+            r = asyncio.run(_measure(case_url, mode, args.n, args.c, key))
+            sync_url = parsed.url.set(
+                drivername="sqlite" if backend == "sqlite" else "postgresql+psycopg"
+            ).render_as_string(hide_password=False)
+            floor = _query_floor(sync_url, r["cid"], args.n)
             print(
                 f"| {backend} | {parsed.driver} | {mode or 'async'} | {r['p50']:.0f} | "
-                f"{r['p99']:.0f} | {r['conc']:,.0f} | {r['mix']:,.0f} | {r['mix'] / floor:.0%} |"
+                f"{r['p99']:.0f} | {floor:.0f} | {r['conc']:,.0f} | {r['mix']:,.0f} | "
+                f"{r['floor']:,.0f} | {r['mix'] / r['floor']:.0%} |",
+                flush=True,
             )
     finally:
         if admin:
