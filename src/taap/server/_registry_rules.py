@@ -24,6 +24,7 @@ __all__ = [
     "check_name",
     "check_product",
     "check_secret",
+    "dedupe",
     "new_client_id",
     "publishable_keys",
     "to_datetime",

@@ -1,0 +1,48 @@
+"""The registry modules' public names exist, and importing the CLI stays light."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+MODULES = [
+    "taap.server.memory",
+    "taap.server.database",
+    "taap.server.pepper",
+    "taap.server.sql",
+    "taap.server.migrations",
+    "taap.server._registry_rules",
+    "taap.server._sql_runner",
+    "taap.server._sql_tables",
+    "taap.server.registry",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_all_names_exist(name: str) -> None:
+    module = importlib.import_module(name)
+    exported = module.__all__
+    assert len(exported) == len(set(exported))
+    for attr in exported:
+        assert hasattr(module, attr), f"{name}.{attr}"
+
+
+def test_registry_cli_does_not_import_sqlalchemy() -> None:
+    # Other `taap` commands (pop, token, keygen) must not pay for SQLAlchemy and Alembic.
+    code = "import sys, taap.cli.registry; print('sqlalchemy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_registry_port_is_implemented_by_both() -> None:
+    from taap.server.memory import MemoryRegistry
+    from taap.server.registry import Registry
+    from taap.server.sql import SqlRegistry
+
+    wanted = {n for n in vars(Registry) if not n.startswith("_")}
+    for cls in (MemoryRegistry, SqlRegistry):
+        missing = {n for n in wanted if not callable(getattr(cls, n, None))}
+        assert not missing, f"{cls.__name__} lacks {missing}"
