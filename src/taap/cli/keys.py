@@ -5,10 +5,13 @@ from __future__ import annotations
 import click
 
 from taap.cli._io import password_from_env, write_file
+from taap.cli.pop import OneLineCommand
 from taap.core import generate_private_key
 
+__all__ = ["keygen", "register"]
 
-@click.command()
+
+@click.command(cls=OneLineCommand)
 @click.option("--private-out", required=True, type=click.Path(dir_okay=False), help="PKCS#8 PEM.")
 @click.option("--public-out", required=True, type=click.Path(dir_okay=False), help="SPKI PEM.")
 @click.option(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
+from typing import IO, Any
 
 import click
 
@@ -22,6 +24,82 @@ from taap.core import (
     verify_pop_token,
 )
 
+__all__ = ["OneLineCommand", "OneLineGroup", "pop", "register"]
+
+
+class _UsageLine(click.ClickException):
+    """A usage error as one line (``usage_error: ...``), exit status 2 like click's own."""
+
+    exit_code = 2
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"usage_error: {self.message}", err=True)
+
+
+def _one_line(exc: click.UsageError) -> click.ClickException:
+    # "taap pop" alone shows the help, as click intends; only real mistakes become one line.
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        return exc
+    return _UsageLine(exc.format_message().replace("\n", " "))
+
+
+class OneLineCommand(click.Command):
+    """A command whose usage errors are one line on stderr, like library errors (no usage
+    block, no traceback), so scripts can read ``usage_error: ...`` as they read codes."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            raise _one_line(exc) from exc
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise _one_line(exc) from exc
+
+
+class OneLineGroup(click.Group):
+    """A group with :class:`OneLineCommand` behaviour (unknown sub-command, bad options)."""
+
+    command_class = OneLineCommand
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            raise _one_line(exc) from exc
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise _one_line(exc) from exc
+
+
+def _read_text(value: str, what: str) -> str:
+    """``value`` itself, or standard input when it is ``-``."""
+    if value != "-":
+        return value
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise click.BadParameter("standard input is not UTF-8", param_hint=what) from exc
+
 
 def _pairs(ehts_json: str) -> list[tuple[str, str]]:
     try:
@@ -37,7 +115,7 @@ def _header(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
-@click.group()
+@click.group(cls=OneLineGroup)
 def pop() -> None:
     """Build, verify and decode PoP tokens."""
 
@@ -84,8 +162,10 @@ def build(
 
 @pop.command()
 @click.option("--public-key", required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--token", required=True)
-@click.option("--ehts-json", required=True, metavar="FILE", help="Values as the server sees them.")
+@click.option("--token", required=True, help="The PoP token; - = stdin.")
+@click.option(
+    "--ehts-json", required=True, metavar="FILE", help="Values as the server sees them; - = stdin."
+)
 @click.option(
     "--policy",
     type=click.Choice(["strict", "lenient", "java-compat"]),
@@ -107,6 +187,9 @@ def verify(
     max_age: int,
 ) -> None:
     """Verify a PoP; print its claims as JSON, or fail with 'error_code: reason'."""
+    if token == "-" and ehts_json == "-":
+        raise click.UsageError("--token and --ehts-json cannot both read standard input")
+    token = _read_text(token, "--token")
     key = load_public_key(Path(public_key).read_bytes())
     values = SignedValues(_pairs(ehts_json))
     rules = PopPolicy.named(policy, leeway=leeway, max_ttl=max_ttl, max_age=max_age)
@@ -123,8 +206,8 @@ def verify(
 @pop.command()
 @click.argument("token")
 def decode(token: str) -> None:
-    """Print header and claims as JSON WITHOUT verifying anything."""
-    header, claims = decode_pop_token(token.strip())
+    """Print header and claims as JSON WITHOUT verifying anything (TOKEN - = stdin)."""
+    header, claims = decode_pop_token(_read_text(token, "TOKEN").strip())
     click.echo("note: decoded only, NOT verified", err=True)
     click.echo(json.dumps({"header": header, "claims": claims}, indent=2, ensure_ascii=False))
 
