@@ -235,3 +235,25 @@ async def test_encoded_question_mark_does_not_shorten_the_product_path(
     target = "/iot-connectivity/v1%3F/x"
     response = await client.get(target, headers=caller.headers("GET", target))
     assert (response.status_code, response.json()["error_code"]) == (403, "not_subscribed")
+
+
+async def test_audit_lines_without_secrets(
+    client: httpx.AsyncClient, caller: Caller, caplog: pytest.LogCaptureFixture
+) -> None:
+    import json
+    import logging
+
+    target = "/iot-connectivity/v1/devices/8901260000000000001"
+    headers = caller.headers("GET", target, jti="audit-jti")
+    with caplog.at_level(logging.INFO, logger="taap.audit"):
+        await client.get(target, headers=headers)
+        await client.get(target, headers=headers)  # replay
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "taap.audit"]
+    assert [line["event"] for line in lines] == ["api_call_accepted", "api_call_refused"]
+    assert lines[0]["client_id"] == "taap-client-a"
+    assert lines[0]["jti"] == "audit-jti"
+    assert lines[0]["product"] == "connectivity"
+    assert (lines[1]["status"], lines[1]["error_code"]) == (401, "pop_replayed")
+    text = caplog.text
+    assert caller.token not in text
+    assert headers["X-Authorization"] not in text

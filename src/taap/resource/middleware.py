@@ -22,6 +22,7 @@ from taap.errors import (
 )
 from taap.resource._asgi import ASGIApp, Message, Receive, Scope, Send
 from taap.resource._http import content_length, raw_path_of
+from taap.resource.audit import GuardAudit
 from taap.resource.principal import PRINCIPAL_SCOPE_KEY
 from taap.resource.responses import error_response
 from taap.resource.validator import Validator
@@ -77,13 +78,31 @@ async def send_error(send: Send, exc: TaapError) -> None:
 class GuardMiddleware:
     """ASGI middleware that lets only verified TAAP step-4 requests through.
 
-    ``exempt`` lists path prefixes served without a check (health probes, docs).
+    ``exempt`` lists path prefixes served without a check (health probes, docs); ``audit``
+    writes one line per request on the ``taap.audit`` logger.
     """
 
-    def __init__(self, app: ASGIApp, *, validator: Validator, exempt: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        validator: Validator,
+        exempt: Iterable[str] = (),
+        audit: GuardAudit | None = None,
+    ) -> None:
         self.app = app
         self.validator = validator
         self.exempt = tuple(exempt)
+        self.audit = audit or GuardAudit()
+
+    def _refused(self, scope: Scope, error: TaapError) -> None:
+        self.audit.refused(
+            now=self.validator.clock(),
+            method=str(scope.get("method")),
+            path=str(scope.get("path")),
+            error=error,
+            source=_source(scope),
+        )
 
     def _is_exempt(self, path: str) -> bool:
         return any(path == p or path.startswith(p.rstrip("/") + "/") for p in self.exempt)
@@ -113,21 +132,29 @@ class GuardMiddleware:
         except _Disconnected:
             return
         except TaapError as exc:
-            log.info(
-                "guard refused %s %s: %s (%s)",
-                scope.get("method"),
-                scope.get("path"),
-                exc.error_code,
-                exc.log_detail or exc.description,
-            )
+            self._refused(scope, exc)
             await send_error(send, exc)
             return
         except Exception:
             # A bug, not the caller's fault: answer a bare 500, keep the details in the log.
             log.exception("guard failed unexpectedly")
-            await send_error(send, TaapError())
+            error = TaapError(log_detail="unexpected exception (see the taap.resource log)")
+            self._refused(scope, error)
+            await send_error(send, error)
             return
+        self.audit.accepted(
+            now=self.validator.clock(),
+            method=str(scope.get("method")),
+            path=str(scope.get("path")),
+            principal=principal,
+            source=_source(scope),
+        )
         await self.app({**scope, PRINCIPAL_SCOPE_KEY: principal}, _replay(body, receive), send)
+
+
+def _source(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -1,0 +1,78 @@
+"""One JSON line per guarded request, accepted or refused (SECURITY.md E4), on ``taap.audit``.
+
+Fields: ``ts`` (UTC), ``event`` (``api_call_accepted`` / ``api_call_refused``), ``method``,
+``path``, ``status``, ``error_code``, ``detail`` (the operator-only reason), ``client_id``,
+``product``, ``jti`` (the PoP's), ``token_jti``, ``kid``, ``source``. Never tokens, PoPs or
+keys; strings are JSON-encoded (injection-safe) and cut to 200 characters. The same logger and
+line shape as the token server's audit, so one pipeline reads both.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from taap.errors import TaapError
+from taap.resource.principal import Principal
+
+__all__ = ["AUDIT_LOGGER", "GuardAudit"]
+
+AUDIT_LOGGER = "taap.audit"
+_MAX = 200
+
+
+def _cut(value: object) -> object:
+    if isinstance(value, str) and len(value) > _MAX:
+        return value[:_MAX] + "…"
+    return value
+
+
+class GuardAudit:
+    """Writes the guard's audit lines; skipped cheaply when INFO is disabled."""
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self.logger = logger or logging.getLogger(AUDIT_LOGGER)
+
+    def _write(self, now: float, fields: dict[str, Any]) -> None:
+        stamp = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
+        line = {"ts": stamp.replace("+00:00", "Z"), **{k: _cut(v) for k, v in fields.items()}}
+        self.logger.info(json.dumps(line, ensure_ascii=True, separators=(",", ":")))
+
+    def accepted(
+        self, *, now: float, method: str, path: str, principal: Principal, source: str
+    ) -> None:
+        """Record a request the guard let through."""
+        if self.logger.isEnabledFor(logging.INFO):
+            self._write(
+                now,
+                {
+                    "event": "api_call_accepted",
+                    "method": method,
+                    "path": path,
+                    "status": None,
+                    "client_id": principal.client_id,
+                    "product": principal.product,
+                    "jti": principal.pop_jti,
+                    "token_jti": principal.token_jti,
+                    "kid": principal.kid,
+                    "source": source,
+                },
+            )
+
+    def refused(self, *, now: float, method: str, path: str, error: TaapError, source: str) -> None:
+        """Record a request the guard answered with an error."""
+        if self.logger.isEnabledFor(logging.INFO):
+            self._write(
+                now,
+                {
+                    "event": "api_call_refused",
+                    "method": method,
+                    "path": path,
+                    "status": error.status_code,
+                    "error_code": error.error_code,
+                    "detail": error.log_detail,
+                    "source": source,
+                },
+            )
