@@ -64,6 +64,12 @@ async def test_unknown_client_is_none(registry: Registry) -> None:
     assert await registry.get_client("") is None
 
 
+@pytest.mark.parametrize("hostile", ["a\x00b", "x" * 10_000, "id:with:colons", "é", "a b", "%"])
+async def test_hostile_client_ids_are_unknown_not_errors(registry: Registry, hostile: str) -> None:
+    # Basic-auth input reaches get_client as is: it must answer None, never fail (no 5xx).
+    assert await registry.get_client(hostile) is None
+
+
 async def test_chosen_id_and_sandbox_secret_are_flagged_weak(
     registry: Registry, demo_key: PrivateKey
 ) -> None:

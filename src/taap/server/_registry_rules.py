@@ -25,6 +25,7 @@ __all__ = [
     "check_product",
     "check_secret",
     "dedupe",
+    "is_client_id",
     "new_client_id",
     "publishable_keys",
     "to_datetime",
@@ -49,6 +50,16 @@ _MAX_SECRET = 512
 def new_client_id(prefix: str = DEFAULT_CLIENT_ID_PREFIX) -> str:
     """``prefix`` + 32 random alphanumerics (A5)."""
     return prefix + "".join(secrets.choice(CLIENT_ID_ALPHABET) for _ in range(32))
+
+
+def is_client_id(text: str) -> bool:
+    """True when ``text`` has the shape every stored client id has (A5 or ``--client-id``).
+
+    The hot path asks this first: anything else (NUL bytes, 10 kB strings) cannot name a client,
+    so it answers "unknown" without reaching the database, which would reject some such input
+    with an error instead.
+    """
+    return _CLIENT_ID.fullmatch(text) is not None
 
 
 def check_client_id(client_id: str) -> str:

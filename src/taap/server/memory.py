@@ -21,6 +21,7 @@ from taap.server._registry_rules import (
     check_product,
     check_secret,
     dedupe,
+    is_client_id,
     new_client_id,
     publishable_keys,
     to_datetime,
@@ -94,7 +95,7 @@ class MemoryRegistry:
     # -- hot path -----------------------------------------------------------------------
     async def get_client(self, client_id: str) -> ClientRecord | None:
         """The client with its live secrets, keys and subscriptions, or ``None``."""
-        client = self._clients.get(client_id)
+        client = self._clients.get(client_id) if is_client_id(client_id) else None
         return None if client is None else self._record(client)
 
     async def list_products(self) -> Sequence[ApiProduct]:

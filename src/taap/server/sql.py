@@ -33,6 +33,7 @@ from taap.server._registry_rules import (
     check_product,
     check_secret,
     dedupe,
+    is_client_id,
     new_client_id,
     publishable_keys,
     to_datetime,
@@ -168,6 +169,8 @@ class SqlRegistry:
         Raises:
             UnavailableError: the database cannot be reached.
         """
+        if not is_client_id(client_id):
+            return None
         now = to_datetime(self._clock())
         rows = await self._runner.fetch(_CLIENT_SQL, {"cid": client_id, "now": now})
         return self._record(client_id, rows)
