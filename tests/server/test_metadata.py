@@ -153,3 +153,29 @@ async def test_fallback_app_gets_unknown_paths(
         assert (await client.get("/sms/v1/messages")).status_code == 204
         assert (await client.get("/healthz")).status_code == 200
     assert seen == ["/sms/v1/messages"]
+
+
+async def test_openapi_references_resolve(harness: Harness) -> None:
+    async with harness.http() as client:
+        doc = (await client.get("/openapi.json")).json()
+
+    def refs(node: Any) -> list[str]:
+        if isinstance(node, dict):
+            found = [node["$ref"]] if "$ref" in node else []
+            return found + [r for value in node.values() for r in refs(value)]
+        if isinstance(node, list):
+            return [r for value in node for r in refs(value)]
+        return []
+
+    targets = refs(doc)
+    assert targets
+    for ref in targets:
+        node: Any = doc
+        for part in ref.removeprefix("#/").split("/"):
+            node = node[part]
+        assert isinstance(node, dict)
+    # every response of every operation is JSON with a schema
+    for path in doc["paths"].values():
+        for operation in path.values():
+            for response in operation["responses"].values():
+                assert "application/json" in response["content"]

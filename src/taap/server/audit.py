@@ -68,4 +68,10 @@ class AuditLog:
             "token_jti": token_jti,
             "source": _cut(source),
         }
-        self.logger.info(json.dumps(line, ensure_ascii=True, separators=(",", ":")))
+        text = json.dumps(line, ensure_ascii=True, separators=(",", ":"))
+        # makeRecord + handle: the same record logger.info would build, without the stack walk
+        # for the caller's file and line, which an audit line never shows (hot path).
+        record = self.logger.makeRecord(
+            self.logger.name, logging.INFO, __file__, 0, text, (), None, "record"
+        )
+        self.logger.handle(record)
