@@ -592,3 +592,18 @@ def test_pop_builder_sanity(rsa_key: PrivateKey) -> None:
         jti=json.loads(base64.urlsafe_b64decode(pop.split(".")[1] + "==").decode())["jti"],
     )
     assert pop == again
+
+
+async def test_full_in_process_replay_store_fails_closed(
+    rsa_key: PrivateKey, signing_key: PrivateKey
+) -> None:
+    from taap.core.replay import MemoryReplayStore
+
+    h = await make_harness(rsa_key, signing_key=signing_key, replay=MemoryReplayStore(1))
+    assert (await h.post("v2")).status_code == 200
+    full = await h.post("v2")
+    assert full.status_code == 503
+    assert full.json()["error_code"] == "unavailable"
+    assert full.headers["retry-after"] == "1"
+    assert "eyJ" not in full.text
+    assert h.replay_size() == 1
