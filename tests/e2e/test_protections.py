@@ -6,9 +6,8 @@ import time
 
 import httpx
 import pytest
-from e2e_kit import with_registry
+from e2e_kit import Stack, with_registry
 
-from conftest import Stack
 from taap.core import issue_access_token
 from taap.server.registry import Registry, SigningKeyRecord
 

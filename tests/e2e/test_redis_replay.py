@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from e2e_kit import Stack, start_guard, start_stack
 
-from conftest import Stack, start_guard, start_stack
 from taap.core import PrivateKey
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]

@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 import pytest
-from e2e_kit import register_client
+from e2e_kit import Stack, register_client
 
-from conftest import Stack
 from taap.core import PrivateKey
 
 pytestmark = pytest.mark.e2e

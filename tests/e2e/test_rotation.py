@@ -12,9 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
-from e2e_kit import TAAP, clean_env
+from e2e_kit import TAAP, Stack, clean_env, start_stack
 
-from conftest import Stack, start_stack
 from taap.core import PrivateKey, generate_private_key, issue_access_token
 
 pytestmark = pytest.mark.e2e

@@ -6,9 +6,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from e2e_kit import Service, clean_env, free_port, start_service, token_server_cmd
+from e2e_kit import (
+    Service,
+    Stack,
+    clean_env,
+    free_port,
+    register_all,
+    start_service,
+    token_server_cmd,
+)
 
-from conftest import Stack, register_all
 from taap.core import PrivateKey
 
 pytestmark = pytest.mark.e2e

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from e2e_kit import TAAP, Service
+from e2e_kit import TAAP, Service, Stack, start_echo
 
-from conftest import Stack, start_echo
 from taap.client import ClientCredentials, PopAuth, Secret, TokenClient
 from taap.core import PrivateKey
 
