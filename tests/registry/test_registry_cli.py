@@ -400,3 +400,18 @@ def test_real_subprocess(workdir: Path) -> None:
     pepper = (workdir / "pepper").read_text().strip().encode()
     record = _client(f"sqlite:///{workdir}/taap.db", out["client_id"], pepper)
     assert verify_secret(pepper, out["client_secret"], record.secret_digests)
+
+
+def test_id_prefix_option_and_env(taap: Taap, workdir: Path) -> None:
+    pub = str(workdir / "k1.pub")
+    out = taap.json("clients", "create", "--name", "p", "--public-key", pub, "--id-prefix", "acme-")
+    assert out["client_id"].startswith("acme-")
+    assert len(out["client_id"]) == len("acme-") + 32
+    env_taap = Taap(taap.url, env={"TAAP_CLIENT_ID_PREFIX": "sbx_"})
+    assert env_taap.json("clients", "create", "--name", "q", "--public-key", pub)[
+        "client_id"
+    ].startswith("sbx_")
+    bad = taap(
+        "clients", "create", "--name", "r", "--public-key", pub, "--id-prefix", "a:b", ok=False
+    )
+    assert "client id prefix" in bad.stderr

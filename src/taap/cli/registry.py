@@ -44,7 +44,12 @@ _database_option = click.option(
 _json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 
 
-def _run(database_url: str, action: Callable[[SqlRegistry], Awaitable[T]]) -> T:
+def _run(
+    database_url: str,
+    action: Callable[[SqlRegistry], Awaitable[T]],
+    *,
+    client_id_prefix: str = "taap-",
+) -> T:
     """Open the registry (migrating it if new), run ``action``, close it."""
 
     from taap.server.database import parse_database_url
@@ -53,7 +58,9 @@ def _run(database_url: str, action: Callable[[SqlRegistry], Awaitable[T]]) -> T:
 
     async def main() -> T:
         database = parse_database_url(database_url)
-        registry = await open_registry(database, pepper=load_pepper(database))
+        registry = await open_registry(
+            database, pepper=load_pepper(database), client_id_prefix=client_id_prefix
+        )
         try:
             return await action(registry)
         finally:
@@ -162,6 +169,13 @@ def clients() -> None:
 @click.option("--api", "apis", multiple=True, help="API product id to subscribe. Repeatable.")
 @click.option("--secret", help="Chosen secret (sandbox use, flagged weak if short).")
 @click.option("--client-id", help="Chosen client id (sandbox use).")
+@click.option(
+    "--id-prefix",
+    envvar="TAAP_CLIENT_ID_PREFIX",
+    default="taap-",
+    show_default=True,
+    help="Prefix of generated client ids (env TAAP_CLIENT_ID_PREFIX).",
+)
 @_json_option
 @_database_option
 def create_client(
@@ -170,6 +184,7 @@ def create_client(
     apis: tuple[str, ...],
     secret: str | None,
     client_id: str | None,
+    id_prefix: str,
     as_json: bool,
     database_url: str,
 ) -> None:
@@ -181,7 +196,7 @@ def create_client(
             name=name, keys=keys, apis=list(apis), secret=secret, client_id=client_id
         )
 
-    record, plain = _run(database_url, action)
+    record, plain = _run(database_url, action, client_id_prefix=id_prefix)
     _print_secret(record.client_id, plain, as_json=as_json)
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "check_client_id",
     "check_grace",
     "check_name",
+    "check_prefix",
     "check_product",
     "check_secret",
     "dedupe",
@@ -45,6 +46,19 @@ _CLIENT_ID = re.compile(r"[A-Za-z0-9._~@+\-]{1,128}")
 _PRODUCT_ID = re.compile(r"[a-z0-9][a-z0-9._\-]{0,63}")
 _MAX_NAME = 200
 _MAX_SECRET = 512
+
+
+def check_prefix(prefix: str) -> str:
+    """A client-id prefix (A5: configurable), returned unchanged when acceptable.
+
+    Raises:
+        ConfigurationError: longer than 64 characters or outside the client-id alphabet.
+    """
+    if len(prefix) > 64 or not (prefix == "" or _CLIENT_ID.fullmatch(prefix)):
+        raise ConfigurationError(
+            "client id prefix must be at most 64 characters of A-Z a-z 0-9 . _ ~ @ + -"
+        )
+    return prefix
 
 
 def new_client_id(prefix: str = DEFAULT_CLIENT_ID_PREFIX) -> str:

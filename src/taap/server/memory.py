@@ -18,6 +18,7 @@ from taap.server._registry_rules import (
     check_client_id,
     check_grace,
     check_name,
+    check_prefix,
     check_product,
     check_secret,
     dedupe,
@@ -79,7 +80,7 @@ class MemoryRegistry:
             raise ConfigurationError("the registry needs a non-empty pepper")
         self._pepper = pepper
         self._clock = clock
-        self._prefix = client_id_prefix
+        self._prefix = check_prefix(client_id_prefix)
         self._publish_seconds = key_publish_seconds
         self._clients: dict[str, _Client] = {}
         self._products: dict[str, ApiProduct] = {p.id: p for p in DEFAULT_PRODUCTS}

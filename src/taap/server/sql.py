@@ -30,6 +30,7 @@ from taap.server._registry_rules import (
     check_client_id,
     check_grace,
     check_name,
+    check_prefix,
     check_product,
     check_secret,
     dedupe,
@@ -146,7 +147,7 @@ class SqlRegistry:
         self._pepper = pepper
         self.database = database
         self._clock = clock
-        self._prefix = client_id_prefix
+        self._prefix = check_prefix(client_id_prefix)
         self._publish_seconds = key_publish_seconds
         self._key_password = key_password
         # Parsed keys by their stored PEM: parsing costs far more than the query (PEM → key is
