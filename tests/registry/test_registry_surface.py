@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -46,3 +47,18 @@ def test_registry_port_is_implemented_by_both() -> None:
     for cls in (MemoryRegistry, SqlRegistry):
         missing = {n for n in wanted if not callable(getattr(cls, n, None))}
         assert not missing, f"{cls.__name__} lacks {missing}"
+
+
+async def test_empty_pepper_or_bad_prefix_refused(tmp_path: Path) -> None:
+    from taap.errors import ConfigurationError
+    from taap.server.memory import MemoryRegistry
+    from taap.server.sql import open_registry
+
+    with pytest.raises(ConfigurationError, match="pepper"):
+        MemoryRegistry(b"", signing_key_bits=None)
+    with pytest.raises(ConfigurationError, match="prefix"):
+        MemoryRegistry(b"p" * 20, client_id_prefix="bad prefix", signing_key_bits=None)
+    with pytest.raises(ConfigurationError, match="pepper"):
+        await open_registry(f"sqlite:///{tmp_path}/e.db", pepper=b"")
+    with pytest.raises(ConfigurationError, match="prefix"):
+        await open_registry(f"sqlite:///{tmp_path}/e.db", pepper=b"p" * 20, client_id_prefix="x:")

@@ -747,6 +747,9 @@ async def open_registry(
         UnavailableError: the database cannot be reached.
     """
     database = _parsed(database_url)
+    if not pepper:
+        raise ConfigurationError("the registry needs a non-empty pepper")
+    check_prefix(client_id_prefix)  # before any engine exists
     runner = make_runner(database, mode=mode)
     registry = SqlRegistry(
         runner,
