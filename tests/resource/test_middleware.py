@@ -257,3 +257,63 @@ async def test_audit_lines_without_secrets(
     text = caplog.text
     assert caller.token not in text
     assert headers["X-Authorization"] not in text
+
+
+@pytest.mark.parametrize(
+    ("path", "raw_path"),
+    [
+        ("/healthz/../sms/v1/messages", b"/healthz/../sms/v1/messages"),
+        ("/healthz/../sms/v1/messages", b"/healthz/%2E%2E/sms/v1/messages"),
+        ("/healthz/x", b"/healthz%2Fx"),
+    ],
+)
+async def test_exemption_cannot_be_ridden_by_dot_segments(
+    server_key: PrivateKey, path: str, raw_path: bytes
+) -> None:
+    # A raw ASGI scope: httpx would normalise the dot segments before sending.
+    reached: list[str] = []
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(scope["path"])
+
+    validator = Validator(StaticKeys({KID: server_key.public}, issuer=ISSUER))
+    guard = GuardMiddleware(inner, validator=validator, exempt=["/healthz"])
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "raw_path": raw_path,
+        "query_string": b"",
+        "headers": [],
+    }
+    await guard(scope, receive, send)
+    assert reached == []
+    assert sent[0]["status"] in (400, 401)
+
+
+async def test_exempt_prefix_subpath(server_key: PrivateKey) -> None:
+    reached: list[str] = []
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(scope["path"])
+
+    validator = Validator(StaticKeys({KID: server_key.public}, issuer=ISSUER))
+    guard = GuardMiddleware(inner, validator=validator, exempt=["/healthz"])
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/healthz/live",
+        "raw_path": b"/healthz/live",
+        "query_string": b"",
+        "headers": [],
+    }
+    await guard(scope, None, None)  # type: ignore[arg-type]
+    assert reached == ["/healthz/live"]

@@ -104,12 +104,20 @@ class GuardMiddleware:
             source=_source(scope),
         )
 
-    def _is_exempt(self, path: str) -> bool:
-        return any(path == p or path.startswith(p.rstrip("/") + "/") for p in self.exempt)
+    def _is_exempt(self, scope: Scope) -> bool:
+        if not self.exempt:
+            return False
+        path = str(scope.get("path", ""))
+        if not any(path == p or path.startswith(p.rstrip("/") + "/") for p in self.exempt):
+            return False
+        # "/healthz/../orders" or "/healthz%2F..%2Forders" must not ride on an exemption into
+        # an app or proxy that normalises paths later: such paths go through the guard.
+        raw = raw_path_of(scope).lower()
+        return b"%2f" not in raw and b"%2e" not in raw and b"/." not in raw
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind not in ("http", "websocket") or self._is_exempt(str(scope.get("path", ""))):
+        if kind not in ("http", "websocket") or self._is_exempt(scope):
             await self.app(scope, receive, send)
             return
         if kind == "websocket":
