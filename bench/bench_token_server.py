@@ -432,7 +432,8 @@ def main() -> None:
     results = [_median(group) for group in runs.values()]
     oidc = next((r for r in results if "oidc" in r.name), None)
     print(
-        f"median of {args.rounds} rounds per row; {args.connections} connections, wrk -t{args.threads}"
+        f"median of {args.rounds} rounds per row; "
+        f"{args.connections} connections, wrk -t{args.threads}"
     )
     print(table(results, floor2, floor1, floor0, oidc))
     print(
