@@ -72,10 +72,19 @@ def _null(type_: Any) -> sa.Cast[Any]:
     return sa.cast(sa.null(), type_)
 
 
-def _client_statement() -> sa.CompoundSelect[Any]:
-    """The client row, its live secrets, keys and subscriptions: one round trip."""
+def _client_statement(*, every: bool = False) -> sa.CompoundSelect[Any]:
+    """The client row, its live secrets, keys and subscriptions: one round trip.
+
+    ``every``: all clients at once (listings), each row led by its client id.
+    """
     cid = sa.bindparam("cid", type_=sa.String)
     now = sa.bindparam("now", type_=_TS)
+
+    def scoped(select: sa.Select[Any], owner: sa.ColumnElement[str]) -> sa.Select[Any]:
+        if every:
+            return select.add_columns(owner.label("owner"))
+        return select.where(owner == cid)
+
     head = sa.select(
         sa.literal_column("'c'").label("kind"),
         clients.c.name.label("a"),
@@ -84,7 +93,8 @@ def _client_statement() -> sa.CompoundSelect[Any]:
         clients.c.updated_at.label("t2"),
         _null(sa.Boolean).label("f"),
         _null(sa.Integer).label("n"),
-    ).where(clients.c.id == cid)
+    )
+    head = scoped(head, clients.c.id)
     live = sa.select(
         sa.literal_column("'s'"),
         client_secrets.c.digest,
@@ -93,10 +103,8 @@ def _client_statement() -> sa.CompoundSelect[Any]:
         _null(_TS),
         client_secrets.c.weak,
         client_secrets.c.id,
-    ).where(
-        client_secrets.c.client_id == cid,
-        sa.or_(client_secrets.c.expires_at.is_(None), client_secrets.c.expires_at > now),
-    )
+    ).where(sa.or_(client_secrets.c.expires_at.is_(None), client_secrets.c.expires_at > now))
+    live = scoped(live, client_secrets.c.client_id)
     keys = sa.select(
         sa.literal_column("'k'"),
         client_keys.c.thumbprint,
@@ -105,7 +113,8 @@ def _client_statement() -> sa.CompoundSelect[Any]:
         _null(_TS),
         _null(sa.Boolean),
         client_keys.c.id,
-    ).where(client_keys.c.client_id == cid)
+    )
+    keys = scoped(keys, client_keys.c.client_id)
     apis = sa.select(
         sa.literal_column("'a'"),
         subscriptions.c.api_id,
@@ -114,11 +123,13 @@ def _client_statement() -> sa.CompoundSelect[Any]:
         _null(_TS),
         _null(sa.Boolean),
         _null(sa.Integer),
-    ).where(subscriptions.c.client_id == cid)
+    )
+    apis = scoped(apis, subscriptions.c.client_id)
     return sa.union_all(head, live, keys, apis)
 
 
 _CLIENT_SQL = _client_statement()
+_ALL_CLIENTS_SQL = _client_statement(every=True)
 _ACTIVE_KEY_UPDATE = (
     sa.update(signing_keys)
     .where(signing_keys.c.publish_until.is_(None), signing_keys.c.retired.is_(False))
@@ -278,13 +289,15 @@ class SqlRegistry:
         """
         now = to_datetime(self._clock())
 
-        def work(conn: Connection) -> list[ClientRecord]:
-            ids = conn.execute(
-                sa.select(clients.c.id).order_by(clients.c.created_at, clients.c.id)
-            ).scalars()
-            return [self._load(conn, cid, now) for cid in list(ids)]
+        def work(conn: Connection) -> list[tuple[Any, ...]]:
+            return [tuple(r) for r in conn.execute(_ALL_CLIENTS_SQL, {"now": now})]
 
-        return await self._runner.read(work, retry=True)
+        grouped: dict[str, list[tuple[Any, ...]]] = {}
+        for row in await self._runner.read(work, retry=True):
+            grouped.setdefault(row[-1], []).append(row[:-1])
+        records = [self._record(cid, rows) for cid, rows in grouped.items()]
+        found = [r for r in records if r is not None]  # rows of a client deleted meanwhile
+        return sorted(found, key=lambda r: (r.created_at, r.client_id))
 
     async def set_status(self, client_id: str, status: ClientStatus) -> ClientRecord:
         """Enable or disable a client.
