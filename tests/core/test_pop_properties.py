@@ -23,7 +23,7 @@ from taap.core import (
 )
 from taap.core._b64 import b64url_decode, b64url_encode
 from taap.core._json import JsonError, dumps_compact, loads_strict
-from taap.core.jws import sign_compact
+from taap.core.jws import _loads_payload, sign_compact
 from taap.errors import PopDigestError, PopError
 
 NOW = 1_700_000_000
@@ -214,3 +214,37 @@ def test_verify_raises_only_pop_errors(demo_key: PrivateKey, token: str) -> None
     except PopError:
         return
     raise AssertionError("garbage accepted")
+
+
+claim_strings = st.text(st.characters(exclude_categories=("Cs",)), max_size=30)
+claim_ints = st.one_of(st.integers(0, 10**18), st.integers(-(10**40), 10**40))
+
+
+@settings(max_examples=400)
+@given(
+    edts=claim_strings,
+    v=st.one_of(claim_strings, claim_ints, st.booleans(), st.none()),
+    exp=st.one_of(claim_ints, st.floats(), claim_strings),
+    ehts=claim_strings,
+    iat=claim_ints,
+    jti=claim_strings,
+    spacing=st.sampled_from([(",", ":"), (", ", ": ")]),
+)
+def test_builder_payload_fast_path_equals_the_strict_parser(
+    edts: str, v: Any, exp: Any, ehts: str, iat: int, jti: str, spacing: tuple[str, str]
+) -> None:
+    # The regex fast path in jws must return exactly what loads_strict returns, or defer to it.
+    claims = {"edts": edts, "v": v, "exp": exp, "ehts": ehts, "iat": iat, "jti": jti}
+    raw = json.dumps(claims, separators=spacing, ensure_ascii=False).encode()
+    try:
+        expected: Any = loads_strict(raw, max_depth=8)
+    except JsonError as exc:
+        expected = type(exc)
+    try:
+        got: Any = _loads_payload(raw)
+    except JsonError as exc:
+        got = type(exc)
+    assert got == expected
+    if isinstance(got, dict):
+        assert list(got) == list(expected)
+        assert [type(x) for x in got.values()] == [type(x) for x in expected.values()]

@@ -8,6 +8,7 @@ could name a key or an extension. The algorithm is fixed here, never read from t
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,35 @@ _KNOWN_HEADERS: dict[str, dict[str, Any]] = {
     b64url_encode(dumps_compact(header)): header
     for header in ({"alg": "RS256", "typ": "JWT"}, {"typ": "JWT", "alg": "RS256"}, {"alg": "RS256"})
 }
+
+# The exact payload shape of the JS and Python builders (A2): compact JSON, claims in JS order,
+# strings without escapes or control characters, unsigned integers of at most 18 digits. Text
+# this regex matches is valid, duplicate-free, depth-1 JSON, so building the dict from its
+# groups gives exactly what loads_strict returns, ~3x faster; anything else takes loads_strict.
+_S = r'"([^"\\\x00-\x1f]*)"'
+_I = r"(0|[1-9][0-9]{0,17})"
+_BUILDER_PAYLOAD = re.compile(
+    rf'\{{"edts":{_S},"v":(?:{_S}|{_I}),"exp":{_I},"ehts":{_S},"iat":{_I},"jti":{_S}\}}'
+)
+
+
+def _loads_payload(raw: bytes) -> dict[str, Any]:
+    try:
+        match = _BUILDER_PAYLOAD.fullmatch(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        match = None
+    if match is None:
+        payload: dict[str, Any] = loads_strict(raw, max_depth=_MAX_JSON_DEPTH)
+        return payload
+    edts, v_text, v_int, exp, ehts, iat, jti = match.groups()
+    return {
+        "edts": edts,
+        "v": v_text if v_int is None else int(v_int),
+        "exp": int(exp),
+        "ehts": ehts,
+        "iat": int(iat),
+        "jti": jti,
+    }
 
 
 class JwsError(ValueError):
@@ -74,7 +104,7 @@ def parse_compact(token: str, *, max_bytes: int, max_header_bytes: int) -> Parse
             if known is not None
             else loads_strict(header_raw or b"", max_depth=_MAX_JSON_DEPTH)
         )
-        payload = loads_strict(payload_raw, max_depth=_MAX_JSON_DEPTH)
+        payload = _loads_payload(payload_raw)
     except JsonError as exc:
         raise JwsError(f"segment is not a strict JSON object: {exc}") from exc
     if header.get("alg") != "RS256":

@@ -57,11 +57,9 @@ _HEADER_SEGMENT = b64url_encode(b'{"alg":"RS256","typ":"JWT"}')
 _ALLOWED_V = ("1", 1)
 
 PolicyName = Literal["strict", "lenient", "java-compat"]
-# Header names carry a prefix no reserved name has, so the two kinds can never stand in for
-# each other in the coverage check.
-_HEADER = "header:"
-_REQUIRED = (_HEADER + "authorization", "uri", "http-method")
-_REQUIRED_WITH_BODY = (*_REQUIRED, "body")
+# What strict coverage requires besides an Authorization header (A3 step 5).
+_RESERVED_REQUIRED = ("uri", "http-method")
+_RESERVED_WITH_BODY = ("uri", "http-method", "body")
 
 
 def _encode(value: str | bytes) -> bytes:
@@ -221,44 +219,50 @@ def _fold(name: str) -> str:
     return name if name in RESERVED_NAMES else name.lower()
 
 
-_ABSENT = object()
+_ABSENT: Any = object()  # Any: the type checker sees the claims, not the sentinel
+
+
+def _bad(why: str) -> PopMalformedError:
+    return PopMalformedError(log_detail=why)
 
 
 def _claims_syntax(claims: Mapping[str, Any], java: bool) -> tuple[str, ...]:
-    def bad(why: str) -> PopMalformedError:
-        return PopMalformedError(log_detail=why)
-
-    iat, exp = claims.get("iat", _ABSENT), claims.get("exp", _ABSENT)
-    for claim, value in (("iat", iat), ("exp", exp), ("nbf", claims.get("nbf", _ABSENT))):
-        # type() and not isinstance(): bool is an int subclass and true/false are not times.
-        if value is not _ABSENT and type(value) is not int:
-            raise bad(f"{claim} must be a JSON integer")
+    get = claims.get
+    iat, exp, nbf = get("iat", _ABSENT), get("exp", _ABSENT), get("nbf", _ABSENT)
+    # type() and not isinstance(): bool is an int subclass and true/false are not times.
+    if type(iat) is not int and iat is not _ABSENT:
+        raise _bad("iat must be a JSON integer")
+    if type(exp) is not int and exp is not _ABSENT:
+        raise _bad("exp must be a JSON integer")
+    if type(nbf) is not int and nbf is not _ABSENT:
+        raise _bad("nbf must be a JSON integer")
     if not java and (iat is _ABSENT or exp is _ABSENT):
-        raise bad("iat and exp are required")
-    ehts, edts, jti = claims.get("ehts"), claims.get("edts"), claims.get("jti")
+        raise _bad("iat and exp are required")
+    ehts, edts, jti = get("ehts"), get("edts"), get("jti")
     if type(ehts) is not str or not ehts or type(edts) is not str or not edts:
-        raise bad("ehts and edts must be non-empty strings")
+        raise _bad("ehts and edts must be non-empty strings")
     if jti is not None or not java:
         if type(jti) is not str or not jti:
-            raise bad("jti must be a non-empty string")
+            raise _bad("jti must be a non-empty string")
         if len(jti) > MAX_JTI:
-            raise bad("jti too long")
+            raise _bad("jti too long")
     if not java:
-        v = claims.get("v")
+        v = get("v")
         if not ((type(v) is str and v == "1") or (type(v) is int and v == 1)):
-            raise bad('v must be "1"')
+            raise _bad('v must be "1"')
         if exp <= iat:  # both checked to be int above
-            raise bad("exp must be after iat")
+            raise _bad("exp must be after iat")
     names = tuple(ehts.split(";"))
     if len(names) > MAX_EHTS:
-        raise bad("ehts must name 1..100 items")
+        raise _bad("ehts must name 1..100 items")
     folded: set[str] = set()
     for name in names:
         if not name or name != name.strip():
-            raise bad("ehts has an empty or padded name")
-        folded.add(_fold(name))
+            raise _bad("ehts has an empty or padded name")
+        # reserved names exact, header names case-insensitive (as _fold, inlined: hot path)
+        folded.add(name if name in RESERVED_NAMES else name.lower())
     if len(folded) != len(names):
-        raise bad("ehts names an item twice")
+        raise _bad("ehts names an item twice")
     return names
 
 
@@ -281,10 +285,13 @@ def _check_time(claims: Mapping[str, Any], policy: PopPolicy, now: float, java: 
         raise PopExpiredError(log_detail="too old")
 
 
-def _check_coverage(
-    names: tuple[str, ...], request: ValueSource, policy: PopPolicy
-) -> list[str | bytes]:
-    values: list[str | bytes] = []
+def _covered_edts(names: tuple[str, ...], request: ValueSource, policy: PopPolicy) -> str:
+    """A3 step 5 (coverage), and the edts of the request's values for step 6.
+
+    One pass looks each value up, checks it and feeds the digest, so a body is touched once.
+    """
+    digest = hashlib.sha256()
+    update = digest.update
     java = policy.name == "java-compat"
     for name in names:
         value = request.value(name)
@@ -292,16 +299,18 @@ def _check_coverage(
             raise PopCoverageError(log_detail=f"{name!r} is signed but absent from the request")
         if (java or name != "body") and not value.strip():
             raise PopCoverageError(log_detail=f"{name!r} is blank")
-        values.append(value)
+        update(value if isinstance(value, bytes) else value.encode("utf-8"))
     if policy.name == "strict":
         # Reserved names count only in their exact spelling: a header named "URI" or "Body"
-        # must not stand in for the request's uri or body.
-        covered = {n if n in RESERVED_NAMES else _HEADER + n.lower() for n in names}
-        required = _REQUIRED_WITH_BODY if request.has_body else _REQUIRED
-        missing = [n.removeprefix(_HEADER) for n in required if n not in covered]
+        # must not stand in for the request's uri or body. No reserved name lower-cases to
+        # "authorization", so the header test may lower-case every name.
+        reserved = _RESERVED_WITH_BODY if request.has_body else _RESERVED_REQUIRED
+        missing = [n for n in reserved if n not in names]
+        if not any(n.lower() == "authorization" for n in names):
+            missing.insert(0, "Authorization")
         if missing:
             raise PopCoverageError(log_detail=f"not covered: {', '.join(missing)}")
-    return values
+    return b64url_encode(digest.digest())
 
 
 def verify_pop_token(
@@ -325,14 +334,14 @@ def verify_pop_token(
     parsed = _parse(token, policy)
     claims = parsed.payload
     names = _claims_syntax(claims, java)
-    matched = next(
-        (k for k in keys if k.verify_rs256(parsed.signature, parsed.signing_input)), None
-    )
-    if matched is None:
+    signature, signing_input = parsed.signature, parsed.signing_input
+    for matched in keys:
+        if matched.verify_rs256(signature, signing_input):
+            break
+    else:
         raise PopSignatureError()
     _check_time(claims, policy, now, java)
-    values = _check_coverage(names, request, policy)
-    expected = compute_edts(values).encode("ascii")
+    expected = _covered_edts(names, request, policy).encode("ascii")
     actual = claims["edts"].encode("utf-8")
     if java:
         expected, actual = expected.lower(), actual.lower()
