@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from taap.errors import ConfigurationError
 from taap.server.database import DEFAULT_DATABASE_URL, mask_url, parse_database_url
@@ -124,3 +126,35 @@ def test_mask_url_even_when_unparseable() -> None:
         mask_url("redis://:tok@h:6379/0 and sqlite:///x") == "redis://:***@h:6379/0 and sqlite:///x"
     )
     assert mask_url("sqlite:///./taap.db") == "sqlite:///./taap.db"
+
+
+@given(st.text(max_size=200))
+@settings(max_examples=300, deadline=None)
+def test_any_text_parses_or_is_a_configuration_error(text: str) -> None:
+    try:
+        parsed = parse_database_url(text)
+    except ConfigurationError:
+        return  # the only refusal allowed: nothing else escapes
+    assert parsed.backend in ("sqlite", "postgresql")
+
+
+@given(
+    st.text(
+        alphabet=st.characters(
+            blacklist_characters="@/\x00", blacklist_categories=("Zs", "Cc", "Cs")
+        ),
+        min_size=6,
+        max_size=40,
+    )
+)
+@settings(max_examples=300, deadline=None)
+def test_no_password_survives_masking(password: str) -> None:
+    from urllib.parse import quote
+
+    raw = f"postgresql://taap:{password}@db.example/taap"
+    assert password not in mask_url(raw).replace("taap", "").replace("db.example", "")
+    quoted = f"postgresql://taap:{quote(password, safe='')}@db.example/taap"
+    parsed = parse_database_url(quoted)
+    assert parsed.url.password == password
+    assert quote(password, safe="") not in repr(parsed)
+    assert password not in repr(parsed).replace("taap", "").replace("db.example", "")
