@@ -8,6 +8,7 @@ import uuid
 import psycopg
 
 from taap.server.database import parse_database_url
+from taap.server.registry import DEFAULT_PRODUCTS
 
 PEPPER = b"registry-test-pepper-0123456789"
 
@@ -39,6 +40,21 @@ class PgDatabases:
         self.admin = _admin_url(base_url)
         self.run = uuid.uuid4().hex[:8]
         self.made: list[str] = []
+
+    def libpq(self, name: str) -> str:
+        """A URL psycopg takes, for database ``name``."""
+        return self.base.set(drivername="postgresql", database=name).render_as_string(
+            hide_password=False
+        )
+
+    def reset(self, name: str, kid: str) -> None:
+        """Bring a migrated database back to its first-start state (seeded signing key ``kid``)."""
+        defaults = [p.id for p in DEFAULT_PRODUCTS]
+        with psycopg.connect(self.libpq(name)) as conn:
+            conn.execute("TRUNCATE clients, client_secrets, client_keys, subscriptions CASCADE")
+            conn.execute("DELETE FROM api_products WHERE NOT (id = ANY(%s))", (defaults,))
+            conn.execute("DELETE FROM signing_keys WHERE kid <> %s", (kid,))
+            conn.execute("UPDATE signing_keys SET publish_until = NULL, retired = false")
 
     def url(self, name: str) -> str:
         return self.base.set(database=name).render_as_string(hide_password=False)

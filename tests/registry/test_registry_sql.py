@@ -16,6 +16,7 @@ from registry_kit import PEPPER, PgDatabases
 from taap.core import PrivateKey
 from taap.errors import ConfigurationError, UnavailableError
 from taap.server.database import parse_database_url
+from taap.server.registry import DEFAULT_PRODUCTS, ApiProduct
 from taap.server.secrets import verify_secret
 from taap.server.sql import SqlRegistry, open_registry
 
@@ -318,3 +319,24 @@ async def test_signing_keys_encrypted_at_rest(tmp_path: Path) -> None:
             await without.signing_keys()
     finally:
         await without.close()
+
+
+async def test_contract_reset_restores_first_start_state(
+    pg_databases: PgDatabases, pg_contract: tuple[str, str], rsa_key: PrivateKey
+) -> None:
+    name, kid = pg_contract
+    url = pg_databases.url(name)
+    registry = await open_registry(url, pepper=PEPPER)
+    try:
+        await registry.create_client(name="a", keys=[rsa_key.public], apis=["location"])
+        await registry.create_product(
+            ApiProduct(id="extra", name="Extra", token_server="v2", base_path="/extra")
+        )
+        await registry.rotate_signing_key()
+        pg_databases.reset(name, kid)
+        assert await registry.list_clients() == []
+        assert list(await registry.list_products()) == sorted(DEFAULT_PRODUCTS, key=lambda p: p.id)
+        keys = await registry.all_signing_keys()
+        assert [(k.kid, k.publish_until, k.retired) for k in keys] == [(kid, None, False)]
+    finally:
+        await registry.close()
