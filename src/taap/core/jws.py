@@ -16,7 +16,14 @@ from taap.core._b64 import b64url_decode, b64url_encode
 from taap.core._json import JsonError, dumps_compact, loads_strict
 from taap.core.keys import PrivateKey
 
-__all__ = ["FORBIDDEN_HEADERS", "JwsError", "ParsedJws", "parse_compact", "sign_compact"]
+__all__ = [
+    "FORBIDDEN_HEADERS",
+    "JwsError",
+    "ParsedJws",
+    "parse_compact",
+    "parse_compact_parts",
+    "sign_compact",
+]
 
 #: Header members that would let a token choose its own key or extension (S3, S4, S5).
 FORBIDDEN_HEADERS = frozenset({"crit", "jku", "x5u", "jwk", "x5c", "b64", "zip", "enc", "cty"})
@@ -81,6 +88,27 @@ def parse_compact(token: str, *, max_bytes: int, max_header_bytes: int) -> Parse
         JwsError: oversize, not three segments, empty signature, non-canonical base64url,
             non-object or non-strict JSON, ``alg`` other than RS256, a forbidden header.
     """
+    header, payload, signing_input, signature = parse_compact_parts(
+        token, max_bytes=max_bytes, max_header_bytes=max_header_bytes
+    )
+    return ParsedJws(
+        header=header,
+        payload=payload,
+        signing_input=signing_input,
+        signature=signature,
+        header_segment=token.partition(".")[0],
+    )
+
+
+def parse_compact_parts(
+    token: str, *, max_bytes: int, max_header_bytes: int
+) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
+    """:func:`parse_compact` as a plain ``(header, payload, signing_input, signature)`` tuple,
+    for hot paths (a frozen dataclass costs ~0.8 us to build).
+
+    Raises:
+        JwsError: as :func:`parse_compact`.
+    """
     if len(token) > max_bytes:
         raise JwsError("token too large")
     parts = token.split(".")
@@ -93,7 +121,7 @@ def parse_compact(token: str, *, max_bytes: int, max_header_bytes: int) -> Parse
         raise JwsError("empty segment")
     known = _KNOWN_HEADERS.get(head)
     try:
-        header_raw = None if known is not None else b64url_decode(head)
+        header_raw = b"" if known is not None else b64url_decode(head)
         payload_raw = b64url_decode(body)
         signature = b64url_decode(sig)
     except ValueError as exc:
@@ -102,23 +130,19 @@ def parse_compact(token: str, *, max_bytes: int, max_header_bytes: int) -> Parse
         header = (
             dict(known)
             if known is not None
-            else loads_strict(header_raw or b"", max_depth=_MAX_JSON_DEPTH)
+            else loads_strict(header_raw, max_depth=_MAX_JSON_DEPTH)
         )
         payload = _loads_payload(payload_raw)
     except JsonError as exc:
         raise JwsError(f"segment is not a strict JSON object: {exc}") from exc
-    if header.get("alg") != "RS256":
-        raise JwsError("alg must be RS256")
-    bad = FORBIDDEN_HEADERS.intersection(header)
-    if bad:
-        raise JwsError(f"forbidden header member {sorted(bad)[0]!r}")
-    return ParsedJws(
-        header=header,
-        payload=payload,
-        signing_input=f"{head}.{body}".encode("ascii"),
-        signature=signature,
-        header_segment=head,
-    )
+    # A known header is RS256 without forbidden members by construction.
+    if known is None:
+        if header.get("alg") != "RS256":
+            raise JwsError("alg must be RS256")
+        bad = FORBIDDEN_HEADERS.intersection(header)
+        if bad:
+            raise JwsError(f"forbidden header member {sorted(bad)[0]!r}")
+    return header, payload, f"{head}.{body}".encode("ascii"), signature
 
 
 def encode_segment(value: dict[str, Any]) -> str:

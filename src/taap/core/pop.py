@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from taap.core._b64 import b64url_encode
-from taap.core.jws import JwsError, parse_compact, sign_compact
+from taap.core.jws import JwsError, parse_compact_parts, sign_compact
 from taap.core.keys import PrivateKey, PublicKey
 from taap.core.request import RESERVED_NAMES, ValueSource
 from taap.errors import (
@@ -192,22 +192,22 @@ def decode_pop_token(
     Raises:
         PopMalformedError: the token fails A3 step 1.
     """
-    parsed = _parse(token, policy)
-    return parsed.header, parsed.payload
+    header, payload, _, _ = _parse(token, policy)
+    return header, payload
 
 
-def _parse(token: str, policy: PopPolicy) -> Any:
+def _parse(token: str, policy: PopPolicy) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
     try:
-        parsed = parse_compact(
+        parts = parse_compact_parts(
             token, max_bytes=policy.max_token_bytes, max_header_bytes=policy.max_header_bytes
         )
     except JwsError as exc:
         raise PopMalformedError(log_detail=str(exc)) from exc
-    typ = parsed.header.get("typ", "JWT")
+    typ = parts[0].get("typ", "JWT")
     # An access token (typ at+jwt) must never pass as a PoP (SECURITY.md S9).
-    if not isinstance(typ, str) or typ.upper() != "JWT":
+    if typ != "JWT" and (not isinstance(typ, str) or typ.upper() != "JWT"):
         raise PopMalformedError(log_detail="typ must be JWT")
-    return parsed
+    return parts
 
 
 def _is_int(value: object) -> bool:
@@ -331,10 +331,8 @@ def verify_pop_token(
         PopDigestError: the first failing step decides.
     """
     java = policy.name == "java-compat"
-    parsed = _parse(token, policy)
-    claims = parsed.payload
+    _, claims, signing_input, signature = _parse(token, policy)
     names = _claims_syntax(claims, java)
-    signature, signing_input = parsed.signature, parsed.signing_input
     for matched in keys:
         if matched.verify_rs256(signature, signing_input):
             break
