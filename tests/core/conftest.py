@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pop_forge import REQUEST, Forge, segment
+from pop_forge import Forge, segment
 
-from taap.core import PrivateKey, SignedValues
+from taap.core import PrivateKey
 from taap.core._b64 import b64url_encode
 
 
@@ -29,8 +29,3 @@ def forge(demo_key: PrivateKey) -> Forge:
         return f"{signing_input}.{signature}"
 
     return make
-
-
-@pytest.fixture
-def request_values() -> SignedValues:
-    return SignedValues(REQUEST)
