@@ -9,6 +9,8 @@ For each back-end and I/O mode it prints, measured in the same run:
 - sequential ``get_client`` p50/p99 (µs) beside the *query floor*: the same SQL statement run
   on the bare driver (sqlite3 / psycopg, one open connection, no pool, no parsing);
 - ``get_client``/s with ``-c`` concurrent tasks;
+- with ``--pg-delay-ms D``, PostgreSQL again through ``delay_proxy.py`` (D ms added each way,
+  standing in for a database on another machine);
 - issuances/s of a token-server-like mix (``get_client`` + 1 RS256 verify + 2 RS256 signs per
   request, ``-c`` tasks on one event loop) beside the *crypto floor* (the same crypto alone,
   measured just before that row, so machine noise hits both alike).
@@ -23,8 +25,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import socket
 import sqlite3
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -77,6 +82,12 @@ def _query_floor(url: str, client_id: str, n: int) -> float:
     finally:
         conn.close()
     return statistics.median(samples)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _crypto_floor(key: PrivateKey, n: int) -> float:
@@ -145,6 +156,12 @@ def main() -> None:
     parser.add_argument("--postgres", help="postgresql://user:pass@host/db (CREATEDB needed)")
     parser.add_argument("-n", type=int, default=2000)
     parser.add_argument("-c", type=int, default=16)
+    parser.add_argument(
+        "--pg-delay-ms",
+        type=float,
+        default=0,
+        help="Also run the PostgreSQL sync modes through a proxy adding this delay each way.",
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="taap-bench-"))
     cases: list[tuple[str, str, str | None]] = [
@@ -154,6 +171,7 @@ def main() -> None:
     if _has("greenlet", "aiosqlite"):
         cases.append(("sqlite", f"sqlite+aiosqlite:///{tmp}/c.db", None))
     admin = None
+    proxy: subprocess.Popen[str] | None = None
     dbname = f"taap_bench_{uuid.uuid4().hex[:8]}"
     if args.postgres:
         base = parse_database_url(args.postgres).url
@@ -167,6 +185,27 @@ def main() -> None:
 
         cases.append(("postgresql", url("psycopg"), "inline"))
         cases.append(("postgresql", url("psycopg"), "thread"))
+        if args.pg_delay_ms:
+            proxy_port = _free_port()
+            proxy = subprocess.Popen(
+                [
+                    sys.executable,
+                    str(Path(__file__).with_name("delay_proxy.py")),
+                    str(proxy_port),
+                    base.host or "127.0.0.1",
+                    str(base.port or 5432),
+                    str(args.pg_delay_ms),
+                ],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            assert proxy.stdout is not None
+            proxy.stdout.readline()  # "ready"
+            far = pg.set(drivername="postgresql+psycopg", host="127.0.0.1", port=proxy_port)
+            label = f"postgresql +{args.pg_delay_ms:g} ms each way"
+            far_url = far.render_as_string(hide_password=False)
+            cases.append((label, far_url, "inline"))
+            cases.append((label, far_url, "thread"))
         if _has("greenlet", "asyncpg"):
             cases.append(("postgresql", url("asyncpg"), None))
         if _has("greenlet"):
@@ -182,7 +221,7 @@ def main() -> None:
             parsed = parse_database_url(case_url)
             r = asyncio.run(_measure(case_url, mode, args.n, args.c, key))
             sync_url = parsed.url.set(
-                drivername="sqlite" if backend == "sqlite" else "postgresql+psycopg"
+                drivername="sqlite" if parsed.backend == "sqlite" else "postgresql+psycopg"
             ).render_as_string(hide_password=False)
             floor = _query_floor(sync_url, r["cid"], args.n)
             print(
@@ -192,6 +231,9 @@ def main() -> None:
                 flush=True,
             )
     finally:
+        if proxy is not None:
+            proxy.terminate()
+            proxy.wait()
         if admin:
             with psycopg.connect(admin, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
