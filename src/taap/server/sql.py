@@ -483,7 +483,7 @@ class SqlRegistry:
             conn.execute(
                 api_products.insert().values(
                     id=product.id,
-                    name=product.name.strip(),
+                    name=product.name,
                     token_server=product.token_server,
                     base_path=product.base_path,
                     created_at=now,
