@@ -297,6 +297,20 @@ CASES = [
         "body_invalid",
     ),
     Case(
+        "v6 empty client_secret",
+        lambda h, k: _signed_v6(h, v6_body(h.client_id, "")),
+        400,
+        "invalid_request",
+        "body_invalid",
+    ),
+    Case(
+        "v6 empty grant-type",
+        lambda h, k: _signed_v6(h, v6_body(h.client_id, h.secret, **{"grant-type": ""})),
+        400,
+        "invalid_request",
+        "body_invalid",
+    ),
+    Case(
         "v6 grant type",
         lambda h, k: _signed_v6(h, v6_body(h.client_id, h.secret, **{"grant-type": "password"})),
         400,

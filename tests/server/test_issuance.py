@@ -180,3 +180,19 @@ async def test_rotated_signing_key_signs_after_refresh(
     assert kids[0] == record.kid
     assert first in kids
     verify_tokens(second_payload, jwks, ISSUER, NOW)
+
+
+async def test_v6_empty_grant_type_counts_as_absent(harness: Harness) -> None:
+    body = json.dumps(
+        {
+            "client_id": harness.client_id,
+            "client_secret": harness.secret,
+            "scope": "response_mode",
+            "grant-type": "",
+            "grant_type": "client_credentials",
+            "storeId": "",
+        }
+    )
+    response = await harness.post("v6", body=body)
+    assert response.status_code == 200, response.text
+    assert "storeId" not in decode(response.json()["access_token"])[1]

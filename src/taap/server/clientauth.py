@@ -86,14 +86,20 @@ class V6Body:
 
 
 def _required(obj: dict[str, Any], name: str) -> str:
+    # RFC 6749 §3.2: an empty value counts as absent.
     value = obj.get(name)
-    if not isinstance(value, str):
-        raise BodyInvalidError(f"'{name}' is required and must be a string")
+    if not isinstance(value, str) or not value:
+        raise BodyInvalidError(f"'{name}' is required and must be a non-empty string")
     return value
 
 
 def _optional(obj: dict[str, Any], name: str) -> str | None:
-    return _required(obj, name) if name in obj else None
+    if name not in obj:
+        return None
+    value = obj[name]
+    if not isinstance(value, str):
+        raise BodyInvalidError(f"'{name}' must be a string")
+    return value or None
 
 
 def parse_v6_body(body: bytes, *, client_id: str, client_secret: str) -> V6Body:

@@ -64,7 +64,8 @@ Version = Literal["v2", "v6"]
 log = logging.getLogger("taap.server")
 _BASIC = b'Basic realm="taap"'
 _POST = b"POST"
-_NOT_COUNTED_POP = (PopMissingError, PopMalformedError, PopSignatureError)
+# Failures after which the PoP's jti is unknown or not the client's own (no signature yet).
+_JTI_UNTRUSTED = (PopMissingError, PopMalformedError, PopSignatureError)
 _MAX_CACHED_CLIENTS = 10_000
 
 
@@ -185,7 +186,7 @@ class TokenEndpoints:
             exc is not None
             and attempt.jti is None
             and attempt.pop
-            and not isinstance(exc, _NOT_COUNTED_POP)
+            and not isinstance(exc, _JTI_UNTRUSTED)
         ):
             # The signature verified, so the jti is the client's own: worth a log line.
             try:
