@@ -507,3 +507,54 @@ def test_several_candidate_keys_report_the_match(
     with pytest.raises(PopError) as info:
         verify_pop_token(token, keys=[], request=SignedValues(REQUEST), now=NOW)
     assert info.value.error_code == SIGNATURE
+
+
+# --- policy configuration -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"leeway": -1},
+        {"max_ttl": 0},
+        {"max_age": 0},
+        {"leeway": float("nan")},
+        {"max_ttl": float("inf")},
+        {"leeway": True},
+        {"max_token_bytes": 0},
+        {"max_age": "60"},
+    ],
+)
+def test_nonsense_policies_are_refused(overrides: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="PoP policy"):
+        PopPolicy.named("strict", **overrides)
+
+
+def test_policy_names() -> None:
+    with pytest.raises(ValueError, match="unknown"):
+        PopPolicy.named("relaxed")
+    assert PopPolicy.named("java-compat", leeway=0).leeway == 0
+    assert PopPolicy.named("lenient").name == "lenient"
+
+
+def test_leeway_and_caps_are_applied(forge: Forge, demo_key: PrivateKey) -> None:
+    token = forge(H, good_claims(exp=IAT + 30))
+    late = IAT + 35
+    assert code_of(token, demo_key, now=late) == "accepted"
+    tight = PopPolicy.named("strict", leeway=0)
+    with pytest.raises(PopError) as info:
+        verify_pop_token(
+            token, keys=[demo_key.public], request=SignedValues(REQUEST), now=late, policy=tight
+        )
+    assert info.value.error_code == EXPIRED
+    long_lived = forge(H, good_claims(exp=IAT + 300))
+    assert code_of(long_lived, demo_key) == EXPIRED
+    roomy = PopPolicy.named("strict", max_ttl=300, max_age=200)
+    verified = verify_pop_token(
+        long_lived,
+        keys=[demo_key.public],
+        request=SignedValues(REQUEST),
+        now=IAT + 150,
+        policy=roomy,
+    )
+    assert verified.replay_until == IAT + 300 + 10

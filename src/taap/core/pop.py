@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -141,6 +142,15 @@ def build_pop_token(
     return sign_compact(_HEADER_SEGMENT, claims, key)
 
 
+_POLICY_FLOORS = (
+    ("leeway", 0),
+    ("max_ttl", 1),
+    ("max_age", 1),
+    ("max_token_bytes", 1),
+    ("max_header_bytes", 1),
+)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PopPolicy:
     """How strictly a PoP is judged (A3, A8). ``strict`` is the default everywhere."""
@@ -152,12 +162,27 @@ class PopPolicy:
     max_token_bytes: int = 8192
     max_header_bytes: int = 1024
 
+    def __post_init__(self) -> None:
+        # A negative leeway or a zero cap would silently reject (or, with NaN, accept) tokens.
+        if self.name not in ("strict", "lenient", "java-compat"):
+            raise ValueError(f"unknown PoP policy {self.name!r}")
+        for field_name, low in _POLICY_FLOORS:
+            value = getattr(self, field_name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or value < low
+            ):
+                raise ValueError(f"PoP policy {field_name} must be a number >= {low}")
+
     @classmethod
     def named(cls, name: str, **overrides: Any) -> PopPolicy:
         """The policy ``strict``, ``lenient`` or ``java-compat`` with optional overrides.
 
         Raises:
-            ValueError: unknown policy name.
+            ValueError: unknown policy name, a negative leeway, a cap below 1, or a value
+                that is not a finite number.
         """
         if name not in ("strict", "lenient", "java-compat"):
             raise ValueError(f"unknown PoP policy {name!r}")
