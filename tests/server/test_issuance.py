@@ -161,6 +161,8 @@ async def test_issuance_is_audited_without_secrets(harness: Harness) -> None:
     assert line["source"] == "203.0.113.7"
     assert line["kid"] == decode(payload["access_token"])[0]["kid"]
     assert line["token_jti"] == decode(payload["access_token"])[1]["jti"]
+    assert line["exp"] == decode(payload["access_token"])[1]["exp"]
+    assert line["apis"] == ["connectivity", "sms-notification"]
     text = json.dumps(line)
     for secret in (harness.secret, headers["X-Authorization"], payload["access_token"]):
         assert secret not in text

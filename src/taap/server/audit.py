@@ -3,7 +3,8 @@
 Fields: ``ts`` (UTC, ISO 8601), ``event`` (``token_issued`` / ``token_rejected``),
 ``endpoint``, ``status``, ``error_code``, ``client_id`` (as claimed when authentication
 failed), ``jti`` (the PoP's), ``kid`` (signing key of the issued tokens), ``token_jti`` (the
-access token's), ``source`` (client address). Never secrets, PoPs or whole tokens; strings
+access token's), ``exp`` (its expiry) and ``apis`` (its products, the "scope" of SECURITY.md
+E4) on issuance, ``source`` (client address). Never secrets, PoPs or whole tokens; strings
 are JSON-encoded (injection-safe) and cut to 200 characters.
 """
 
@@ -52,6 +53,8 @@ class AuditLog:
         jti: str | None = None,
         kid: str | None = None,
         token_jti: str | None = None,
+        exp: int | None = None,
+        apis: list[str] | None = None,
     ) -> None:
         """Write one line (skipped cheaply when the logger is disabled for INFO)."""
         if not self.logger.isEnabledFor(logging.INFO):
@@ -66,6 +69,8 @@ class AuditLog:
             "jti": _cut(jti),
             "kid": kid,
             "token_jti": token_jti,
+            "exp": exp,
+            "apis": apis,
             "source": _cut(source),
         }
         text = json.dumps(line, ensure_ascii=True, separators=(",", ":"))

@@ -346,6 +346,8 @@ class TokenEndpoints:
             jti=verified.jti,
             kid=signing.kid,
             token_jti=token_jti,
+            exp=int(now) + self._ttl,
+            apis=apis,
             source=attempt.source,
         )
         return 200, body_out, NO_STORE
