@@ -92,11 +92,20 @@ def _check_build_pairs(pairs: Sequence[tuple[str, str | bytes]]) -> None:
         if folded in seen:
             raise PopBuildError(f"signed name {name!r} appears twice")
         seen.add(folded)
-        if not isinstance(value, str | bytes):
+        if isinstance(value, bytes):
+            # A server refuses text that is not UTF-8 (request_malformed), so signing it would
+            # only produce a token that can never verify.
+            try:
+                text = value.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise PopBuildError(f"value of {name!r} is not UTF-8") from exc
+        elif isinstance(value, str):
+            text = value
+        else:
             raise PopBuildError(f"value of {name!r} must be str or bytes")
         # The verifier's own test (str.strip on text), so a token we build is never one it
         # refuses as blank (U+2003 alone is blank to both).
-        if name != "body" and not value.strip():
+        if name != "body" and not text.strip():
             raise PopBuildError(f"value of {name!r} is blank")
 
 
@@ -115,8 +124,8 @@ def build_pop_token(
     Raises:
         PopBuildError: empty map, more than 100 entries, blank names or names with ``;`` or
             surrounding spaces, duplicate names, blank values (other than ``body``), a value
-            that is not valid Unicode, a ``ttl`` outside 1..120, or a ``jti`` that is not a
-            non-empty string of at most 128 characters.
+            that is not valid Unicode (or, as bytes, not UTF-8), a ``ttl`` outside 1..120,
+            or a ``jti`` that is not a non-empty string of at most 128 characters.
     """
     items = list(pairs.items()) if isinstance(pairs, Mapping) else list(pairs)
     _check_build_pairs(items)
