@@ -558,3 +558,16 @@ def test_leeway_and_caps_are_applied(forge: Forge, demo_key: PrivateKey) -> None
         policy=roomy,
     )
     assert verified.replay_until == IAT + 300 + 10
+
+
+def test_json_scan_is_linear_on_unterminated_escaped_strings() -> None:
+    # The old depth pre-scan backtracked quadratically here (6 KB: 110 ms; this input: minutes).
+    # Now it is linear: this finishes in milliseconds, with the right error.
+    from taap.core._json import JsonError, loads_strict
+
+    hostile = '{"a":"' + '\\"' * 200_000
+    with pytest.raises(JsonError):
+        loads_strict(hostile, max_depth=32)
+    with pytest.raises(JsonError, match="deep"):
+        loads_strict("[" * 100_000 + "]" * 100_000, max_depth=32, require_object=False)
+    assert loads_strict('{"a":"' + "[" * 1000 + '"}', max_depth=1) == {"a": "[" * 1000}
