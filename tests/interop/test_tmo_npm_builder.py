@@ -64,7 +64,8 @@ def _text(rng: random.Random, low: int, high: int, alphabet: str = _TEXT) -> str
 
 
 def random_request(rng: random.Random) -> dict[str, Any]:
-    """A request as sent on the wire: raw (percent-encoded) path and query, headers, body."""
+    """A request: raw (percent-encoded) path and query, the headers the client signs and the
+    header lines it sends, the body."""
     segments = [quote(_text(rng, 1, 8), safe="") for _ in range(rng.randint(1, 4))]
     segments = [s if s not in (".", "..") else "x" for s in segments]
     # "/" and "." escapes would be refused as ambiguous; keep the path free of them
@@ -89,7 +90,8 @@ def random_request(rng: random.Random) -> dict[str, Any]:
     if rng.random() < 0.7:
         headers.insert(0, ("Content-Type", "application/json"))
     seen = {"authorization", "content-type"}
-    while len(headers) < rng.randint(1, 20):
+    count = rng.randint(1, 20)
+    while len(headers) < count:
         name = "X-" + _text(rng, 1, 12, _TCHAR)
         if name.lower() in seen:
             continue
@@ -99,9 +101,26 @@ def random_request(rng: random.Random) -> dict[str, Any]:
             or "v"
         )
         headers.append((name, value))
+    # What goes on the wire: names in any case, and a repeated header sent as separate lines
+    # (the server joins them with ", ", the client signed the joined value).
+    raw_headers = [(rng.choice([n, n.lower(), n.upper()]), v) for n, v in headers]
+    if rng.random() < 0.4 and len(headers) < 20:
+        parts = [
+            _text(rng, 1, 10, string.ascii_letters + string.digits)
+            for _ in range(rng.randint(2, 3))
+        ]
+        headers.append(("X-Repeated", ", ".join(parts)))
+        raw_headers.extend(("x-repeated", part) for part in parts)
     body = _text(rng, 0, 200) if rng.random() < 0.8 else ""
     method = rng.choice(["GET", "POST", "PUT", "PATCH", "DELETE"])
-    return {"method": method, "path": path, "query": query, "headers": headers, "body": body}
+    return {
+        "method": method,
+        "path": path,
+        "query": query,
+        "headers": headers,
+        "raw_headers": raw_headers,
+        "body": body,
+    }
 
 
 def signed_pairs(request: dict[str, Any]) -> list[tuple[str, str]]:
