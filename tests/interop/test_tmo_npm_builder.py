@@ -143,7 +143,7 @@ def test_fresh_npm_tokens_verify_in_taap(
             request["method"],
             request["path"],
             request["query"],
-            request["headers"],
+            request["raw_headers"],
             request["body"].encode(),
         )
         try:
