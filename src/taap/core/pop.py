@@ -55,7 +55,6 @@ MAX_TTL = 120
 MAX_EHTS = 100
 MAX_JTI = 128
 _HEADER_SEGMENT = b64url_encode(b'{"alg":"RS256","typ":"JWT"}')
-_ALLOWED_V = ("1", 1)
 
 PolicyName = Literal["strict", "lenient", "java-compat"]
 # What strict coverage requires besides an Authorization header (A3 step 5).
@@ -242,10 +241,6 @@ def _parse(token: str, policy: PopPolicy) -> tuple[dict[str, Any], dict[str, Any
     if typ != "JWT" and (not isinstance(typ, str) or typ.upper() != "JWT"):
         raise PopMalformedError(log_detail="typ must be JWT")
     return parts
-
-
-def _is_int(value: object) -> bool:
-    return type(value) is int
 
 
 def _fold(name: str) -> str:
