@@ -198,6 +198,19 @@ def test_keys_under_2048_bits_are_refused() -> None:
             attempt()
 
 
+def test_keys_over_8192_bits_are_refused() -> None:
+    # A huge client key would make every verification of its PoPs slow; only the public
+    # numbers matter here, so no real 8k+ key needs generating.
+    for bits, refused in ((8192, False), (8200, True)):
+        n = (1 << (bits - 1)) | 1
+        jwk = {"kty": "RSA", "n": _int(n), "e": _int(65537)}
+        if refused:
+            with pytest.raises(KeyFormatError, match="at most 8192"):
+                public_key_from_jwk(jwk)
+        else:
+            assert public_key_from_jwk(jwk).bits == bits
+
+
 def test_even_or_tiny_exponent_is_refused(rsa_key: PrivateKey) -> None:
     n = rsa_key.public.jwk["n"]
     for e in (1, 2, 65536):

@@ -557,7 +557,29 @@ def test_leeway_and_caps_are_applied(forge: Forge, demo_key: PrivateKey) -> None
         now=IAT + 150,
         policy=roomy,
     )
-    assert verified.replay_until == IAT + 300 + 10
+    # kept until the age cap ends acceptance (iat + max_age), not until the later exp
+    assert verified.replay_until == IAT + 200 + 10
+
+
+def test_replay_window_ends_with_the_age_cap(forge: Forge, demo_key: PrivateKey) -> None:
+    # npm tokens live 120 s, but strict refuses them 70 s after iat: keep the jti 70 s only.
+    token = forge(H, good_claims(exp=IAT + 120))
+    verified = verify_pop_token(
+        token, keys=[demo_key.public], request=SignedValues(REQUEST), now=IAT + 5
+    )
+    assert verified.replay_until == IAT + 60 + 10
+    java = verify_pop_token(
+        token,
+        keys=[demo_key.public],
+        request=SignedValues(REQUEST),
+        now=IAT + 5,
+        policy=PopPolicy.named("java-compat"),
+    )
+    assert java.replay_until == IAT + 120 + 10  # no age cap there: exp + leeway
+    with pytest.raises(ValueError, match="finite"):
+        verify_pop_token(
+            token, keys=[demo_key.public], request=SignedValues(REQUEST), now=float("nan")
+        )
 
 
 def test_json_scan_is_linear_on_unterminated_escaped_strings() -> None:

@@ -21,6 +21,7 @@ from taap.core._json import JsonError, dumps_compact, loads_strict
 from taap.errors import KeyFormatError
 
 __all__ = [
+    "MAX_RSA_BITS",
     "MIN_RSA_BITS",
     "PrivateKey",
     "PublicKey",
@@ -32,6 +33,9 @@ __all__ = [
 ]
 
 MIN_RSA_BITS = 2048
+#: An upper bound too: a client registering a huge key would make every verification of its
+#: PoPs slow (a 16k-bit verify costs ~50x a 2048-bit one).
+MAX_RSA_BITS = 8192
 ALLOWED_GENERATE_BITS = (2048, 3072, 4096)
 _PKCS1 = padding.PKCS1v15()
 _SHA256 = hashes.SHA256()
@@ -53,6 +57,8 @@ def _b64_to_int(text: object, member: str) -> int:
 def _check_strength(key: rsa.RSAPublicKey) -> None:
     if key.key_size < MIN_RSA_BITS:
         raise KeyFormatError(f"RSA key of {key.key_size} bits refused: at least 2048 required")
+    if key.key_size > MAX_RSA_BITS:
+        raise KeyFormatError(f"RSA key of {key.key_size} bits refused: at most 8192 allowed")
     exponent = key.public_numbers().e
     if exponent < 3 or exponent % 2 == 0:
         raise KeyFormatError("RSA public exponent refused")

@@ -359,6 +359,8 @@ def verify_pop_token(
         PopMalformedError, PopSignatureError, PopExpiredError, PopCoverageError,
         PopDigestError: the first failing step decides.
     """
+    if not math.isfinite(now):
+        raise ValueError("now must be a finite number of seconds")
     java = policy.name == "java-compat"
     _, claims, signing_input, signature = _parse(token, policy)
     names = _claims_syntax(claims, java)
@@ -374,7 +376,13 @@ def verify_pop_token(
         expected, actual = expected.lower(), actual.lower()
     if not hmac.compare_digest(expected, actual):
         raise PopDigestError()
-    exp = claims.get("exp")
-    until = (exp if exp is not None else now + policy.max_ttl) + policy.leeway
+    # Keep the jti exactly as long as the PoP could still be accepted: strict and lenient refuse
+    # it after iat + max_age + leeway even when exp is later (npm tokens live 120 s), which
+    # halves the replay store's live entries for such tokens.
+    exp, iat = claims.get("exp"), claims.get("iat")
+    until = exp if exp is not None else now + policy.max_ttl
+    if not java and iat is not None:
+        until = min(until, iat + policy.max_age)
+    until += policy.leeway
     jti = claims.get("jti")
     return VerifiedPop(claims=claims, key=matched, names=names, jti=jti, replay_until=float(until))
