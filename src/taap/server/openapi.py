@@ -43,10 +43,13 @@ def _token_operation(version: str) -> dict[str, Any]:
                 }
             ],
             "requestBody": {
-                "required": v6,
+                # Content-Type application/json is required even when a v2 body is empty, so
+                # the body is declared required; an empty v2 body is accepted as well.
+                "required": True,
                 "description": (
-                    "v6: the JSON object below. v2: empty, or any JSON object (ignored but "
-                    "bound by the PoP when signed)."
+                    "v6: the JSON object below. v2: any JSON object (ignored but bound by the "
+                    "PoP when signed), or an empty body sent with Content-Type "
+                    "application/json."
                 ),
                 "content": {"application/json": {"schema": body_schema}},
             },
@@ -169,9 +172,10 @@ def openapi_document(*, base_url: str) -> dict[str, Any]:
                 "V6Body": {
                     "type": "object",
                     "required": ["client_id", "client_secret", "scope"],
+                    "anyOf": [{"required": ["grant-type"]}, {"required": ["grant_type"]}],
                     "properties": {
-                        "client_id": string,
-                        "client_secret": string,
+                        "client_id": {"type": "string", "minLength": 1},
+                        "client_secret": {"type": "string", "minLength": 1},
                         "scope": {"type": "string", "const": "response_mode"},
                         "grant-type": {"type": "string", "const": "client_credentials"},
                         "grant_type": {"type": "string", "const": "client_credentials"},
