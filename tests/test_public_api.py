@@ -6,7 +6,16 @@ import importlib
 
 import pytest
 
-MODULES = ["taap", "taap.errors", "taap.core"]
+MODULES = [
+    "taap",
+    "taap.errors",
+    "taap.core",
+    "taap.client",
+    "taap.server",
+    "taap.resource",
+    "taap.stores",
+    "taap.sandbox",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)
