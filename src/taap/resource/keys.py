@@ -201,6 +201,11 @@ class JwksKeys:
             retry_after = self.min_refresh if cache.keys else EMPTY_RETRY
             if cache.attempted_at is None or now - cache.attempted_at >= retry_after:
                 await self._fetch(seen_attempt=cache.attempted_at)
+        if cache.fetched_at is None and self._lock is not None and self._lock.locked():
+            # The first fetch is under way for another request: wait for its result rather
+            # than answer 503 to every request that arrives while it runs (a node's start).
+            async with self._lock:
+                pass
         now = self._clock()
         if cache.fetched_at is None:
             raise UnavailableError(log_detail="no JWKS from the token server yet")
