@@ -1,0 +1,50 @@
+"""Fault-injection fixtures: a private ``redis-server`` and a private PostgreSQL cluster that
+each test may stop and start at will, so the shared CI services are never touched.
+
+The process helpers of ``tests/e2e`` (free ports, ``taap serve`` / ``taap sample-api`` start-up,
+hand-built steps 1-4) are reused from ``e2e_kit``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "e2e"))
+
+from faults_kit import PrivatePostgres, PrivateRedis
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    redis = PrivateRedis.create(tmp_path)
+    redis.start()
+    try:
+        yield redis
+    finally:
+        redis.stop()
+
+
+@pytest.fixture(scope="module")
+def module_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRedis]:
+    redis = PrivateRedis.create(tmp_path_factory.mktemp("redis"))
+    redis.start()
+    try:
+        yield redis
+    finally:
+        redis.stop()
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    postgres = PrivatePostgres.create()
+    try:
+        postgres.init()
+        postgres.start()
+        postgres.create_database("taap")
+        yield postgres
+    finally:
+        postgres.destroy()

@@ -1,0 +1,341 @@
+"""Helpers for the fault tests: private Redis and PostgreSQL servers the test owns (so it may
+stop them), process start-up by name, audit-log reading and truly concurrent requests."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from e2e_kit import TAAP, Client, Service, clean_env, free_port, start_service
+
+from taap.core import PrivateKey, build_pop_token, request_pairs
+from taap.server.database import parse_database_url
+from taap.server.pepper import load_pepper
+from taap.server.registry import Registry
+from taap.server.sql import open_registry
+
+T = TypeVar("T")
+PG_BIN = Path(os.environ.get("TAAP_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+def need_service(what: str, why: str) -> None:
+    """Fail under CI, skip locally (the rule of tests/conftest.py's ``need_service``)."""
+    message = f"{what} unavailable: {why}"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def wait_until(probe: Callable[[], bool], timeout: float, what: str) -> float:
+    """Poll ``probe`` until it is true; the seconds it took.
+
+    Raises:
+        AssertionError: still false after ``timeout`` seconds.
+    """
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if probe():
+            return time.monotonic() - start
+        time.sleep(0.1)
+    raise AssertionError(f"{what}: not within {timeout} s")
+
+
+# -- private Redis -------------------------------------------------------------------------
+@dataclass
+class PrivateRedis:
+    """A ``redis-server`` on a free loopback port, no persistence, owned by one test."""
+
+    binary: str
+    port: int
+    folder: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def create(cls, folder: Path) -> PrivateRedis:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            need_service("redis-server", "binary not on PATH (.ci/run installs it)")
+        assert binary is not None
+        return cls(binary, free_port(), folder)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def start(self) -> None:
+        log = (self.folder / f"redis-{self.port}.log").open("ab")
+        self.proc = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--dir",
+                str(self.folder),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        wait_until(self.ping, 10, "private redis-server start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+        wait_until(lambda: not self.ping(), 5, "private redis-server stop")
+
+
+# -- private PostgreSQL --------------------------------------------------------------------
+@dataclass
+class PrivatePostgres:
+    """A throw-away PostgreSQL cluster in a temporary folder, on a free loopback port.
+
+    Run as the ``postgres`` user when the tests run as root (CI), as the caller otherwise.
+    """
+
+    folder: Path
+    port: int
+    as_user: list[str]
+    running: bool = False
+
+    @classmethod
+    def create(cls) -> PrivatePostgres:
+        if not (PG_BIN / "initdb").exists() or not (PG_BIN / "pg_ctl").exists():
+            need_service("PostgreSQL binaries", f"no initdb/pg_ctl in {PG_BIN}")
+        folder = Path(tempfile.mkdtemp(prefix="taap-faults-pg-"))
+        as_user: list[str] = []
+        if os.geteuid() == 0:
+            if not shutil.which("runuser"):
+                need_service("runuser", "needed to run PostgreSQL as the postgres user")
+            shutil.chown(folder, user="postgres", group="postgres")
+            as_user = ["runuser", "-u", "postgres", "--"]
+        return cls(folder, free_port(), as_user)
+
+    @property
+    def data(self) -> Path:
+        return self.folder / "data"
+
+    def url(self, database: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _run(self, *cmd: str, timeout: float = 60) -> None:
+        result = subprocess.run(
+            [*self.as_user, *cmd], capture_output=True, text=True, timeout=timeout, check=False
+        )
+        if result.returncode != 0:
+            raise AssertionError(f"{cmd[0]} failed: {result.stdout[-1500:]}{result.stderr[-1500:]}")
+
+    def init(self) -> None:
+        self._run(
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        )
+
+    def start(self) -> None:
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 "
+            f"-c unix_socket_directories={self.folder} -c fsync=off"
+        )
+        self._run(
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.folder / "postgres.log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "30",
+            "start",
+        )
+        self.running = True
+
+    def stop(self) -> None:
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+        self.running = False
+
+    def create_database(self, name: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+    def destroy(self) -> None:
+        try:
+            if self.running:
+                self._run(
+                    str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"
+                )
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+# -- token server, registry, audit ---------------------------------------------------------
+def start_serve(folder: Path, name: str, database_url: str, *args: str, **env: str) -> Service:
+    """``taap serve`` on a free port, its log in ``folder/<name>.log``."""
+    port = free_port()
+    return start_service(
+        name,
+        [TAAP, "serve", "--port", str(port), "--database-url", database_url, *args],
+        url=f"http://127.0.0.1:{port}",
+        env=clean_env(TAAP_KEY_REFRESH="0", **env),
+        folder=folder,
+    )
+
+
+def start_sample_api(folder: Path, name: str, token_url: str, redis_url: str) -> Service:
+    """``taap sample-api`` on a free port with a shared Redis replay store."""
+    port = free_port()
+    cmd = [TAAP, "sample-api", "--token-server", token_url, "--port", str(port)]
+    return start_service(
+        name,
+        [*cmd, "--redis-url", redis_url],
+        url=f"http://127.0.0.1:{port}",
+        env=clean_env(TAAP_JWKS_MIN_REFRESH="1"),
+        folder=folder,
+    )
+
+
+def on_registry(
+    database_url: str, work: Callable[[Registry], Awaitable[T]], environ: Mapping[str, str]
+) -> T:
+    """Run ``work`` on the server's registry (pepper from ``environ`` or the SQLite file)."""
+
+    async def run() -> T:
+        pepper = load_pepper(parse_database_url(database_url), environ=dict(environ))
+        registry = await open_registry(database_url, pepper=pepper)
+        try:
+            return await work(registry)
+        finally:
+            await registry.close()
+
+    return asyncio.run(run())
+
+
+def register(
+    database_url: str,
+    key: PrivateKey,
+    apis: Sequence[str],
+    environ: Mapping[str, str] | None = None,
+) -> Client:
+    async def create(registry: Registry) -> Client:
+        record, secret = await registry.create_client(name="faults", keys=[key.public], apis=apis)
+        return Client(record.client_id, secret, key)
+
+    return on_registry(database_url, create, environ or {})
+
+
+def audit(service: Service) -> list[dict[str, Any]]:
+    """The audit lines ``taap serve`` wrote to its log so far."""
+    lines = service.log.read_text(errors="replace").splitlines()
+    return [json.loads(line) for line in lines if line.startswith("{") and '"event"' in line]
+
+
+def basic(client_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+def token_headers(
+    client_id: str, secret: str, key: PrivateKey, path: str = "/oauth2/v2/tokens"
+) -> dict[str, str]:
+    """Headers of a v2 token request with a fresh step-1 PoP."""
+    base = [("Content-Type", "application/json"), ("Authorization", basic(client_id, secret))]
+    pop = build_pop_token(request_pairs("POST", path, base), key)
+    return {**dict(base), "X-Authorization": pop}
+
+
+# -- concurrency ---------------------------------------------------------------------------
+@dataclass
+class Shot:
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes = b""
+    warm: str = ""  # a GET on the same origin that opens the connection beforehand
+
+
+@dataclass
+class Result:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def fire_together(shots: Sequence[Shot]) -> list[Result]:
+    """Send every shot at the same instant: one thread and one open connection per shot,
+    released together by a barrier, so the requests race inside the servers."""
+    barrier = threading.Barrier(len(shots))
+    results: list[Result | BaseException | None] = [None] * len(shots)
+
+    def one(index: int, shot: Shot) -> None:
+        try:
+            with httpx.Client(timeout=30.0) as http:
+                if shot.warm:
+                    http.get(shot.warm)  # the connection is open before the barrier falls
+                barrier.wait(timeout=30)
+                response = http.request(
+                    shot.method, shot.url, headers=dict(shot.headers), content=shot.body
+                )
+                results[index] = Result(
+                    response.status_code, response.json(), dict(response.headers)
+                )
+        except BaseException as exc:
+            results[index] = exc
+            barrier.abort()
+
+    threads = [threading.Thread(target=one, args=(i, s)) for i, s in enumerate(shots)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    out: list[Result] = []
+    for item in results:
+        if not isinstance(item, Result):
+            raise AssertionError(f"a concurrent request failed: {item!r}")
+        out.append(item)
+    return out
