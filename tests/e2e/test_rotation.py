@@ -29,7 +29,13 @@ def kid_of(token: str) -> str:
 
 @pytest.fixture
 def rotating(tmp_path_factory: pytest.TempPathFactory, rsa_key: PrivateKey) -> Iterator[Stack]:
-    running = start_stack(tmp_path_factory.mktemp("rotate"), {"a": (rsa_key, ("connectivity",))})
+    # TAAP_JWKS_MIN_REFRESH=0 on the token server: it signs with a rotated-in key at once (the
+    # publish-before-use delay is tested in tests/server and tests/cluster).
+    running = start_stack(
+        tmp_path_factory.mktemp("rotate"),
+        {"a": (rsa_key, ("connectivity",))},
+        TAAP_JWKS_MIN_REFRESH="0",
+    )
     yield running
     running.stop()
 

@@ -172,7 +172,7 @@ async def test_issuance_is_audited_without_secrets(harness: Harness) -> None:
 async def test_rotated_signing_key_signs_after_refresh(
     rsa_key: PrivateKey, signing_key: PrivateKey
 ) -> None:
-    h = await make_harness(rsa_key, signing_key=signing_key, key_refresh=0)
+    h = await make_harness(rsa_key, signing_key=signing_key, key_refresh=0, jwks_min_refresh=0)
     first = decode((await h.post("v2")).json()["access_token"])[0]["kid"]
     record = await h.registry.rotate_signing_key()
     second_payload = (await h.post("v2")).json()
@@ -182,6 +182,22 @@ async def test_rotated_signing_key_signs_after_refresh(
     assert kids[0] == record.kid
     assert first in kids
     verify_tokens(second_payload, jwks, ISSUER, NOW)
+
+
+async def test_rotated_key_signs_once_published_for_the_guards_min_refresh(
+    rsa_key: PrivateKey, signing_key: PrivateKey
+) -> None:
+    # Publish before use: a guard may refetch the JWKS only TAAP_JWKS_MIN_REFRESH after its
+    # last fetch, so the new key signs only once it has been in the JWKS that long.
+    h = await make_harness(rsa_key, signing_key=signing_key, key_refresh=0, jwks_min_refresh=30)
+    first = decode((await h.post("v2")).json()["access_token"])[0]["kid"]
+    h.clock.now += 3600
+    record = await h.registry.rotate_signing_key()
+    assert [k["kid"] for k in (await _jwks(h))["keys"]] == [record.kid, first]
+    h.clock.now += 29
+    assert decode((await h.post("v2")).json()["access_token"])[0]["kid"] == first
+    h.clock.now += 1
+    assert decode((await h.post("v2")).json()["access_token"])[0]["kid"] == record.kid
 
 
 async def test_v6_empty_grant_type_counts_as_absent(harness: Harness) -> None:

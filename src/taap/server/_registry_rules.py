@@ -37,8 +37,10 @@ CLIENT_ID_ALPHABET = string.ascii_letters + string.digits
 
 #: How long a rotated-out signing key stays in JWKS: the token lifetime (3600 s, A4) + the
 #: verification leeway (10 s, A8) + the node key-refresh interval (30 s, A8), because a node that
-#: has not refreshed yet may still sign with the old key for up to that interval after rotation.
-DEFAULT_KEY_PUBLISH_SECONDS = 3600 + 10 + 30
+#: has not refreshed yet may still sign with the old key for up to that interval after rotation,
+#: + the guards' JWKS min-refresh (30 s, A8): nodes keep signing with the old key until the new
+#: one has been published that long (publish before use, ``taap.server.issuance``).
+DEFAULT_KEY_PUBLISH_SECONDS = 3600 + 10 + 30 + 30
 
 # A client id travels in Basic auth (split on the first ':'), in URLs and in audit lines, so it
 # stays printable ASCII without ':' or whitespace.

@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Literal
 
 from taap.core.pop import decode_pop_token, verify_pop_token
@@ -67,6 +68,24 @@ _POST = b"POST"
 # Failures after which the PoP's jti is unknown or not the client's own (no signature yet).
 _JTI_UNTRUSTED = (PopMissingError, PopMalformedError, PopSignatureError)
 _MAX_CACHED_CLIENTS = 10_000
+
+
+def _published_long_enough(
+    keys: Sequence[SigningKeyRecord], *, now: float, delay: float
+) -> SigningKeyRecord:
+    """The newest key published at least ``delay`` seconds ago (else the oldest published one).
+
+    Publish before use: a guard refetches the JWKS for an unknown ``kid`` at most once per
+    ``TAAP_JWKS_MIN_REFRESH`` seconds, so a key that signs sooner after ``taap keys rotate``
+    can be refused by a guard that fetched just before the rotation (seen in the cluster test).
+    """
+    for key in keys:
+        created = key.created_at
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=UTC)
+        if now - created.timestamp() >= delay:
+            return key
+    return keys[-1]
 
 
 def _is_json(content_type: bytes) -> bool:
@@ -133,7 +152,10 @@ class TokenEndpoints:
             keys = await self.registry.signing_keys()
             if not keys:
                 raise UnavailableError(log_detail="the registry holds no signing key")
-            self._signing, self._signing_at = keys[0], mono
+            self._signing = _published_long_enough(
+                keys, now=self.clock(), delay=self.settings.jwks_min_refresh
+            )
+            self._signing_at = mono
         return self._signing
 
     async def _client(self, client_id: str) -> ClientRecord | None:
