@@ -1,0 +1,380 @@
+"""Helpers for the hostile-input suite: one real ``taap serve --with-sample-apis`` process over a
+temporary SQLite registry and a Redis database of its own, raw HTTP over sockets (so nothing
+normalises an attack away), forged JOSE objects, and the observations every case asserts:
+
+- the answer (status, ``error``, ``error_code``, no token in it);
+- the audit log (no ``token_issued`` / ``api_call_accepted`` line, the rejection line's code);
+- Redis (no replay key added; rate-limit buckets moved only for the failures A8 names);
+- the registry (every SQLite table unchanged).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+
+from taap.core import PrivateKey, build_pop_token, compute_edts, request_pairs
+from taap.core._b64 import b64url_encode
+
+__all__ = [
+    "COUNTED",
+    "Arena",
+    "Client",
+    "Reply",
+    "Snapshot",
+    "basic",
+    "claim_redis_db",
+    "cli",
+    "forge",
+    "http_request",
+    "raw_exchange",
+    "segment",
+]
+
+# TAAP.md A8: the only failures that take a token from the failed-auth buckets.
+COUNTED = frozenset({"client_auth_failed", "pop_signature_invalid"})
+LOCK_KEY = "taap-adversarial:lock"
+
+
+def basic(client_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+def segment(part: Mapping[str, Any] | bytes | str) -> str:
+    """A JOSE segment: a dict as compact JSON, bytes as they are, a str taken verbatim."""
+    if isinstance(part, Mapping):
+        return b64url_encode(json.dumps(dict(part), separators=(",", ":")).encode())
+    if isinstance(part, bytes):
+        return b64url_encode(part)
+    return part
+
+
+def forge(
+    header: Mapping[str, Any] | bytes | str,
+    payload: Mapping[str, Any] | bytes | str,
+    key: PrivateKey | None,
+    *,
+    signature: str | None = None,
+) -> str:
+    """A compact JWS signed RS256 by ``key`` over exactly the given segments."""
+    signing_input = f"{segment(header)}.{segment(payload)}"
+    if signature is None:
+        assert key is not None
+        signature = b64url_encode(key.sign_rs256(signing_input.encode("ascii")))
+    return f"{signing_input}.{signature}"
+
+
+def pop_claims(
+    pairs: Sequence[tuple[str, str | bytes]], *, now: float | None = None, **changes: Any
+) -> dict[str, Any]:
+    """Valid strict PoP claims over ``pairs``; ``changes`` override (``...`` removes)."""
+    iat = int(time.time() if now is None else now)
+    claims: dict[str, Any] = {
+        "edts": compute_edts(v for _, v in pairs),
+        "v": "1",
+        "exp": iat + 60,
+        "ehts": ";".join(n for n, _ in pairs),
+        "iat": iat,
+        "jti": str(uuid.uuid4()),
+    }
+    for name, value in changes.items():
+        if value is ...:
+            claims.pop(name, None)
+        else:
+            claims[name] = value
+    return claims
+
+
+POP_HEADER = {"alg": "RS256", "typ": "JWT"}
+
+
+# -- raw HTTP -----------------------------------------------------------------------------
+@dataclass
+class Reply:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key.lower() == name.lower():
+                return value
+        return None
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def http_request(
+    method: str | bytes,
+    target: str | bytes,
+    headers: Sequence[tuple[str | bytes, str | bytes]],
+    body: bytes = b"",
+    *,
+    host: str = "127.0.0.1",
+    content_length: bool = True,
+) -> bytes:
+    """The bytes of one HTTP/1.1 request, headers exactly as given (plus Host, Connection)."""
+
+    def raw(value: str | bytes) -> bytes:
+        return value if isinstance(value, bytes) else value.encode("latin-1")
+
+    lines = [raw(method) + b" " + raw(target) + b" HTTP/1.1", b"Host: " + host.encode()]
+    lines += [raw(n) + b": " + raw(v) for n, v in headers]
+    if content_length:
+        lines.append(b"Content-Length: " + str(len(body)).encode())
+    lines.append(b"Connection: close")
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+def raw_exchange(port: int, data: bytes, *, timeout: float = 10.0) -> Reply:
+    """Send ``data`` on a fresh connection and parse the one response that comes back."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        # The server may answer (e.g. 413) and close before reading everything.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(data)
+        chunks: list[bytes] = []
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if _complete(b"".join(chunks)):
+                break
+    return _parse(b"".join(chunks))
+
+
+def _complete(data: bytes) -> bool:
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return len(body) >= int(value.strip())
+    return False
+
+
+def _parse(data: bytes) -> Reply:
+    head, sep, body = data.partition(b"\r\n\r\n")
+    assert sep, f"no HTTP response: {data[:200]!r}"
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    headers = []
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers.append((name.strip(), value.strip()))
+    return Reply(status, headers, body)
+
+
+# -- registry, Redis and audit observations -------------------------------------------------
+def claim_redis_db(base_url: str) -> tuple[str, redis.Redis]:
+    """A Redis database of this suite's own (a lock key claims it), emptied of ``taap:*``."""
+    parts = urlsplit(base_url)
+    for db in (13, 12, 11, 10, 9, 8):
+        url = urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, ""))
+        client = redis.Redis.from_url(url)
+        if client.set(LOCK_KEY, str(uuid.uuid4()), nx=True, ex=900):
+            for key in client.scan_iter(match="taap:*", count=1000):
+                client.delete(key)
+            return url, client
+        client.close()
+    raise RuntimeError("no free Redis database for the adversarial suite")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    events: dict[str, int]
+    last: dict[str, Any] | None
+    jti_keys: frozenset[bytes]
+    buckets: dict[bytes, dict[bytes, bytes]]
+    tables: dict[str, list[tuple[Any, ...]]]
+
+
+@dataclass
+class Client:
+    name: str
+    client_id: str
+    secret: str
+    key: PrivateKey
+
+    @property
+    def basic(self) -> str:
+        return basic(self.client_id, self.secret)
+
+
+@dataclass
+class Arena:
+    """The running server and everything a case observes."""
+
+    folder: Path
+    database_url: str
+    db_path: Path
+    port: int
+    log: Path
+    redis: redis.Redis
+    redis_url: str
+    clients: dict[str, Client] = field(default_factory=dict)
+    tokens: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # observations
+    def audit_lines(self) -> Iterator[dict[str, Any]]:
+        for line in self.log.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("{") and '"event"' in line:
+                try:
+                    yield json.loads(line)
+                except ValueError:
+                    continue
+
+    def snapshot(self) -> Snapshot:
+        events: dict[str, int] = {}
+        last = None
+        for line in self.audit_lines():
+            events[line["event"]] = events.get(line["event"], 0) + 1
+            last = line
+        jti = frozenset(self.redis.scan_iter(match="taap:jti:*", count=1000))
+        buckets = {k: self.redis.hgetall(k) for k in self.redis.scan_iter(match="taap:rl:*")}
+        return Snapshot(events, last, jti, buckets, self.tables())
+
+    def tables(self) -> dict[str, list[tuple[Any, ...]]]:
+        conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)
+        try:
+            names = [
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            ]
+            return {
+                name: sorted(conn.execute(f'SELECT * FROM "{name}"').fetchall(), key=repr)
+                for name in names
+            }
+        finally:
+            conn.close()
+
+    def reset_buckets(self) -> None:
+        for key in self.redis.scan_iter(match="taap:rl:*"):
+            self.redis.delete(key)
+
+    def send(self, data: bytes) -> Reply:
+        return raw_exchange(self.port, data)
+
+    # building valid requests
+    def pop(
+        self,
+        client: Client,
+        method: str,
+        uri: str,
+        headers: Sequence[tuple[str, str]],
+        body: str | bytes = b"",
+        *,
+        key: PrivateKey | None = None,
+        now: float | None = None,
+        ttl: int = 60,
+    ) -> str:
+        pairs = request_pairs(method, uri, headers, body)
+        return build_pop_token(pairs, key or client.key, now=now, ttl=ttl)
+
+
+# -- the assertions every hostile case makes --------------------------------------------------
+_ISSUING = ("token_issued", "api_call_accepted")
+_REJECTED = {"token": "token_rejected", "guard": "api_call_refused"}
+_ADDRESS_BUCKET = b"taap:rl:addr:127.0.0.1"
+
+
+def expect_refused(
+    arena: Arena,
+    data: bytes,
+    status: int,
+    error: str | None,
+    code: str | None,
+    *,
+    surface: str = "token",
+    counted: str | None = None,
+    audited: bool = True,
+) -> Reply:
+    """Send ``data`` and assert the refusal and that nothing was issued, burned or changed.
+
+    ``counted``: the claimed client_id whose bucket must move ("" = only the address bucket);
+    None = no bucket may move. ``code`` None: refused by the HTTP layer before the app.
+    """
+    arena.reset_buckets()
+    before = arena.snapshot()
+    reply = arena.send(data)
+    after = arena.snapshot()
+    arena.reset_buckets()
+    assert reply.status == status, (reply.status, reply.body[:500])
+    assert b"eyJ" not in reply.body  # no JWT of any kind in a refusal
+    assert b"Traceback" not in reply.body
+    if code is not None:
+        body = reply.json()
+        assert set(body) == {"error", "error_description", "error_code"}, body
+        assert (body["error"], body["error_code"]) == (error, code), body
+        if status == 401:
+            expected = 'Basic realm="taap"' if surface == "token" else "Bearer"
+            assert (reply.header("www-authenticate") or "").startswith(expected)
+        if status in (429, 503):
+            assert reply.header("retry-after")
+        if status == 405:
+            assert reply.header("allow")
+    # The audit log: nothing issued or accepted; the refusal logged with its code.
+    for event in _ISSUING:
+        assert after.events.get(event, 0) == before.events.get(event, 0), event
+    logged = sum(after.events.values()) - sum(before.events.values())
+    assert logged == (1 if audited else 0), (logged, after.last)
+    if audited:
+        assert after.last is not None
+        assert after.last["event"] == _REJECTED[surface], after.last
+        assert after.last["error_code"] == code, after.last
+        assert after.last["status"] == status
+    # Redis: no replay entry consumed; only the A8 failures move the buckets.
+    assert after.jti_keys == before.jti_keys
+    assert before.buckets == {}
+    if counted is None or surface != "token":
+        assert after.buckets == {}, after.buckets
+    else:
+        assert code in COUNTED
+        wanted = {_ADDRESS_BUCKET}
+        if counted:
+            wanted.add(b"taap:rl:client:" + counted.encode("utf-8"))
+        assert set(after.buckets) == wanted, after.buckets
+    # The registry: every table as it was.
+    assert after.tables == before.tables
+    return reply
+
+
+TAAP = str(Path(sys.executable).parent / "taap")
+
+
+def cli(arena: Arena, *args: str) -> str:
+    """Run the real ``taap`` CLI against the server's database; its stdout."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAAP_")}
+    done = subprocess.run(
+        [TAAP, *args, "--database-url", arena.database_url],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout

@@ -1,0 +1,103 @@
+"""Disabled clients, rotated secrets, removed keys and dropped subscriptions (SECURITY.md A6),
+changed with the real ``taap clients …`` CLI against the running server's database, then
+attacked over HTTP. The registry snapshot of each attack is taken after the CLI change."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from adversarial_kit import Arena, basic, cli, expect_refused
+from token_cases import token_request
+
+pytestmark = [pytest.mark.e2e, pytest.mark.redis]
+
+AUTH = (401, "invalid_client", "client_auth_failed")
+
+
+def test_disabled_client_gets_nothing(arena: Arena) -> None:
+    victim = arena.clients["disabled"]
+    assert arena.send(token_request(arena, "disabled")).status == 200
+    cli(arena, "clients", "disable", victim.client_id)
+    expect_refused(arena, token_request(arena, "disabled"), *AUTH, counted=victim.client_id)
+    # v6 credentials in the body do not help either, nor does the scheme's case.
+    expect_refused(
+        arena,
+        token_request(arena, "disabled", auth=victim.basic.replace("Basic", "BASIC")),
+        *AUTH,
+        counted=victim.client_id,
+    )
+    cli(arena, "clients", "enable", victim.client_id)
+    assert arena.send(token_request(arena, "disabled")).status == 200
+
+
+def test_rotated_secret_refuses_the_old_one(arena: Arena) -> None:
+    client = arena.clients["rotated"]
+    old = client.secret
+    out = json.loads(cli(arena, "clients", "rotate-secret", client.client_id, "--json"))
+    new = out["client_secret"]
+    assert new != old
+    expect_refused(
+        arena,
+        token_request(arena, "rotated", auth=basic(client.client_id, old)),
+        *AUTH,
+        counted=client.client_id,
+    )
+    client.secret = new
+    assert arena.send(token_request(arena, "rotated")).status == 200
+    assert new not in arena.log.read_text(errors="replace")
+
+
+def test_grace_period_ends(arena: Arena) -> None:
+    client = arena.clients["rotated"]
+    old = client.secret
+    out = json.loads(
+        cli(arena, "clients", "rotate-secret", client.client_id, "--grace", "1", "--json")
+    )
+    old_auth = basic(client.client_id, old)
+    assert arena.send(token_request(arena, "rotated", auth=old_auth)).status == 200
+    time.sleep(1.2)
+    expect_refused(
+        arena, token_request(arena, "rotated", auth=old_auth), *AUTH, counted=client.client_id
+    )
+    client.secret = out["client_secret"]
+    assert arena.send(token_request(arena, "rotated")).status == 200
+
+
+def test_removed_key_no_longer_signs(arena: Arena, third_key: object) -> None:
+    client = arena.clients["twokeys"]
+    removed = client.key
+    assert arena.send(token_request(arena, "twokeys")).status == 200
+    cli(arena, "clients", "remove-key", client.client_id, removed.thumbprint)
+    expect_refused(
+        arena,
+        token_request(arena, "twokeys"),
+        401,
+        "invalid_client",
+        "pop_signature_invalid",
+        counted=client.client_id,
+    )
+    from taap.core import PrivateKey
+
+    assert isinstance(third_key, PrivateKey)
+    assert arena.send(token_request(arena, "twokeys", key=third_key)).status == 200
+
+
+def test_unsubscribed_client_gets_no_token(arena: Arena) -> None:
+    client = arena.clients["b"]
+    cli(arena, "clients", "unsubscribe", client.client_id, "connectivity")
+    expect_refused(arena, token_request(arena, "b"), 403, "access_denied", "not_subscribed")
+    cli(arena, "clients", "subscribe", client.client_id, "connectivity")
+    assert arena.send(token_request(arena, "b")).status == 200
+
+
+def test_log_is_clean(arena: Arena) -> None:
+    """After all of the above: no stack trace, no secret, no whole token in the server output."""
+    text = arena.log.read_text(errors="replace")
+    assert "Traceback" not in text
+    for client in arena.clients.values():
+        assert client.secret not in text
+    for tokens in arena.tokens.values():
+        assert tokens["access_token"] not in text
+        assert tokens["access_token"].split(".")[2] not in text
