@@ -36,10 +36,15 @@ def sample_fallback(app: TokenServerApp) -> ASGIApp:
     """
     try:
         from taap.resource.sample import create_sample_app
+        from taap.resource.settings import GuardSettings
     except ImportError as exc:  # the resource package is optional at run time
         raise ConfigurationError("--with-sample-apis needs taap.resource.sample") from exc
     sample: ASGIApp = create_sample_app(
-        app.settings.base_url, replay_store=app.replay_store, redis_url=app.settings.redis_url
+        app.settings.base_url,
+        replay_store=app.replay_store,
+        redis_url=app.settings.redis_url,
+        # The guard's TAAP_* settings (JWKS min refresh, leeway, caps), as `taap sample-api`.
+        settings=GuardSettings.from_env(),
     )
     return sample
 
