@@ -1,0 +1,108 @@
+"""SECURITY.md R4 / §4 and A3 step 7: Redis stopped mid-run → the token endpoint and the guard
+fail closed (503 ``unavailable`` + ``Retry-After``, no token, no API call served), and both
+recover by themselves once Redis is back, without a restart.
+
+The Redis is a private ``redis-server`` this test starts on a free port, so stopping it never
+touches the shared one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from faults_kit import (
+    PrivateRedis,
+    audit,
+    register,
+    start_sample_api,
+    start_serve,
+    token_headers,
+    wait_until,
+)
+
+from taap.core import PrivateKey
+
+pytestmark = [pytest.mark.e2e]
+
+DEVICE = "/iot-connectivity/v1/devices/8901260000000000001"
+
+
+def _assert_unavailable(response: httpx.Response) -> None:
+    assert response.status_code == 503, response.text
+    body = response.json()
+    assert (body["error"], body["error_code"]) == ("temporarily_unavailable", "unavailable")
+    assert int(response.headers["retry-after"]) >= 1
+    assert "access_token" not in body
+    assert "Traceback" not in response.text
+
+
+def test_redis_down_fails_closed_then_recovers(
+    tmp_path: Path, private_redis: PrivateRedis, rsa_key: PrivateKey
+) -> None:
+    database_url = f"sqlite:///{tmp_path / 'taap.db'}"
+    client = register(database_url, rsa_key, ["connectivity"])
+    server = start_serve(tmp_path, "serve", database_url, TAAP_REDIS_URL=private_redis.url)
+    guard = None
+    try:
+        guard = start_sample_api(tmp_path, "guard", server.url, private_redis.url)
+        token_url = server.url + "/oauth2/v2/tokens"
+        http = client.http
+
+        # Before: both work.
+        access = str(client.tokens(token_url)["access_token"])
+        assert client.call("GET", guard.url + DEVICE, access).status_code == 200
+        issued_before = sum(1 for a in audit(server) if a["event"] == "token_issued")
+        assert issued_before == 1
+
+        private_redis.stop()
+
+        # Token endpoint: 503 for every attempt, and readiness says why.
+        kept_pop = token_headers(client.client_id, client.secret, client.key)
+        for _ in range(3):
+            _assert_unavailable(http.post(token_url, headers=kept_pop))
+        fresh = token_headers(client.client_id, client.secret, client.key)
+        _assert_unavailable(http.post(token_url, headers=fresh))
+        ready = http.get(server.url + "/readyz")
+        assert ready.status_code == 503
+        assert "replay_store" in ready.json()["error_description"]
+
+        # Guard: the access token and PoP are fine, the replay store is not → 503, not 200.
+        kept_call = client.headers("GET", DEVICE, access)
+        _assert_unavailable(http.get(guard.url + DEVICE, headers=kept_call))
+        _assert_unavailable(client.call("GET", guard.url + DEVICE, access))
+        assert server.proc.poll() is None
+        assert guard.proc.poll() is None
+
+        # No token was issued while Redis was down.
+        issued = [a for a in audit(server) if a["event"] == "token_issued"]
+        assert len(issued) == issued_before
+        refused = [a for a in audit(server) if a["event"] == "token_rejected"]
+        assert {a["error_code"] for a in refused} == {"unavailable"}
+
+        private_redis.start()  # same port, empty (no persistence)
+
+        # Recovery without a restart: the same processes answer 200 again.
+        def token_ok() -> bool:
+            fresh = token_headers(client.client_id, client.secret, client.key)
+            return http.post(token_url, headers=fresh).status_code == 200
+
+        wait_until(token_ok, 15, "token endpoint after Redis came back")
+        wait_until(
+            lambda: client.call("GET", guard.url + DEVICE, access).status_code == 200,
+            15,
+            "guard after Redis came back",
+        )
+        assert http.get(server.url + "/readyz").status_code == 200
+        # The PoPs refused during the outage consumed nothing: each is still good exactly once.
+        assert http.post(token_url, headers=kept_pop).status_code == 200
+        assert http.get(guard.url + DEVICE, headers=kept_call).status_code == 200
+        again = http.get(guard.url + DEVICE, headers=kept_call)
+        assert (again.status_code, again.json()["error_code"]) == (401, "pop_replayed")
+        assert server.proc.poll() is None
+        assert guard.proc.poll() is None
+    finally:
+        client.http.close()
+        if guard is not None:
+            guard.stop()
+        server.stop()
