@@ -33,6 +33,9 @@ AUTH = (401, "invalid_client", "client_auth_failed")
 REQ = (400, "invalid_request", "request_malformed")
 BODY = (400, "invalid_request", "body_invalid")
 ATTACKER = generate_private_key()
+CANARY_SECRET = "canary-SECRET-4f1d2b"
+# No ":" (Basic splits at the first one): a line break and JSON that would open a new line.
+INJECTED_ID = 'x"}\r\n{"event"\u2028"token_issued"'
 
 
 def c(name: str, build, expected: tuple[int, str, str], counted: str | None = None) -> Case:  # type: ignore[no-untyped-def]
@@ -527,6 +530,28 @@ CASES: list[Case] = [
     c(
         "auth failure beats missing PoP",
         lambda a: token_request(a, auth=basic(a.clients["a"].client_id, "bad"), no_pop=True),
+        AUTH,
+        "a",
+    ),
+    c(
+        "X-Forwarded-For from an untrusted peer",
+        lambda a: token_request(
+            a,
+            auth=basic(a.clients["a"].client_id, "bad"),
+            extra=[("X-Forwarded-For", "203.0.113.9")],
+        ),
+        AUTH,
+        "a",
+    ),
+    c(
+        "audit-line injection in the client id",
+        lambda a: token_request(a, auth=basic(INJECTED_ID, CANARY_SECRET)),
+        AUTH,
+        "=" + INJECTED_ID,
+    ),
+    c(
+        "canary secret for a real client",
+        lambda a: token_request(a, auth=basic(a.clients["a"].client_id, CANARY_SECRET)),
         AUTH,
         "a",
     ),
@@ -1125,3 +1150,19 @@ def test_default_rate_limit(arena: Arena) -> None:
         assert right.json()["error"] == "slow_down"
     finally:
         arena.reset_buckets()
+
+
+def test_no_secret_or_trace_in_the_log(arena: Arena) -> None:
+    """Runs after the cases above: attempted secrets, Basic values and PoPs never logged."""
+    text = arena.log.read_text(errors="replace")
+    assert "Traceback" not in text
+    assert CANARY_SECRET not in text
+    assert basic("x", CANARY_SECRET).split()[1] not in text
+    for client in arena.clients.values():
+        assert client.secret not in text
+        assert client.basic.split()[1] not in text
+    for tokens in arena.tokens.values():
+        assert tokens["access_token"].split(".")[2] not in text
+        assert tokens["id_token"].split(".")[2] not in text
+    issued = [line for line in arena.audit_lines() if line["event"] == "token_issued"]
+    assert all(line["client_id"] != INJECTED_ID[:200] for line in issued)
