@@ -201,11 +201,10 @@ class JwksKeys:
             retry_after = self.min_refresh if cache.keys else EMPTY_RETRY
             if cache.attempted_at is None or now - cache.attempted_at >= retry_after:
                 await self._fetch(seen_attempt=cache.attempted_at)
-        if cache.fetched_at is None and self._lock is not None and self._lock.locked():
-            # The first fetch is under way for another request: wait for its result rather
+        if cache.fetched_at is None:
+            # The first fetch may be under way for another request: wait for its result rather
             # than answer 503 to every request that arrives while it runs (a node's start).
-            async with self._lock:
-                pass
+            await self._join_fetch()
         now = self._clock()
         if cache.fetched_at is None:
             raise UnavailableError(log_detail="no JWKS from the token server yet")
@@ -218,10 +217,19 @@ class JwksKeys:
         cache = self._cache
         now = self._clock()
         if cache.attempted_at is not None and now - cache.attempted_at < self.min_refresh:
+            # A refetch started by another request for the same new kid may be under way:
+            # its result is the one to use (after a rotation many requests carry the new kid).
+            await self._join_fetch()
             return self._snapshot()
         if not await self._fetch(seen_attempt=cache.attempted_at):
             raise UnavailableError(log_detail="JWKS refresh failed")
         return self._snapshot()
+
+    async def _join_fetch(self) -> None:
+        # Wait until a fetch another request started (if any) has finished.
+        if self._lock is not None and self._lock.locked():
+            async with self._lock:
+                pass
 
     async def _fetch(self, *, seen_attempt: float | None) -> bool:
         if self._lock is None:
