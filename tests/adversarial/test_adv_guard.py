@@ -582,3 +582,25 @@ def test_pop_used_at_the_guard_is_one_hop_everywhere(arena: Arena) -> None:
     before = arena.snapshot().jti_keys
     assert arena.send(request).status == 200
     assert len(arena.snapshot().jti_keys - before) == 1
+
+
+# --- accepted residual risks (SECURITY.md §4), pinned so a change of behaviour is noticed -----
+def test_residual_edts_concatenation_has_no_separator(arena: Arena) -> None:
+    """B4: values are hashed back to back, so ("ab", "c") and ("a", "bc") give one digest."""
+    signed = [*pairs_of(arena, "GET", DEVICE), ("X-A", "ab"), ("X-B", "c")]
+    reply = arena.send(call(arena, signed=signed, extra=[("X-A", "a"), ("X-B", "bc")]))
+    assert reply.status == 200, reply.body
+
+
+def test_residual_plus_and_percent_2b_sign_alike(arena: Arena) -> None:
+    """B6: the signed uri is percent-decoded with "+" kept, so "%2B" and "+" are one value."""
+    signed = pairs_of(arena, "GET", DEVICE + "?q=a+b")
+    reply = arena.send(call(arena, target=DEVICE + "?q=a%2Bb", signed=signed))
+    assert reply.status == 200, reply.body
+
+
+def test_residual_audience_is_the_client(arena: Arena) -> None:
+    """I1: aud = client_id (the seed's tokens), so the guard has no audience to check; the
+    product check on ``apis`` and the shared replay namespace stand in for it."""
+    reply = arena.send(call(arena, access(arena, aud="some-other-resource-server")))
+    assert reply.status == 200, reply.body
