@@ -1,0 +1,420 @@
+"""Helpers for the cluster test: ``taap serve`` nodes, a private nginx in front of them, the
+``taap`` CLI against the shared database, clients that record every answer, and the audit
+lines the nodes wrote.
+
+Everything runs as real processes on loopback ports: nodes with PostgreSQL + Redis, nginx
+built from ``deploy/nginx.conf`` (its upstream options and ``location /`` block verbatim, only
+the addresses and the TLS lines replaced).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from taap.client import NO_RETRY, ClientCredentials, PopAuth, Secret, TokenClient
+from taap.core import PrivateKey
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY_NGINX = ROOT / "deploy" / "nginx.conf"
+TAAP = str(Path(sys.executable).parent / "taap")
+DEVICE_PATH = "/iot-connectivity/v1/devices/8901260000000000001"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The test's environment without any ``TAAP_*`` setting, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAAP_")}
+    env.update(extra)
+    return env
+
+
+def wait_until(predicate: Any, timeout: float, what: str, step: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def jwt_part(token: str, index: int) -> dict[str, Any]:
+    segment = token.split(".")[index]
+    data: dict[str, Any] = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    return data
+
+
+# -- nodes -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Node:
+    """One ``taap serve`` process (restartable on the same port); one log file per start."""
+
+    name: str
+    port: int
+    args: list[str]
+    env: dict[str, str]
+    folder: Path
+    proc: subprocess.Popen[bytes] | None = None
+    logs: list[Path] = field(default_factory=list)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        log = self.folder / f"{self.name}-{len(self.logs) + 1}.log"
+        self.logs.append(log)
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [TAAP, "serve", "--port", str(self.port), *self.args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                cwd=self.folder,
+            )
+
+    def ready(self) -> bool:
+        if self.proc is None or self.proc.poll() is not None:
+            raise AssertionError(f"{self.name} exited: {self.logs[-1].read_text()[-3000:]}")
+        try:
+            return httpx.get(self.base + "/readyz", timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def wait_ready(self, timeout: float = 40.0) -> None:
+        wait_until(self.ready, timeout, f"{self.name} /readyz", step=0.1)
+
+    def terminate(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+
+    def wait_exit(self, timeout: float = 30.0) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(25)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def audit(self) -> list[dict[str, Any]]:
+        """Every audit line this node wrote, over all its starts."""
+        lines = []
+        for log in self.logs:
+            for line in log.read_text(errors="replace").splitlines():
+                if line.startswith("{") and '"event"' in line:
+                    lines.append(json.loads(line))
+        return lines
+
+
+# -- nginx -------------------------------------------------------------------------------------
+
+
+def _block(text: str, opener: str) -> str:
+    """The body of the first ``opener { ... }`` block (no nested braces in it)."""
+    match = re.search(re.escape(opener) + r"\s*\{(.*?)\n\s*\}", text, re.S)
+    if match is None:
+        raise AssertionError(f"deploy/nginx.conf has no {opener!r} block")
+    return match.group(1)
+
+
+def nginx_conf(deploy_text: str, nodes: Sequence[Node], port: int, folder: Path) -> str:
+    """A runnable nginx.conf from the deployment example: its upstream options, server limits
+    and ``location /`` block verbatim; loopback addresses instead of the example's, no TLS."""
+    upstream = _block(deploy_text, "upstream taap_nodes")
+    server_options, other = "", []
+    for line in upstream.splitlines():
+        stripped = line.split("#", 1)[0].strip()
+        if stripped.startswith("server "):
+            server_options = " ".join(stripped.rstrip(";").split()[2:])
+        elif stripped:
+            other.append(stripped)
+    servers = "\n".join(f"        server {n.base[7:]} {server_options};" for n in nodes)
+    location = _block(deploy_text, "location /")
+    limits = "\n".join(
+        f"        {m.group(0)}"
+        for m in re.finditer(
+            r"^\s*(client_max_body_size|large_client_header_buffers)\b[^;]*;", deploy_text, re.M
+        )
+    )
+    user = "user root root;\n" if os.geteuid() == 0 else ""
+    temp = folder / "nginx-tmp"
+    temp.mkdir(exist_ok=True)
+    return f"""{user}worker_processes 1;
+pid {folder}/nginx.pid;
+error_log {folder}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    log_format upstreams '$status $request_method $uri up=$upstream_addr st=$upstream_status';
+    access_log {folder}/nginx-access.log upstreams;
+    client_body_temp_path {temp}/body;
+    proxy_temp_path {temp}/proxy;
+    fastcgi_temp_path {temp}/fastcgi;
+    uwsgi_temp_path {temp}/uwsgi;
+    scgi_temp_path {temp}/scgi;
+    upstream taap_nodes {{
+{servers}
+        {chr(10).join("        " + o for o in other).strip()}
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+{limits.strip() and limits}
+        location / {{{location}
+        }}
+    }}
+}}
+"""
+
+
+@dataclass
+class Nginx:
+    url: str
+    proc: subprocess.Popen[bytes]
+    folder: Path
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)  # graceful: finish open requests
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def access(self) -> list[str]:
+        path = self.folder / "nginx-access.log"
+        return path.read_text().splitlines() if path.exists() else []
+
+
+def upstreams(line: str) -> list[str]:
+    """The nodes nginx tried for one access-log line, in order."""
+    return line.split(" up=", 1)[1].split(" st=", 1)[0].split(", ")
+
+
+def start_nginx(nginx_bin: str, nodes: Sequence[Node], folder: Path, *, port: int) -> Nginx:
+    conf = folder / "nginx.conf"
+    conf.write_text(nginx_conf(DEPLOY_NGINX.read_text(), nodes, port, folder))
+    check = subprocess.run(
+        [nginx_bin, "-t", "-p", str(folder), "-c", str(conf)], capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stderr + conf.read_text()
+    with (folder / "nginx-stderr.log").open("wb") as stderr:
+        proc = subprocess.Popen(
+            [nginx_bin, "-p", str(folder), "-c", str(conf), "-g", "daemon off;"],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    url = f"http://127.0.0.1:{port}"
+
+    def listening() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError((folder / "nginx-stderr.log").read_text())
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    wait_until(listening, 10, "nginx")
+    return Nginx(url, proc, folder)
+
+
+# -- the CLI -------------------------------------------------------------------------------------
+
+
+def taap_cli(env: Mapping[str, str], *args: str) -> str:
+    """Run ``taap ARGS`` (settings from ``env``); stdout, or fail the test with stderr."""
+    result = subprocess.run(
+        [TAAP, *args], capture_output=True, text=True, env=dict(env), timeout=60, check=False
+    )
+    assert result.returncode == 0, f"taap {' '.join(args)}: {result.stderr}"
+    return result.stdout
+
+
+# -- clients that record every answer -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One HTTP answer (or failure to get one) seen by a test client."""
+
+    at: float
+    phase: str
+    kind: str  # "token" or "api"
+    client: str
+    status: int | None  # None: no answer (connection failure, timeout)
+    error_code: str | None
+    token_jti: str | None = None
+    kid: str | None = None
+
+
+class Recorder:
+    """Collects the answers of every client; ``phase`` is set by the test as it goes."""
+
+    def __init__(self) -> None:
+        self.answers: list[Answer] = []
+        self.phase = "start"
+        self._lock = threading.Lock()
+
+    def add(self, answer: Answer) -> None:
+        with self._lock:
+            self.answers.append(answer)
+
+    def hook(self, client: str) -> Any:
+        def on_response(response: httpx.Response) -> None:
+            response.read()
+            kind = "token" if response.request.url.path.startswith("/oauth2/") else "api"
+            error_code = token_jti = kid = None
+            if response.status_code == 200 and kind == "token":
+                access = response.json()["access_token"]
+                token_jti, kid = jwt_part(access, 1)["jti"], jwt_part(access, 0)["kid"]
+            elif response.status_code >= 300:
+                try:
+                    error_code = response.json().get("error_code")
+                except ValueError:
+                    error_code = f"non-JSON {response.status_code}"
+            self.add(
+                Answer(
+                    time.monotonic(),
+                    self.phase,
+                    kind,
+                    client,
+                    response.status_code,
+                    error_code,
+                    token_jti,
+                    kid,
+                )
+            )
+
+        return on_response
+
+    def failure(self, client: str, kind: str, exc: BaseException) -> None:
+        self.add(Answer(time.monotonic(), self.phase, kind, client, None, type(exc).__name__))
+
+    def select(self, **match: Any) -> list[Answer]:
+        with self._lock:
+            answers = list(self.answers)
+        return [a for a in answers if all(getattr(a, k) == v for k, v in match.items())]
+
+
+@dataclass
+class LoadClient:
+    """A registered client using the SDK (no retries: every refusal stays visible)."""
+
+    name: str
+    client_id: str
+    secret: str
+    key: PrivateKey
+    token_url: str
+    recorder: Recorder
+    http: httpx.Client = field(init=False)
+    tokens: TokenClient = field(init=False)
+    auth: PopAuth = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.http = httpx.Client(
+            timeout=15.0, event_hooks={"response": [self.recorder.hook(self.name)]}
+        )
+        credentials = ClientCredentials(
+            client_id=self.client_id, client_secret=Secret(self.secret), key=self.key
+        )
+        self.tokens = TokenClient(
+            self.token_url, credentials, retry=NO_RETRY, http=self.http, margin=0
+        )
+        self.auth = PopAuth(self.tokens, retry=NO_RETRY)
+
+    def get_token(self, url: str | None = None) -> httpx.Response | None:
+        """One token request (fresh PoP) to ``url`` (default: through nginx)."""
+        request, sent_at = self.tokens.token_request()
+        if url is not None:  # straight to one node: same path, so the same signed request
+            headers = [(k, v) for k, v in request.headers.raw if k.lower() != b"host"]
+            target = url + request.url.raw_path.decode()
+            request = httpx.Request(
+                request.method, target, headers=headers, content=request.content
+            )
+        try:
+            response = self.http.send(request)
+        except httpx.HTTPError as exc:
+            self.recorder.failure(self.name, "token", exc)
+            return None
+        if response.status_code == 200:
+            self.tokens.accept(response, sent_at)
+        return response
+
+    def call(self, base: str) -> httpx.Response | None:
+        """GET the sample device with the cached token and a fresh step-3 PoP."""
+        try:
+            return self.http.get(base + DEVICE_PATH, auth=self.auth)
+        except httpx.HTTPError as exc:
+            self.recorder.failure(self.name, "api", exc)
+            return None
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class Load:
+    """Threads that each loop: token request through nginx, then a guarded call through it."""
+
+    def __init__(self, clients: Sequence[LoadClient], api_base: str) -> None:
+        self.clients = clients
+        self.api_base = api_base
+        self.stop_event = threading.Event()
+        self.errors: list[BaseException] = []
+        self.threads = [threading.Thread(target=self._run, args=(c,)) for c in clients]
+
+    def _run(self, client: LoadClient) -> None:
+        try:
+            while not self.stop_event.is_set():
+                response = client.get_token()
+                if response is not None and response.status_code == 200:
+                    client.call(self.api_base)
+        except BaseException as exc:  # surfaced by stop(): a crash must fail the test
+            self.errors.append(exc)
+
+    def __enter__(self) -> Load:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(30)
+        assert not any(t.is_alive() for t in self.threads), "a load thread hangs"
+
+
+def counts(answers: Iterator[Answer] | Sequence[Answer]) -> Counter[str]:
+    return Counter(
+        "ok" if a.status is not None and a.status < 300 else f"{a.status} {a.error_code}"
+        for a in answers
+    )
