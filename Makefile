@@ -35,7 +35,7 @@ bench: $(STAMP)
 FUZZ_RUNS ?= 1000000
 fuzz: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[fuzz]'
-	for t in pop request json pairs; do \
+	for t in pop request json pairs basic v6 token; do \
 	  $(BIN)/python fuzz/fuzz_taap.py $$t -runs=$(FUZZ_RUNS) -print_final_stats=1 || exit 1; \
 	done
 
