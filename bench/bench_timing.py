@@ -3,8 +3,8 @@
 SECURITY.md A2 asks for identical status, body and timing. This script measures it: thousands
 of interleaved failed token requests of both kinds against the same server, compared with two
 rank tests written out below in stdlib Python (Mann-Whitney U with a normal approximation and
-tie correction; two-sample Kolmogorov-Smirnov with its asymptotic p-value). A positive control,
-a request that takes another path (right secret, no PoP: no failed-auth bucket update; the
+tie correction; two-sample Kolmogorov-Smirnov with its asymptotic p-value). A reference request
+that takes another path (right secret, no PoP: no failed-auth bucket update; the
 rate-limit check and the body rules, then ``pop_missing``), shows on the same data how small a
 difference the method resolves.
 
