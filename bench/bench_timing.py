@@ -110,6 +110,11 @@ def kolmogorov_smirnov(a: Sequence[float], b: Sequence[float]) -> tuple[float, f
     return d, min(1.0, max(0.0, p))
 
 
+def pvalue(p: float) -> str:
+    """A p-value for the table (one that underflowed to 0 is printed as a bound)."""
+    return "< 1e-300" if p <= 0 else f"{p:.3g}"
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -314,8 +319,8 @@ def report(title: str, run: Run, *, out: Callable[[str], None] = print) -> None:
         d, p_ks = kolmogorov_smirnov(a, b)
         delta = statistics.median(a) - statistics.median(b)
         out(
-            f"| {a_kind} vs {b_kind} | {delta:+,.1f} | {u:,.0f} | {p_mw:.3g} | {prob:.3f} | "
-            f"{d:.4f} | {p_ks:.3g} |"
+            f"| {a_kind} vs {b_kind} | {delta:+,.1f} | {u:,.0f} | {pvalue(p_mw)} | {prob:.3f} | "
+            f"{d:.4f} | {pvalue(p_ks)} |"
         )
 
 
