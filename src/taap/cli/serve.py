@@ -110,6 +110,7 @@ def serve(**options: Any) -> None:
         "access_log": False,
         "timeout_graceful_shutdown": 20,
         "lifespan": "on",
+        "http": _http_protocol(),
     }
     # Open (and on first start create) the registry once here: configuration and database
     # errors end as one line before uvicorn starts, and workers never race on migrations.
@@ -122,6 +123,14 @@ def serve(**options: Any) -> None:
     from taap.server.runtime import DeferredApp
 
     uvicorn.run(DeferredApp(lambda: settings, fallback=fallback), **common)
+
+
+def _http_protocol() -> Any:
+    try:
+        from taap.server.protocol import http_protocol
+    except ImportError:  # no httptools: uvicorn's pure-Python protocol
+        return "auto"
+    return http_protocol()
 
 
 async def _preflight(settings: ServerSettings) -> None:

@@ -23,7 +23,7 @@ from datetime import UTC
 from typing import Literal
 
 from taap.core.pop import decode_pop_token, verify_pop_token
-from taap.core.replay import ReplayStore
+from taap.core.replay import MemoryReplayStore, ReplayStore
 from taap.core.request import request_parts
 from taap.core.tokens import issue_access_token, issue_id_token
 from taap.errors import (
@@ -216,16 +216,21 @@ class TokenEndpoints:
                 attempt.jti = jti if isinstance(jti, str) else None
             except PopError:
                 pass
-        self.audit.record(
-            now=now,
-            event="token_rejected",
-            endpoint=attempt.endpoint,
-            status=exc.status_code if exc is not None else 500,
-            error_code=exc.error_code if exc is not None else "internal",
-            client_id=attempt.client_id,
-            jti=attempt.jti,
-            source=attempt.source,
-        )
+        try:
+            self.audit.record(
+                now=now,
+                event="token_rejected",
+                endpoint=attempt.endpoint,
+                status=exc.status_code if exc is not None else 500,
+                error_code=exc.error_code if exc is not None else "internal",
+                client_id=attempt.client_id,
+                jti=attempt.jti,
+                source=attempt.source,
+            )
+        except Exception:
+            # The rejection is answered anyway: turning a 4xx into a 5xx would tell the caller
+            # nothing more. The operator sees the lost line here.
+            log.exception("audit line lost for a rejected %s token request", attempt.endpoint)
 
     async def _issue(
         self, scope: Scope, receive: Receive, attempt: _Attempt, now: float
@@ -322,9 +327,16 @@ class TokenEndpoints:
             )
         signing = await self.signing_key()
         # 11. one hop: recorded only now that every other check passed
-        if not await self.replay_store.record(
-            client_id, verified.jti, until=verified.replay_until, now=now
-        ):
+        store = self.replay_store
+        if type(store) is MemoryReplayStore and "record" not in store.__dict__:
+            # The in-process store never suspends: skip building and awaiting a coroutine
+            # (unless ``record`` was replaced on the instance, as fault tests do).
+            fresh = store.record_sync(client_id, verified.jti, until=verified.replay_until, now=now)
+        else:
+            fresh = await store.record(
+                client_id, verified.jti, until=verified.replay_until, now=now
+            )
+        if not fresh:
             raise PopReplayedError()
         # 12. issue
         token_jti = str(uuid.uuid4())
@@ -359,17 +371,24 @@ class TokenEndpoints:
             + access.encode("ascii")
             + self._tail
         )
-        self.audit.record(
-            now=now,
-            event="token_issued",
-            endpoint=attempt.endpoint,
-            status=200,
-            client_id=client_id,
-            jti=verified.jti,
-            kid=signing.kid,
-            token_jti=token_jti,
-            exp=int(now) + self._ttl,
-            apis=apis,
-            source=attempt.source,
-        )
+        try:
+            self.audit.record(
+                now=now,
+                event="token_issued",
+                endpoint=attempt.endpoint,
+                status=200,
+                client_id=client_id,
+                jti=verified.jti,
+                kid=signing.kid,
+                token_jti=token_jti,
+                exp=int(now) + self._ttl,
+                apis=apis,
+                source=attempt.source,
+            )
+        except Exception as exc:
+            # SECURITY.md §4: a token whose audit line was not written never leaves. The
+            # PoP's jti stays spent (fail closed); the client retries with a new PoP.
+            raise UnavailableError(
+                "the audit log is unavailable", log_detail=f"audit sink: {type(exc).__name__}"
+            ) from exc
         return 200, body_out, NO_STORE

@@ -17,7 +17,7 @@ from typing import Any
 
 from taap.core.replay import ReplayStore
 from taap.server.app import ASGIApp, TokenServerApp, create_app
-from taap.server.audit import AUDIT_LOGGER
+from taap.server.audit import AUDIT_LOGGER, AuditHandler
 from taap.server.database import parse_database_url
 from taap.server.pepper import load_pepper
 from taap.server.settings import ServerSettings
@@ -35,9 +35,8 @@ def configure_logging() -> None:
     """Audit lines as bare JSON on stderr, unless the host application configured the logger."""
     audit = logging.getLogger(AUDIT_LOGGER)
     if not audit.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        audit.addHandler(handler)
+        # Written and flushed per line; a failing stream raises to the token endpoint (503).
+        audit.addHandler(AuditHandler(sys.stderr))
         audit.setLevel(logging.INFO)
         audit.propagate = False
 
