@@ -1,12 +1,15 @@
 """SECURITY.md R4 / §4 and A3 step 7: Redis stopped mid-run → the token endpoint and the guard
 fail closed (503 ``unavailable`` + ``Retry-After``, no token, no API call served), and both
-recover by themselves once Redis is back, without a restart.
+recover by themselves once Redis is back, without a restart. The same for a Redis that hangs
+(SIGSTOP): answers within the client timeout, and no reply of a timed-out command is ever read
+as the answer to a later one once it runs again.
 
 The Redis is a private ``redis-server`` this test starts on a free port, so stopping it never
 touches the shared one."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -101,6 +104,63 @@ def test_redis_down_fails_closed_then_recovers(
         assert (again.status_code, again.json()["error_code"]) == (401, "pop_replayed")
         assert server.proc.poll() is None
         assert guard.proc.poll() is None
+    finally:
+        client.http.close()
+        if guard is not None:
+            guard.stop()
+        server.stop()
+
+
+def test_redis_hanging_fails_closed_fast_then_recovers(
+    tmp_path: Path, private_redis: PrivateRedis, rsa_key: PrivateKey
+) -> None:
+    database_url = f"sqlite:///{tmp_path / 'taap.db'}"
+    client = register(database_url, rsa_key, ["connectivity"])
+    server = start_serve(tmp_path, "serve", database_url, TAAP_REDIS_URL=private_redis.url)
+    guard = None
+    try:
+        guard = start_sample_api(tmp_path, "guard", server.url, private_redis.url)
+        token_url = server.url + "/oauth2/v2/tokens"
+        http = client.http
+        access = str(client.tokens(token_url)["access_token"])
+        assert client.call("GET", guard.url + DEVICE, access).status_code == 200
+
+        private_redis.pause()
+        try:
+            kept_pop = token_headers(client.client_id, client.secret, client.key)
+            kept_call = client.headers("GET", DEVICE, access)
+            for _ in range(2):
+                started = time.monotonic()
+                _assert_unavailable(http.post(token_url, headers=kept_pop))
+                _assert_unavailable(http.get(guard.url + DEVICE, headers=kept_call))
+                # The Redis client's 1 s socket timeout bounds each answer (two round trips
+                # at most per request), so a hung Redis cannot hang the servers.
+                assert time.monotonic() - started < 8
+        finally:
+            private_redis.resume()
+
+        # A command that timed out was still delivered: Redis runs it when it wakes. So the
+        # guard's SET NX of kept_call may land after its 503 (fail closed: the jti is burned,
+        # never freed by a compensating DEL that could race a real replay). What must hold:
+        # each PoP sent while Redis hung succeeds at most once in total...
+        wait_until(lambda: http.get(server.url + "/readyz").status_code == 200, 15, "readiness")
+        for url, headers in ((token_url, kept_pop), (guard.url + DEVICE, kept_call)):
+            method = "POST" if url == token_url else "GET"
+            answers = [http.request(method, url, headers=headers) for _ in range(3)]
+            codes = [(r.status_code, r.json().get("error_code")) for r in answers]
+            assert codes.count((401, "pop_replayed")) >= 2, codes
+            assert set(codes) <= {(200, None), (401, "pop_replayed")}, codes
+        # ... and no reply left behind by a timed-out command is read as the answer to a later
+        # one: every fresh PoP passes once, then is refused as a replay, at both servers.
+        for _ in range(5):
+            fresh = token_headers(client.client_id, client.secret, client.key)
+            assert http.post(token_url, headers=fresh).status_code == 200
+            replay = http.post(token_url, headers=fresh)
+            assert (replay.status_code, replay.json()["error_code"]) == (401, "pop_replayed")
+            call = client.headers("GET", DEVICE, access)
+            assert http.get(guard.url + DEVICE, headers=call).status_code == 200
+            replay = http.get(guard.url + DEVICE, headers=call)
+            assert (replay.status_code, replay.json()["error_code"]) == (401, "pop_replayed")
     finally:
         client.http.close()
         if guard is not None:
