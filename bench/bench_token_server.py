@@ -236,10 +236,13 @@ def bench_taap(
     delay_ms: float = 0,
     expected_rps: float = 2500,
     env_extra: dict[str, str] | None = None,
+    source: Path | None = None,
 ) -> Result:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAAP_")}
     env.update(env_extra or {})
+    if source is not None:  # an older checkout's src/ first on the path: a "before" row
+        env["PYTHONPATH"] = str(source)
     cmd = [TAAP, "serve", "--port", str(port), "--database-url", setup.database_url, *flags]
     log = (setup.folder / f"{name.replace(' ', '_')}.log").open("wb")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, env=env)
@@ -354,6 +357,12 @@ def main() -> None:
     parser.add_argument("--skip-oidc", action="store_true")
     parser.add_argument("--skip-workers", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="src/ of an earlier checkout (git archive REV src | tar -x): adds 'before' rows "
+        "for the 1-worker runs, measured in the same rounds",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (apt-get install wrk)")
@@ -397,6 +406,18 @@ def main() -> None:
                 )
             )
             keep(bench_taap(setup, "taap v2 single, 1 worker", args, "--token-mode", "single"))
+            if args.baseline_src:
+                keep(bench_taap(setup, "before: taap v2, 1 worker", args, source=args.baseline_src))
+                keep(
+                    bench_taap(
+                        setup,
+                        "before: taap v2 single, 1 worker",
+                        args,
+                        "--token-mode",
+                        "single",
+                        source=args.baseline_src,
+                    )
+                )
             keep(
                 bench_taap(
                     setup,

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
+import tempfile
+from collections.abc import Iterator
+from types import FrameType
 from typing import Any
 
 import click
+from pydantic import SecretStr
 
 from taap.errors import ConfigurationError
 from taap.server.app import ASGIApp, TokenServerApp
+from taap.server.logs import uvicorn_log_config
 from taap.server.settings import ServerSettings
 
 __all__ = ["register", "sample_fallback", "worker_app"]
@@ -55,15 +62,17 @@ def worker_app() -> ASGIApp:
 
     settings = ServerSettings.load()
     return DeferredApp(
-        ServerSettings.load, fallback=sample_fallback if settings.with_sample_apis else None
+        ServerSettings.load,
+        fallback=sample_fallback if settings.with_sample_apis else None,
+        install_signals=True,
     )
 
 
 def _export(settings: ServerSettings) -> None:
     # Worker processes rebuild the settings from the environment; flags become variables.
     for name, value in settings.model_dump(exclude_none=True).items():
-        if name == "pepper":
-            value = settings.pepper.get_secret_value() if settings.pepper else None
+        if isinstance(value, SecretStr):  # the pepper, the key-encryption key
+            value = value.get_secret_value()
         if value is not None:
             os.environ[f"TAAP_{name.upper()}"] = (
                 str(value).lower() if isinstance(value, bool) else str(value)
@@ -108,21 +117,48 @@ def serve(**options: Any) -> None:
         "server_header": False,
         "date_header": True,
         "access_log": False,
-        "timeout_graceful_shutdown": 20,
+        "timeout_graceful_shutdown": settings.shutdown_timeout,
         "lifespan": "on",
         "http": _http_protocol(),
     }
+    log_config = uvicorn_log_config(settings.log_format)
+    if log_config is not None:
+        common["log_config"] = log_config
     # Open (and on first start create) the registry once here: configuration and database
     # errors end as one line before uvicorn starts, and workers never race on migrations.
     asyncio.run(_preflight(settings))
     fallback = sample_fallback if settings.with_sample_apis else None
+    # uvicorn re-raises the SIGTERM it shut down on once it is done; this handler turns it
+    # into exit status 0 (a requested, completed shutdown), not death by signal.
+    signal.signal(signal.SIGTERM, _exit_zero)
     if settings.workers > 1:
         _export(settings)
-        uvicorn.run("taap.cli.serve:worker_app", factory=True, workers=settings.workers, **common)
+        with _multiprocess_metrics(settings):
+            uvicorn.run(
+                "taap.cli.serve:worker_app", factory=True, workers=settings.workers, **common
+            )
         return
     from taap.server.runtime import DeferredApp
 
-    uvicorn.run(DeferredApp(lambda: settings, fallback=fallback), **common)
+    uvicorn.run(DeferredApp(lambda: settings, fallback=fallback, install_signals=True), **common)
+
+
+def _exit_zero(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+@contextlib.contextmanager
+def _multiprocess_metrics(settings: ServerSettings) -> Iterator[None]:
+    # Each worker keeps its metric values in files here; /metrics on any worker sums them.
+    if not settings.metrics or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        yield  # off, or the operator's own directory (which they empty between runs)
+        return
+    with tempfile.TemporaryDirectory(prefix="taap-metrics-") as folder:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+        try:
+            yield
+        finally:
+            del os.environ["PROMETHEUS_MULTIPROC_DIR"]
 
 
 def _http_protocol() -> Any:
@@ -136,9 +172,13 @@ def _http_protocol() -> Any:
 async def _preflight(settings: ServerSettings) -> None:
     from taap.server.runtime import build_app, configure_logging
 
-    configure_logging()
+    configure_logging(settings.log_format)
     app = await build_app(settings)
-    await app.aclose()
+    try:
+        # Loads the signing key: a missing or wrong TAAP_KEY_ENCRYPTION_KEY stops here.
+        await app.tokens.signing_key()
+    finally:
+        await app.aclose()
 
 
 def register(group: click.Group) -> None:

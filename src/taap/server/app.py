@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from time import perf_counter
 
 from taap.core.replay import MemoryReplayStore, ReplayStore
 from taap.errors import (
@@ -24,9 +25,12 @@ from taap.errors import (
 from taap.server.audit import AuditLog
 from taap.server.discovery import DISCOVERY_PATHS, discovery_document, jwks_document
 from taap.server.issuance import TokenEndpoints
+from taap.server.lifecycle import Lifecycle
+from taap.server.logs import REQUEST_ID, RequestIds
+from taap.server.metrics import CONTENT_TYPE, ServerMetrics
 from taap.server.openapi import openapi_document
 from taap.server.registry import Registry
-from taap.server.settings import ServerSettings
+from taap.server.settings import ServerSettings, trusted_networks
 from taap.server.wire import Receive, Scope, Send, error_response, json_bytes, send_response
 from taap.stores.ratelimit import MemoryRateLimiter, RateLimiter
 
@@ -42,6 +46,15 @@ _GET = b"GET"
 _JWKS_CACHE = [(b"cache-control", b"public, max-age=60")]
 _META_CACHE = [(b"cache-control", b"public, max-age=300")]
 _NO_STORE = [(b"cache-control", b"no-store")]
+_METRICS_TYPE = (b"content-type", CONTENT_TYPE.encode("ascii"))
+# Duration-histogram label of each GET route (bounded: unknown paths are "other").
+_ROUTE_LABELS = {
+    "/oauth2/v1/jwks": "jwks",
+    "/healthz": "health",
+    "/readyz": "ready",
+    "/openapi.json": "openapi",
+    "/metrics": "metrics",
+}
 
 
 class TokenServerApp:
@@ -55,12 +68,16 @@ class TokenServerApp:
         *,
         fallback: ASGIApp | None = None,
         on_close: Callable[[], Awaitable[None]] | None = None,
+        lifecycle: Lifecycle | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
         self.tokens = tokens
         self.fallback = fallback
+        self.lifecycle = Lifecycle() if lifecycle is None else lifecycle
+        self.metrics: ServerMetrics = tokens.metrics
         self._on_close = on_close
+        self._ids = RequestIds(trusted_networks(settings.forwarded_allow_ips))
         discovery = json_bytes(
             discovery_document(base_url=settings.base_url, issuer=settings.issuer_url)
         )
@@ -71,6 +88,8 @@ class TokenServerApp:
             "/readyz": self._ready,
             "/openapi.json": self._static(openapi, _META_CACHE),
         }
+        if settings.metrics:
+            routes["/metrics"] = self._metrics
         for path in DISCOVERY_PATHS:
             routes[path] = self._static(discovery, _META_CACHE)
         self._routes = routes
@@ -105,6 +124,12 @@ class TokenServerApp:
         if handler is None and self.fallback is not None:
             await self.fallback(scope, receive, send)
             return
+        started = perf_counter()
+        client = scope.get("client")
+        given = [value for name, value in scope["headers"] if name == b"x-request-id"]
+        request_id = self._ids.pick(client[0] if client else "unknown", given)
+        REQUEST_ID.set(request_id)
+        content_type = _METRICS_TYPE if handler == self._metrics else None
         try:
             if handler is None:
                 raise NotFoundError()
@@ -119,7 +144,13 @@ class TokenServerApp:
         except Exception:
             log.exception("unexpected error on GET %s", path)
             status, body, headers = error_response(None)
-        await send_response(send, status, body, headers)
+        headers = [*headers, (b"x-request-id", request_id.encode("ascii"))]
+        if status == 200 and content_type is not None:
+            await send_response(send, status, body, headers, content_type=content_type)
+        else:
+            await send_response(send, status, body, headers)
+        label = "discovery" if path in DISCOVERY_PATHS else _ROUTE_LABELS.get(path, "other")
+        self.metrics.observe(label, perf_counter() - started)
 
     @staticmethod
     def _static(body: bytes, headers: list[tuple[bytes, bytes]]) -> Handler:
@@ -134,6 +165,9 @@ class TokenServerApp:
 
     async def _health(self) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         return 200, b'{"status":"ok"}', _NO_STORE
+
+    async def _metrics(self) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        return 200, self.metrics.render(), _NO_STORE
 
     async def ready(self) -> dict[str, bool]:
         """Which dependencies answer: database, replay store, rate limiter, signing key."""
@@ -154,6 +188,9 @@ class TokenServerApp:
         return checks
 
     async def _ready(self) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        if self.lifecycle.draining:
+            # Shutting down: a load balancer takes this node out while it still serves.
+            raise UnavailableError("not ready: shutting down")
         checks = await self.ready()
         if all(checks.values()):
             return 200, json_bytes({"status": "ready", "checks": checks}), _NO_STORE
@@ -196,6 +233,9 @@ def create_app(
     audit: AuditLog | None = None,
     fallback: ASGIApp | None = None,
     on_close: Callable[[], Awaitable[None]] | None = None,
+    metrics: ServerMetrics | None = None,
+    lifecycle: Lifecycle | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> TokenServerApp:
     """The token-server ASGI app over ``registry``.
 
@@ -218,5 +258,9 @@ def create_app(
         limiter=MemoryRateLimiter() if limiter is None else limiter,
         clock=clock,
         audit=AuditLog() if audit is None else audit,
+        metrics=metrics,
+        monotonic=monotonic,
     )
-    return TokenServerApp(settings, registry, endpoints, fallback=fallback, on_close=on_close)
+    return TokenServerApp(
+        settings, registry, endpoints, fallback=fallback, on_close=on_close, lifecycle=lifecycle
+    )

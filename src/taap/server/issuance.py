@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC
+from time import perf_counter
 from typing import Literal
 
 from taap.core.pop import decode_pop_token, verify_pop_token
@@ -44,6 +45,8 @@ from taap.errors import (
 )
 from taap.server.audit import AuditLog
 from taap.server.clientauth import check_v2_body, parse_basic, parse_v6_body, source_address
+from taap.server.logs import REQUEST_ID, RequestIds
+from taap.server.metrics import ServerMetrics
 from taap.server.registry import ApiProduct, ClientRecord, Registry, SigningKeyRecord
 from taap.server.secrets import verify_secret
 from taap.server.settings import ServerSettings, trusted_networks
@@ -102,6 +105,7 @@ class _Attempt:
     client_id: str | None = None
     pop: str | None = None
     jti: str | None = None
+    request_id: str | None = None
 
 
 class TokenEndpoints:
@@ -117,6 +121,9 @@ class TokenEndpoints:
         limiter: RateLimiter,
         clock: Callable[[], float],
         audit: AuditLog,
+        metrics: ServerMetrics | None = None,
+        request_ids: RequestIds | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.registry = registry
@@ -124,9 +131,12 @@ class TokenEndpoints:
         self.limiter = limiter
         self.clock = clock
         self.audit = audit
+        self.metrics = ServerMetrics() if metrics is None else metrics
         self._pepper = pepper
+        self._monotonic = monotonic
         self._policy = settings.policy
         self._networks = trusted_networks(settings.forwarded_allow_ips)
+        self._ids = RequestIds(self._networks) if request_ids is None else request_ids
         self._client_rate = settings.client_rate
         self._address_rate = settings.address_rate
         self._issuer = settings.issuer_url
@@ -147,9 +157,13 @@ class TokenEndpoints:
         Raises:
             UnavailableError: the registry is unreachable or holds no signing key.
         """
-        mono = time.monotonic()
+        mono = self._monotonic()
         if self._signing is None or mono - self._signing_at >= self.settings.key_refresh:
-            keys = await self.registry.signing_keys()
+            try:
+                keys = await self.registry.signing_keys()
+            except UnavailableError:
+                self.metrics.database_errors.inc()
+                raise
             if not keys:
                 raise UnavailableError(log_detail="the registry holds no signing key")
             self._signing = _published_long_enough(
@@ -161,12 +175,20 @@ class TokenEndpoints:
     async def _client(self, client_id: str) -> ClientRecord | None:
         ttl = self.settings.registry_cache
         if ttl <= 0:
-            return await self.registry.get_client(client_id)
-        mono = time.monotonic()
+            try:
+                return await self.registry.get_client(client_id)
+            except UnavailableError:
+                self.metrics.database_errors.inc()
+                raise
+        mono = self._monotonic()
         cached = self._clients.get(client_id)
         if cached is not None and mono - cached[0] < ttl:
             return cached[1]
-        record = await self.registry.get_client(client_id)
+        try:
+            record = await self.registry.get_client(client_id)
+        except UnavailableError:
+            self.metrics.database_errors.inc()
+            raise
         if len(self._clients) >= _MAX_CACHED_CLIENTS:
             self._clients.clear()
         self._clients[client_id] = (mono, record)
@@ -175,7 +197,12 @@ class TokenEndpoints:
     async def _served(self, apis: Sequence[str], version: Version) -> list[str]:
         # Products never change once created, so the map is kept; an unknown id reloads it.
         if any(api not in self._products for api in apis):
-            self._products = {p.id: p for p in await self.registry.list_products()}
+            try:
+                listed = await self.registry.list_products()
+            except UnavailableError:
+                self.metrics.database_errors.inc()
+                raise
+            self._products = {p.id: p for p in listed}
         products = self._products
         return [a for a in apis if a in products and products[a].token_server == version]
 
@@ -187,21 +214,29 @@ class TokenEndpoints:
 
     # -- ASGI ---------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send, version: Version) -> None:
+        started = perf_counter()
         now = self.clock()
         client = scope.get("client")
         attempt = _Attempt(endpoint=version, source=client[0] if client else "unknown")
+        error_code: str | None = None
         try:
             status, body, headers = await self._issue(scope, receive, attempt, now)
         except ClientDisconnected:
             return
         except TaapError as exc:
+            error_code = exc.error_code
             status, body, headers = error_response(exc, www_authenticate=_BASIC, allow=_POST)
             self._audit_rejection(exc, attempt, now)
         except Exception:
             log.exception("unexpected error on the %s token endpoint", version)
+            error_code = "internal"
             status, body, headers = error_response(None)
             self._audit_rejection(None, attempt, now)
-        await send_response(send, status, body, headers)
+        request_id = attempt.request_id or self._ids.new()
+        await send_response(
+            send, status, body, [*headers, (b"x-request-id", request_id.encode("ascii"))]
+        )
+        self.metrics.token_request(version, error_code, perf_counter() - started)
 
     def _audit_rejection(self, exc: TaapError | None, attempt: _Attempt, now: float) -> None:
         if (
@@ -226,8 +261,10 @@ class TokenEndpoints:
                 client_id=attempt.client_id,
                 jti=attempt.jti,
                 source=attempt.source,
+                request_id=attempt.request_id,
             )
         except Exception:
+            self.metrics.audit_errors.inc()
             # The rejection is answered anyway: turning a 4xx into a 5xx would tell the caller
             # nothing more. The operator sees the lost line here.
             log.exception("audit line lost for a rejected %s token request", attempt.endpoint)
@@ -240,6 +277,7 @@ class TokenEndpoints:
         size, declared = 0, b""
         content_types: list[bytes] = []
         forwarded: list[bytes] = []
+        given_id: list[bytes] = []
         for name, value in raw_headers:
             size += len(name) + len(value) + 4
             if name == b"content-type":
@@ -248,6 +286,10 @@ class TokenEndpoints:
                 declared = value
             elif name == b"x-forwarded-for":
                 forwarded.append(value)
+            elif name == b"x-request-id":
+                given_id.append(value)
+        request_id = attempt.request_id = self._ids.pick(attempt.source, given_id)
+        REQUEST_ID.set(request_id)  # for log lines written while this request runs
         if self._networks:
             attempt.source = source_address(attempt.source, forwarded, self._networks)
         # 1. method
@@ -313,9 +355,12 @@ class TokenEndpoints:
             verified = verify_pop_token(
                 pop, keys=record.keys, request=parts, now=now, policy=self._policy
             )
-        except PopSignatureError:
-            await self.limiter.take(buckets, now=now)
+        except TaapError as exc:
+            self.metrics.pop_verification(exc.error_code)
+            if isinstance(exc, PopSignatureError):
+                await self.limiter.take(buckets, now=now)
             raise
+        self.metrics.pop_verification(None)
         if not verified.jti:
             raise PopMalformedError(log_detail="a token request needs a jti (one hop)")
         attempt.jti = verified.jti
@@ -328,14 +373,20 @@ class TokenEndpoints:
         signing = await self.signing_key()
         # 11. one hop: recorded only now that every other check passed
         store = self.replay_store
-        if type(store) is MemoryReplayStore and "record" not in store.__dict__:
-            # The in-process store never suspends: skip building and awaiting a coroutine
-            # (unless ``record`` was replaced on the instance, as fault tests do).
-            fresh = store.record_sync(client_id, verified.jti, until=verified.replay_until, now=now)
-        else:
-            fresh = await store.record(
-                client_id, verified.jti, until=verified.replay_until, now=now
-            )
+        try:
+            if type(store) is MemoryReplayStore and "record" not in store.__dict__:
+                # The in-process store never suspends: skip building and awaiting a coroutine
+                # (unless ``record`` was replaced on the instance, as fault tests do).
+                fresh = store.record_sync(
+                    client_id, verified.jti, until=verified.replay_until, now=now
+                )
+            else:
+                fresh = await store.record(
+                    client_id, verified.jti, until=verified.replay_until, now=now
+                )
+        except Exception:
+            self.metrics.replay_store_errors.inc()
+            raise
         if not fresh:
             raise PopReplayedError()
         # 12. issue
@@ -384,8 +435,10 @@ class TokenEndpoints:
                 exp=int(now) + self._ttl,
                 apis=apis,
                 source=attempt.source,
+                request_id=request_id,
             )
         except Exception as exc:
+            self.metrics.audit_errors.inc()
             # SECURITY.md §4: a token whose audit line was not written never leaves. The
             # PoP's jti stays spent (fail closed); the client retries with a new PoP.
             raise UnavailableError(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -19,6 +20,9 @@ from taap.core.replay import ReplayStore
 from taap.server.app import ASGIApp, TokenServerApp, create_app
 from taap.server.audit import AUDIT_LOGGER, AuditHandler
 from taap.server.database import parse_database_url
+from taap.server.lifecycle import Lifecycle
+from taap.server.logs import JsonFormatter
+from taap.server.metrics import ServerMetrics
 from taap.server.pepper import load_pepper
 from taap.server.settings import ServerSettings
 from taap.server.sql import open_registry
@@ -31,14 +35,22 @@ FallbackFactory = Callable[[TokenServerApp], ASGIApp]
 log = logging.getLogger("taap.server")
 
 
-def configure_logging() -> None:
-    """Audit lines as bare JSON on stderr, unless the host application configured the logger."""
+def configure_logging(log_format: str = "json") -> None:
+    """Audit lines as bare JSON on stderr, and (``json``) the server's own log lines as JSON
+    objects with the request id; loggers the host application configured are left alone."""
     audit = logging.getLogger(AUDIT_LOGGER)
     if not audit.handlers:
         # Written and flushed per line; a failing stream raises to the token endpoint (503).
         audit.addHandler(AuditHandler(sys.stderr))
         audit.setLevel(logging.INFO)
         audit.propagate = False
+    server = logging.getLogger("taap")
+    if log_format == "json" and not server.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+        server.addHandler(handler)
+        server.setLevel(logging.INFO)
+        server.propagate = False
 
 
 def resolve_pepper(settings: ServerSettings) -> bytes:
@@ -58,15 +70,25 @@ async def build_app(
     *,
     fallback: FallbackFactory | None = None,
     migrate: bool = True,
+    lifecycle: Lifecycle | None = None,
 ) -> TokenServerApp:
     """Open the registry and stores named by ``settings``; the token-server app.
+
+    Private signing keys are encrypted at rest with ``TAAP_KEY_ENCRYPTION_KEY`` when it is set
+    (and must then be readable with it). Metrics go to prometheus-client's multi-process files
+    when ``PROMETHEUS_MULTIPROC_DIR`` is set (``taap serve --workers N``).
 
     Raises:
         ConfigurationError: bad settings (database URL, pepper, driver).
         UnavailableError: the database cannot be reached.
     """
     pepper = resolve_pepper(settings)
-    registry = await open_registry(settings.database_url, pepper=pepper, migrate=migrate)
+    registry = await open_registry(
+        settings.database_url,
+        pepper=pepper,
+        migrate=migrate,
+        key_password=settings.key_password(),
+    )
     replay: ReplayStore | None = None
     limiter: RateLimiter | None = None
     on_close: Callable[[], Awaitable[None]] | None = None
@@ -87,6 +109,8 @@ async def build_app(
         replay_store=replay,
         limiter=limiter,
         on_close=on_close,
+        metrics=ServerMetrics(multiprocess_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None),
+        lifecycle=lifecycle,
     )
     if fallback is not None:
         app.fallback = fallback(app)
@@ -102,21 +126,31 @@ class DeferredApp:
         *,
         fallback: FallbackFactory | None = None,
         migrate: bool = False,
+        lifecycle: Lifecycle | None = None,
+        install_signals: bool = False,
     ) -> None:
+        """``install_signals``: put the SIGTERM drain of ``lifecycle`` in front of the server's
+        handler at start-up (``taap serve``; never for an app embedded elsewhere)."""
         self._settings_factory = settings_factory
         self._fallback = fallback
         self._migrate = migrate
+        self._lifecycle = lifecycle
+        self._install_signals = install_signals
         self._app: TokenServerApp | None = None
         self._lock = asyncio.Lock()
 
     async def _get(self) -> TokenServerApp:
         async with self._lock:
             if self._app is None:
-                configure_logging()
+                settings = self._settings_factory()
+                configure_logging(settings.log_format)
+                lifecycle = self._lifecycle or Lifecycle(drain=settings.shutdown_drain)
                 # Workers of a multi-process server do not migrate: the parent did it once.
                 self._app = await build_app(
-                    self._settings_factory(), fallback=self._fallback, migrate=self._migrate
+                    settings, fallback=self._fallback, migrate=self._migrate, lifecycle=lifecycle
                 )
+                if self._install_signals:
+                    lifecycle.install(asyncio.get_running_loop())
                 # Everything loaded so far (modules, keys, engines) lives as long as the
                 # process: keep it out of the collector's full scans, which otherwise show up
                 # as tail-latency spikes on the token endpoint.

@@ -20,6 +20,7 @@ __all__ = ["Rate", "ServerSettings", "parse_rate", "trusted_networks"]
 
 TokenMode = Literal["separate", "single"]
 PolicyName = Literal["strict", "lenient", "java-compat"]
+LogFormat = Literal["json", "text"]
 
 
 def parse_rate(text: str) -> Rate:
@@ -84,6 +85,13 @@ class ServerSettings(BaseSettings):
     # Not in A8: bound of the in-process replay store (A3 step 7 names 500,000).
     replay_capacity: int = Field(default=500_000, ge=1)
     with_sample_apis: bool = False
+    # Operations (issue 7), not in A8.
+    key_encryption_key: SecretStr | None = None
+    shutdown_drain: float = Field(default=2.0, ge=0, le=300)
+    shutdown_timeout: float = Field(default=20.0, ge=0, le=3600)
+    metrics: bool = True
+    log_format: LogFormat = "json"
+    otel: bool = False
 
     @field_validator("rate_client", "rate_address")
     @classmethod
@@ -111,6 +119,15 @@ class ServerSettings(BaseSettings):
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("key_encryption_key")
+    @classmethod
+    def _check_kek(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (a passphrase for PKCS#8 PEM)")
+        return value
 
     @model_validator(mode="after")
     def _check_workers(self) -> ServerSettings:
@@ -167,6 +184,12 @@ class ServerSettings(BaseSettings):
     @property
     def address_rate(self) -> Rate:
         return parse_rate(self.rate_address)
+
+    def key_password(self) -> bytes | None:
+        """The key-encryption key for private signing keys at rest, or None (stored plain)."""
+        if self.key_encryption_key is None:
+            return None
+        return self.key_encryption_key.get_secret_value().encode("utf-8") or None
 
     def pepper_bytes(self) -> bytes | None:
         """The pepper from ``TAAP_PEPPER`` as bytes, or None (then the registry decides)."""

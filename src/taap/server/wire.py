@@ -72,14 +72,23 @@ async def read_body(receive: Receive, limit: int) -> bytes:
 
 
 async def send_response(
-    send: Send, status: int, body: bytes, headers: Iterable[tuple[bytes, bytes]] = ()
+    send: Send,
+    status: int,
+    body: bytes,
+    headers: Iterable[tuple[bytes, bytes]] = (),
+    *,
+    content_type: tuple[bytes, bytes] = JSON,
 ) -> None:
-    """Send a complete response with ``Content-Length``."""
+    """Send a complete response with ``Content-Length`` (JSON unless told otherwise)."""
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [JSON, (b"content-length", str(len(body)).encode("ascii")), *headers],
+            "headers": [
+                content_type,
+                (b"content-length", str(len(body)).encode("ascii")),
+                *headers,
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})
