@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -59,7 +60,10 @@ def _run(
     async def main() -> T:
         database = parse_database_url(database_url)
         registry = await open_registry(
-            database, pepper=load_pepper(database), client_id_prefix=client_id_prefix
+            database,
+            pepper=load_pepper(database),
+            client_id_prefix=client_id_prefix,
+            key_password=_key_password(),
         )
         try:
             return await action(registry)
@@ -67,6 +71,13 @@ def _run(
             await registry.close()
 
     return asyncio.run(main())
+
+
+def _key_password() -> bytes | None:
+    # The same key-encryption key as `taap serve` (TAAP_KEY_ENCRYPTION_KEY), so both read and
+    # write private signing keys the same way.
+    value = os.environ.get("TAAP_KEY_ENCRYPTION_KEY", "")
+    return value.encode("utf-8") if value else None
 
 
 def _console() -> Console:
@@ -441,7 +452,9 @@ def db_upgrade(revision: str, database_url: str) -> None:
     if database.sqlite_path is not None:
         # Create the pepper file with the database, so a later CLI and server agree on it.
         load_pepper(database)
-    reached = asyncio.run(upgrade_database(database, revision=revision))
+    reached = asyncio.run(
+        upgrade_database(database, revision=revision, key_password=_key_password())
+    )
     click.echo(f"{database.masked}: schema at revision {reached}")
 
 
