@@ -137,16 +137,25 @@ class Node:
 
 
 def _block(text: str, opener: str) -> str:
-    """The body of the first ``opener { ... }`` block (no nested braces in it)."""
-    match = re.search(re.escape(opener) + r"\s*\{(.*?)\n\s*\}", text, re.S)
+    """The body of the first top-level ``opener { ... }`` block (nested blocks included)."""
+    match = re.search(r"^" + re.escape(opener) + r"\s*\{", text, re.M)
     if match is None:
         raise AssertionError(f"deploy/nginx.conf has no {opener!r} block")
-    return match.group(1)
+    depth, start = 1, match.end()
+    for index in range(start, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[index], 0)
+        if depth == 0:
+            return text[start:index]
+    raise AssertionError(f"deploy/nginx.conf: {opener!r} block is not closed")
+
+
+# Lines of the example's server block that belong to its public listener (TLS on :443).
+_PUBLIC_ONLY = re.compile(r"^\s*(listen|http2|server_name|ssl_\w+)\b")
 
 
 def nginx_conf(deploy_text: str, nodes: Sequence[Node], port: int, folder: Path) -> str:
-    """A runnable nginx.conf from the deployment example: its upstream options, server limits
-    and ``location /`` block verbatim; loopback addresses instead of the example's, no TLS."""
+    """A runnable nginx.conf from the deployment example: its upstream options and its server
+    block verbatim; loopback addresses instead of the example's, a loopback listener, no TLS."""
     upstream = _block(deploy_text, "upstream taap_nodes")
     server_options, other = "", []
     for line in upstream.splitlines():
@@ -156,12 +165,9 @@ def nginx_conf(deploy_text: str, nodes: Sequence[Node], port: int, folder: Path)
         elif stripped:
             other.append(stripped)
     servers = "\n".join(f"        server {n.base[7:]} {server_options};" for n in nodes)
-    location = _block(deploy_text, "location /")
-    limits = "\n".join(
-        f"        {m.group(0)}"
-        for m in re.finditer(
-            r"^\s*(client_max_body_size|large_client_header_buffers)\b[^;]*;", deploy_text, re.M
-        )
+    options = "\n".join(f"        {o}" for o in other)
+    server = "\n".join(
+        line for line in _block(deploy_text, "server").splitlines() if not _PUBLIC_ONLY.match(line)
     )
     user = "user root root;\n" if os.geteuid() == 0 else ""
     temp = folder / "nginx-tmp"
@@ -171,7 +177,8 @@ pid {folder}/nginx.pid;
 error_log {folder}/nginx-error.log warn;
 events {{ worker_connections 1024; }}
 http {{
-    log_format upstreams '$status $request_method $uri up=$upstream_addr st=$upstream_status';
+    log_format upstreams '$status $request_method $uri rid=$request_id '
+                         'up=$upstream_addr st=$upstream_status';
     access_log {folder}/nginx-access.log upstreams;
     client_body_temp_path {temp}/body;
     proxy_temp_path {temp}/proxy;
@@ -180,13 +187,11 @@ http {{
     scgi_temp_path {temp}/scgi;
     upstream taap_nodes {{
 {servers}
-        {chr(10).join("        " + o for o in other).strip()}
+{options}
     }}
     server {{
         listen 127.0.0.1:{port};
-{limits.strip() and limits}
-        location / {{{location}
-        }}
+{server}
     }}
 }}
 """

@@ -229,13 +229,18 @@ def test_two_nodes_behind_nginx(
             stop_at = time.monotonic()
             node_a.terminate()
 
+            readyz: list[int | None] = []
+
             def a_unready() -> bool:
                 try:
-                    return httpx.get(node_a.base + "/readyz", timeout=1.0).status_code != 200
+                    readyz.append(httpx.get(node_a.base + "/readyz", timeout=1.0).status_code)
                 except httpx.HTTPError:
-                    return True
+                    readyz.append(None)
+                return readyz[-1] != 200
 
-            wait_until(a_unready, 10, "node-a to report unready / stop accepting")
+            wait_until(a_unready, 10, "node-a to report unready")
+            # /readyz turns unready first (503) while the node still answers (TAAP_SHUTDOWN_DRAIN)
+            assert readyz[-1] == 503, readyz
             slow_status, slow_body = slow.finish()
             assert slow_status == 200, slow_body
             access = slow_body["access_token"]
@@ -333,6 +338,8 @@ def test_two_nodes_behind_nginx(
             time.sleep(1.0)
             load.stop()
             assert not load.errors, load.errors
+            metrics = {node.name: _issued_metric(node) for node in nodes}
+            assert httpx.get(nginx_url + "/metrics").status_code == 404  # not for the public
         load_s = time.monotonic() - started - setup_s
     finally:
         for client in clients:
@@ -376,6 +383,7 @@ def test_two_nodes_behind_nginx(
             ("answers per phase", dict(Counter(a.phase for a in answers))),
             ("nginx: requests / statuses", f"{len(access)} / {dict(statuses)}"),
             ("nginx: passed to the next node", len(retried)),
+            ("taap_token_requests_total{outcome=issued} at the end", metrics),
             (
                 "nginx: requests while node-a was down, by upstream",
                 dict(Counter(upstreams(line)[-1] for line in down_lines)),
@@ -410,6 +418,14 @@ def test_two_nodes_behind_nginx(
     pop_jtis = [a["jti"] for a in issued]
     assert len(set(pop_jtis)) == len(pop_jtis), "one PoP got two tokens"
     assert len(accepted) == sum(a.status == 200 for a in api_answers_all)
+    # Prometheus agrees with the audit log (node-a's counters restarted with it)
+    assert metrics["node-b"] == sum(a["event"] == "token_issued" for a in node_b.audit())
+    assert metrics["node-a"] == sum(a["event"] == "token_issued" for a in _audit(node_a.logs[1]))
+    # nginx's $request_id reached the node: every issuance through nginx has nginx's id
+    nginx_ids = {line.split(" rid=", 1)[1].split(" ", 1)[0] for line in access}
+    via_nginx = [a for a in issued if a.get("request_id") in nginx_ids]
+    posts_200 = [x for x in access if x.startswith("200 POST /oauth2/")]
+    assert len(via_nginx) == len(posts_200), (len(via_nginx), len(posts_200))
     assert {a["kid"] for a in issued} == {old_kid, new_kid}
     assert all(count["token_issued"] > 0 for count in per_node.values())
     assert len(node_a.logs) == 2
@@ -417,6 +433,16 @@ def test_two_nodes_behind_nginx(
     # while node-a was down nginx sent everything to node-b (after at most one refused connect)
     assert down_lines
     assert all(upstreams(line)[-1] == node_b.base[7:] for line in down_lines)
+
+
+def _issued_metric(node: Node) -> float:
+    """``taap_token_requests_total{outcome="issued"}`` summed over endpoints, from /metrics."""
+    text = httpx.get(node.base + "/metrics").text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("taap_token_requests_total{") and 'outcome="issued"' in line
+    )
 
 
 def _audit(log: Path) -> list[dict[str, Any]]:
