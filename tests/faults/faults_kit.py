@@ -350,3 +350,37 @@ def fire_together(shots: Sequence[Shot]) -> list[Result]:
             raise AssertionError(f"a concurrent request failed: {item!r}")
         out.append(item)
     return out
+
+
+class Load:
+    """Token requests with fresh PoPs, sent back to back from a thread until stopped."""
+
+    def __init__(self, token_url: str, client: Client) -> None:
+        self.token_url = token_url
+        self.client = client
+        self.answers: list[tuple[int, str | None]] = []
+        self.tokens: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=30.0) as http:
+            while not self._stop.is_set():
+                headers = token_headers(self.client.client_id, self.client.secret, self.client.key)
+                try:
+                    response = http.post(self.token_url, headers=headers)
+                except httpx.HTTPError as exc:
+                    self.answers.append((0, type(exc).__name__))
+                    continue
+                body = response.json()
+                self.answers.append((response.status_code, body.get("error_code")))
+                if response.status_code == 200:
+                    self.tokens.append(body["access_token"])
+
+    def start(self) -> Load:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)

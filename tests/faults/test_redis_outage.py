@@ -9,12 +9,16 @@ touches the shared one."""
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from faults_kit import (
+    Load,
     PrivateRedis,
     audit,
     register,
@@ -25,6 +29,13 @@ from faults_kit import (
 )
 
 from taap.core import PrivateKey
+
+
+def claims(token: str) -> dict[str, Any]:
+    payload = token.split(".")[1]
+    data: dict[str, Any] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return data
+
 
 pytestmark = [pytest.mark.e2e]
 
@@ -46,7 +57,7 @@ def test_redis_down_fails_closed_then_recovers(
     database_url = f"sqlite:///{tmp_path / 'taap.db'}"
     client = register(database_url, rsa_key, ["connectivity"])
     server = start_serve(tmp_path, "serve", database_url, TAAP_REDIS_URL=private_redis.url)
-    guard = None
+    guard = load = None
     try:
         guard = start_sample_api(tmp_path, "guard", server.url, private_redis.url)
         token_url = server.url + "/oauth2/v2/tokens"
@@ -58,6 +69,9 @@ def test_redis_down_fails_closed_then_recovers(
         issued_before = sum(1 for a in audit(server) if a["event"] == "token_issued")
         assert issued_before == 1
 
+        # Traffic runs through the whole outage: only 200 or 503, and nothing lost.
+        load = Load(token_url, client).start()
+        wait_until(lambda: len(load.answers) >= 5, 10, "load before the outage")
         private_redis.stop()
 
         # Token endpoint: 503 for every attempt, and readiness says why.
@@ -78,8 +92,10 @@ def test_redis_down_fails_closed_then_recovers(
         assert guard.proc.poll() is None
 
         # No token was issued while Redis was down.
-        issued = [a for a in audit(server) if a["event"] == "token_issued"]
-        assert len(issued) == issued_before
+        during = len(load.answers)
+        time.sleep(0.5)
+        assert load.answers[during:]
+        assert set(load.answers[during:]) == {(503, "unavailable")}
         refused = [a for a in audit(server) if a["event"] == "token_rejected"]
         assert {a["error_code"] for a in refused} == {"unavailable"}
 
@@ -91,6 +107,16 @@ def test_redis_down_fails_closed_then_recovers(
             return http.post(token_url, headers=fresh).status_code == 200
 
         wait_until(token_ok, 15, "token endpoint after Redis came back")
+        wait_until(lambda: load.answers[-1] == (200, None), 15, "load after Redis came back")
+        load.stop()
+        # Reconciliation (SECURITY.md §2 invariant 2): every 200 the load saw is one audited
+        # issuance with its own jti, and nothing but 200 and 503 was ever answered.
+        assert set(load.answers) == {(200, None), (503, "unavailable")}
+        issued = [a for a in audit(server) if a["event"] == "token_issued"]
+        load_jtis = {claims(token)["jti"] for token in load.tokens}
+        assert len(load_jtis) == len(load.tokens)
+        assert load_jtis <= {a["token_jti"] for a in issued}
+        assert len(issued) == issued_before + len(load.tokens) + 1  # + token_ok's success
         wait_until(
             lambda: client.call("GET", guard.url + DEVICE, access).status_code == 200,
             15,
@@ -105,6 +131,8 @@ def test_redis_down_fails_closed_then_recovers(
         assert server.proc.poll() is None
         assert guard.proc.poll() is None
     finally:
+        if load is not None:
+            load.stop()
         client.http.close()
         if guard is not None:
             guard.stop()
