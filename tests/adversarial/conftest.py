@@ -18,12 +18,21 @@ from pathlib import Path
 
 import httpx
 import pytest
-from adversarial_kit import LOCK_KEY, Arena, Client, claim_redis_db
 
-from taap.core import PrivateKey, build_pop_token, generate_private_key, request_pairs
-from taap.server.database import parse_database_url
-from taap.server.pepper import load_pepper
-from taap.server.sql import open_registry
+# The kit's assertions are the suite's: show their operands when they fail.
+pytest.register_assert_rewrite("adversarial_kit")
+
+from adversarial_kit import LOCK_KEY, Arena, Client, claim_redis_db  # noqa: E402
+
+from taap.core import (  # noqa: E402
+    PrivateKey,
+    build_pop_token,
+    generate_private_key,
+    request_pairs,
+)
+from taap.server.database import parse_database_url  # noqa: E402
+from taap.server.pepper import load_pepper  # noqa: E402
+from taap.server.sql import open_registry  # noqa: E402
 
 TAAP = str(Path(sys.executable).parent / "taap")
 

@@ -487,6 +487,14 @@ CASES: list[Case] = [
         lambda a: call(a, target="/iot-connectivity/v1/./devices/8901260000000000001"),
         REQ,
     ),
+    # Found by this suite: "%3F" decoded into the signed uri made "/x%3Fq=1" and "/x?q=1" one
+    # signature (a PoP for one request was good for the other). Now refused like "%2F".
+    g(
+        "%3F in the path, PoP signed for the query form",
+        lambda a: call(a, target=DEVICE + "%3Fx=1", signed=pairs_of(a, "GET", DEVICE + "?x=1")),
+        REQ,
+    ),
+    g("%3f in the path", lambda a: call(a, target="/iot-connectivity/v1%3f/devices/1"), REQ),
     g(
         "invalid UTF-8 escape in the path",
         lambda a: call(a, target="/iot-connectivity/v1/devices/%ff"),

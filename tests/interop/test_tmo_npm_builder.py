@@ -68,8 +68,10 @@ def random_request(rng: random.Random) -> dict[str, Any]:
     header lines it sends, the body."""
     segments = [quote(_text(rng, 1, 8), safe="") for _ in range(rng.randint(1, 4))]
     segments = [s if s not in (".", "..") else "x" for s in segments]
-    # "/" and "." escapes would be refused as ambiguous; keep the path free of them
-    path = "/" + "/".join(s.replace("%2F", "_").replace("%2E", "_") for s in segments)
+    # "/", "." and "?" escapes would be refused as ambiguous; keep the path free of them
+    path = "/" + "/".join(
+        s.replace("%2F", "_").replace("%2E", "_").replace("%3F", "_") for s in segments
+    )
     query = ""
     if rng.random() < 0.8:
         params = []

@@ -4,8 +4,9 @@ Both sides use these rules, so a client signs exactly what the server will recom
 
 * ``uri`` = percent-decoded path, plus ``?`` and the percent-decoded query when there is one;
   ``+`` stays ``+``. Escapes that would create structure are refused (400 request_malformed):
-  in the query an escape decoding to ``&``, ``=``, ``#`` or ``%``; in the path ``%2F``, ``%2E``
-  and dot segments. Decoded bytes must be UTF-8.
+  in the query an escape decoding to ``&``, ``=``, ``#`` or ``%``; in the path ``%2F``, ``%2E``,
+  ``%3F`` (a decoded ``?`` would sign ``/a%3Fb`` and ``/a?b`` alike) and dot segments. Decoded
+  bytes must be UTF-8.
 * header names match case-insensitively; the value is the field value without surrounding
   spaces or tabs; a repeated header's values are joined with ``", "``, except
   ``Authorization``, ``X-Authorization`` and ``Content-Type``, which must appear once.
@@ -38,7 +39,7 @@ __all__ = [
 SINGLETON_HEADERS = frozenset({"authorization", "x-authorization", "content-type"})
 RESERVED_NAMES = frozenset({"uri", "http-method", "body"})
 
-_PATH_FORBIDDEN = re.compile(r"%2[fFeE]")
+_PATH_FORBIDDEN = re.compile(r"%2[fFeE]|%3[fF]")
 _QUERY_FORBIDDEN = re.compile(r"%2[56]|%3[dD]|%23")
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _BAD_VALUE_CHARS = re.compile(r"[\x00\r\n]")
@@ -82,7 +83,7 @@ def canonical_uri(raw_path: str | bytes, raw_query: str | bytes = "") -> str:
     if "?" in path or "#" in path or "#" in query:
         raise RequestMalformedError("path or query contains '?' or '#'")
     if _PATH_FORBIDDEN.search(path):
-        raise RequestMalformedError("encoded '/' or '.' in the path")
+        raise RequestMalformedError("encoded '/', '.' or '?' in the path")
     segments = path.split("/")
     if "." in segments or ".." in segments:
         raise RequestMalformedError("dot segment in the path")
