@@ -170,6 +170,8 @@ def test_two_nodes_behind_nginx(
         TAAP_KEY_REFRESH=str(KEY_REFRESH),
         TAAP_FORWARDED_ALLOW_IPS="127.0.0.1",
         TAAP_JWKS_MIN_REFRESH="3",
+        # Signing keys encrypted at rest; the CLI (keys rotate) gets the same key.
+        TAAP_KEY_ENCRYPTION_KEY=secrets.token_urlsafe(24),
     )
     nodes = [Node(name, free_port(), [], env, tmp_path) for name in ("node-a", "node-b")]
     node_a, node_b = nodes
@@ -339,6 +341,7 @@ def test_two_nodes_behind_nginx(
             load.stop()
             assert not load.errors, load.errors
             metrics = {node.name: _issued_metric(node) for node in nodes}
+            stored = _stored_signing_keys(cluster_db)
             assert httpx.get(nginx_url + "/metrics").status_code == 404  # not for the public
         load_s = time.monotonic() - started - setup_s
     finally:
@@ -427,12 +430,21 @@ def test_two_nodes_behind_nginx(
     posts_200 = [x for x in access if x.startswith("200 POST /oauth2/")]
     assert len(via_nginx) == len(posts_200), (len(via_nginx), len(posts_200))
     assert {a["kid"] for a in issued} == {old_kid, new_kid}
+    assert set(stored) == {old_kid, new_kid}
+    assert all(pem.startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----") for pem in stored.values())
     assert all(count["token_issued"] > 0 for count in per_node.values())
     assert len(node_a.logs) == 2
     assert any(a["event"] == "token_issued" for a in _audit(node_a.logs[1]))
     # while node-a was down nginx sent everything to node-b (after at most one refused connect)
     assert down_lines
     assert all(upstreams(line)[-1] == node_b.base[7:] for line in down_lines)
+
+
+def _stored_signing_keys(database_url: str) -> dict[str, str]:
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        return {kid: pem for kid, pem in conn.execute("SELECT kid, pem FROM signing_keys")}
 
 
 def _issued_metric(node: Node) -> float:
