@@ -127,7 +127,8 @@ class GuardMiddleware:
         try:
             headers = scope.get("headers") or []
             settings = self.validator.settings
-            if sum(len(n) + len(v) for n, v in headers) > settings.max_headers:
+            # Bytes on the wire ("name: value" CRLF), counted as the token server counts them.
+            if sum(len(n) + len(v) + 4 for n, v in headers) > settings.max_headers:
                 raise HeadersTooLargeError()
             body = await read_body(scope, receive, settings.max_body)
             raw_path = raw_path_of(scope)
