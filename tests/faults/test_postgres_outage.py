@@ -13,7 +13,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from faults_kit import PrivatePostgres, audit, register, start_serve, token_headers, wait_until
+from faults_kit import (
+    Load,
+    PrivatePostgres,
+    audit,
+    register,
+    start_serve,
+    token_headers,
+    wait_until,
+)
 
 from taap.core import PrivateKey
 
@@ -37,10 +45,13 @@ def test_postgres_down_fails_closed_then_recovers(
     env = {"TAAP_PEPPER": f"faults-{uuid.uuid4().hex}"}
     server = start_serve(tmp_path, "serve", database_url, **env)
     client = register(database_url, rsa_key, ["connectivity"], environ=env)
+    load = None
     try:
         token_url = server.url + "/oauth2/v2/tokens"
         http = client.http
         assert client.token_response(token_url).status_code == 200
+        load = Load(token_url, client).start()
+        wait_until(lambda: len(load.answers) >= 5, 10, "load before the outage")
 
         private_postgres.stop()
 
@@ -57,8 +68,11 @@ def test_postgres_down_fails_closed_then_recovers(
         wrong = token_headers(client.client_id, "not-the-secret", client.key)
         _assert_unavailable(http.post(token_url, headers=wrong))
         assert server.proc.poll() is None
+        during = len(load.answers)
+        time.sleep(0.5)
+        assert load.answers[during:]
+        assert set(load.answers[during:]) == {(503, "unavailable")}
         events = audit(server)
-        assert [a["event"] for a in events].count("token_issued") == 1
         assert {a["error_code"] for a in events if a["event"] == "token_rejected"} == {
             "unavailable"
         }
@@ -70,10 +84,18 @@ def test_postgres_down_fails_closed_then_recovers(
             20,
             "token endpoint after PostgreSQL came back",
         )
+        wait_until(lambda: load.answers[-1] == (200, None), 20, "load after the outage")
+        load.stop()
+        # Only 200 and 503 were ever answered, and every 200 is exactly one audited issuance.
+        assert set(load.answers) == {(200, None), (503, "unavailable")}
+        issued = [a for a in audit(server) if a["event"] == "token_issued"]
+        assert len(issued) == 1 + len(load.tokens) + 1  # before, the load, the recovery probe
         assert http.get(server.url + "/readyz").status_code == 200
         refused = http.post(token_url, headers=token_headers(client.client_id, "x", client.key))
         assert (refused.status_code, refused.json()["error_code"]) == (401, "client_auth_failed")
         assert server.proc.poll() is None
     finally:
+        if load is not None:
+            load.stop()
         client.http.close()
         server.stop()
