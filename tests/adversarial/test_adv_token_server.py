@@ -910,6 +910,28 @@ CASES: list[Case] = [
     ),
     # --- coverage (A3 step 5) ---------------------------------------------------------------
     c(
+        "header named URI stands in for uri",
+        lambda a: token_request(
+            a,
+            pop=forged(
+                a, pairs=[*_ct_auth(a), ("URI", "/oauth2/v2/tokens"), ("http-method", "POST")]
+            ),
+            extra=[("URI", "/oauth2/v2/tokens")],
+        ),
+        INSUFFICIENT,
+    ),
+    c(
+        "header named Body stands in for body",
+        lambda a: token_request(
+            a,
+            "a",
+            "v6",
+            pop=forged(a, pairs=[*default_pairs(a, version="v6"), ("Body", "{}")]),
+            extra=[("Body", "{}")],
+        ),
+        INSUFFICIENT,
+    ),
+    c(
         "Authorization not covered",
         lambda a: _signed_with(
             a,
