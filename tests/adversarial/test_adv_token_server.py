@@ -309,6 +309,31 @@ CASES: list[Case] = [
         lambda a: token_request(a, auth=basic("nobody", "x"), body=b"\xff", pop=forged(a)),
         REQ,
     ),
+    # --- the GET endpoints (JWKS, discovery, health): no audit line, same A6 answers -------
+    Case(
+        "POST to the JWKS",
+        lambda a: http_request("POST", "/oauth2/v1/jwks", [("Content-Type", "application/json")]),
+        405,
+        "invalid_request",
+        "method_not_allowed",
+        audited=False,
+    ),
+    Case(
+        "DELETE discovery",
+        lambda a: http_request("DELETE", "/.well-known/openid-configuration", []),
+        405,
+        "invalid_request",
+        "method_not_allowed",
+        audited=False,
+    ),
+    Case(
+        "readyz with 20 KB of headers",
+        lambda a: http_request("GET", "/readyz", [("X-Pad", "p" * 20_000)]),
+        431,
+        "invalid_request",
+        "headers_too_large",
+        audited=False,
+    ),
     # --- HTTP framing attacks the HTTP layer (uvicorn) refuses before the application --------
     Case(
         "bad chunk size",
