@@ -101,6 +101,7 @@ def third_key() -> PrivateKey:
 
 @pytest.fixture(scope="module")
 def arena(
+    request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     redis_url: str,
     rsa_key: PrivateKey,
@@ -116,6 +117,8 @@ def arena(
     log = folder / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAAP_")}
     env["TAAP_KEY_REFRESH"] = "0"
+    # A module may run its server with other settings (e.g. the PoP policy).
+    env.update(getattr(request.module, "SERVER_ENV", {}))
     cmd = [
         TAAP,
         "serve",

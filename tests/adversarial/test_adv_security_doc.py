@@ -15,12 +15,13 @@ SHORT = {
     "T": "tests/adversarial/test_adv_token_server.py",
     "G": "tests/adversarial/test_adv_guard.py",
     "R": "tests/adversarial/test_adv_registry_changes.py",
+    "P": "tests/adversarial/test_adv_policies.py",
 }
 CASES = {
     SHORT["T"]: {c.name for c in test_adv_token_server.CASES},
     SHORT["G"]: {c.name for c in test_adv_guard.CASES},
 }
-REFERENCE = re.compile(r"^(?:(T|G|R|tests/[\w/]+\.py))?::(\w+)(?:\[(.+)\])?$")
+REFERENCE = re.compile(r"^(?:(T|G|R|P|tests/[\w/]+\.py))?::(\w+)(?:\[(.+)\])?$")
 
 
 def _references() -> list[tuple[str, str, str | None]]:
