@@ -54,19 +54,20 @@ def free_port() -> int:
 
 
 # -- the crypto floor ---------------------------------------------------------------------
-def crypto_floor(signs: int, verifies: int = 1, seconds: float = 3.0) -> float:
-    """Requests/s if a request cost only ``verifies`` RS256 verifies + ``signs`` signs."""
+def crypto_floor(signs: int, verifies: int = 1, seconds: float = 3.0) -> tuple[float, float]:
+    """Requests/s if a request cost only ``verifies`` RS256 verifies + ``signs`` signs: by the
+    wall clock, and per CPU-second of this process (robust to other load on the machine)."""
     client, server = generate_private_key(2048), generate_private_key(2048)
     message = b"x" * 600
     signature = client.sign_rs256(message)
-    count, start = 0, time.perf_counter()
+    count, start, cpu = 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - start < seconds:
         for _ in range(verifies):
             client.public.verify_rs256(signature, message)
         for _ in range(signs):
             server.sign_rs256(message)
         count += 1
-    return count / (time.perf_counter() - start)
+    return count / (time.perf_counter() - start), count / (time.process_time() - cpu)
 
 
 # -- PoP generation (parallel, before each run) -------------------------------------------
@@ -112,6 +113,7 @@ class Result:
     errors: int
     requests: int
     rss_mb: float | None = None
+    cpu_ms: float | None = None  # server CPU time (user + system, all processes) per request
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -157,6 +159,18 @@ def _children(pid: int) -> list[int]:
         children = (task / "children").read_text().split() if (task / "children").exists() else []
         found += [int(c) for c in children]
     return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` and its children (uvicorn workers) so far."""
+    total = 0.0
+    for p in [pid, *_children(pid)]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -250,6 +264,7 @@ def bench_taap(
         wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
         count = int(expected_rps * args.duration * 1.3) + 1000
         pops = make_pops(setup.key, setup.auth, count, setup.folder)
+        cpu = cpu_seconds(proc.pid)
         result = run_wrk(
             name,
             f"http://127.0.0.1:{port}",
@@ -257,6 +272,7 @@ def bench_taap(
             [str(pops), str(args.threads), setup.auth, PATH, str(int(delay_ms))],
             args,
         )
+        result.cpu_ms = 1000 * (cpu_seconds(proc.pid) - cpu) / max(result.requests, 1)
         result.rss_mb = peak_rss_mb(proc.pid)
         return result
     finally:
@@ -306,6 +322,7 @@ def bench_oidc(name: str, args: argparse.Namespace, *, delay_ms: float = 0) -> R
             data={"grant_type": "client_credentials", "scope": "api"},
         )
         check.raise_for_status()
+        cpu = cpu_seconds(proc.pid)
         result = run_wrk(
             name,
             f"http://127.0.0.1:{port}",
@@ -313,6 +330,7 @@ def bench_oidc(name: str, args: argparse.Namespace, *, delay_ms: float = 0) -> R
             [auth, str(int(delay_ms))],
             args,
         )
+        result.cpu_ms = 1000 * (cpu_seconds(proc.pid) - cpu) / max(result.requests, 1)
         result.rss_mb = peak_rss_mb(proc.pid)
         return result
     finally:
@@ -323,18 +341,37 @@ def table(
     results: list[Result], floor2: float, floor1: float, floor0: float, oidc: Result | None
 ) -> str:
     lines = [
-        "| run | req/s | p50 ms | p99 ms | non-2xx | peak RSS MiB | vs floor | vs oidc-provider |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| run | req/s | p50 ms | p99 ms | non-2xx | peak RSS MiB | vs floor | vs oidc-provider "
+        "| CPU ms/req |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         floor = floor0 if "oidc" in r.name else floor1 if "single" in r.name else floor2
         vs_floor = f"{100 * r.rps / floor:.0f} %"
         vs_oidc = f"{100 * r.rps / oidc.rps:.0f} %" if oidc and r is not oidc else ""
         rss = f"{r.rss_mb:.0f}" if r.rss_mb else ""
+        cpu = f"{r.cpu_ms:.3f}" if r.cpu_ms else ""
         lines.append(
             f"| {r.name} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} "
-            f"| {rss} | {vs_floor} | {vs_oidc} |"
+            f"| {rss} | {vs_floor} | {vs_oidc} | {cpu} |"
         )
+    return "\n".join(lines)
+
+
+def cpu_table(runs: dict[str, list[Result]], floor2: float, floor1: float, floor0: float) -> str:
+    """Per CPU-second figures: what one core would serve if it ran nothing else."""
+    lines = [
+        "| run | CPU ms/req (median) | req per CPU-second | vs floor (CPU) |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, group in runs.items():
+        cpus = sorted(r.cpu_ms for r in group if r.cpu_ms)
+        if not cpus or "half" in name or "workers" in name:
+            continue
+        cpu = cpus[len(cpus) // 2]
+        floor = floor0 if "oidc" in name else floor1 if "single" in name else floor2
+        rate = 1000 / cpu
+        lines.append(f"| {name} | {cpu:.3f} | {rate:,.0f} | {100 * rate / floor:.0f} % |")
     return "\n".join(lines)
 
 
@@ -367,7 +404,7 @@ def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (apt-get install wrk)")
 
-    floors: list[tuple[float, float, float]] = []
+    floors: list[tuple[tuple[float, float], tuple[float, float], tuple[float, float]]] = []
 
     def sample_floor() -> None:
         # The machine is shared: sample the floor in every round and keep the best (least
@@ -442,10 +479,12 @@ def main() -> None:
             if not args.skip_oidc:
                 keep(bench_oidc("oidc-provider (RS256 JWT, 1 process)", args))
     sample_floor()
-    floor2 = max(f[0] for f in floors)
-    floor1 = max(f[1] for f in floors)
-    floor0 = max(f[2] for f in floors)
-    samples = ", ".join(f"{f[0]:,.0f}" for f in floors)
+    floor2 = max(f[0][0] for f in floors)
+    floor1 = max(f[1][0] for f in floors)
+    floor0 = max(f[2][0] for f in floors)
+    # Per CPU-second the floor hardly depends on other load: the median sample.
+    cpu2, cpu1, cpu0 = (sorted(f[i][1] for f in floors)[len(floors) // 2] for i in range(3))
+    samples = ", ".join(f"{f[0][0]:,.0f}" for f in floors)
     print(
         f"crypto floor (best of {len(floors)} samples: {samples}): {floor2:,.0f}/s "
         f"(1 verify + 2 signs), {floor1:,.0f}/s (1 + 1), {floor0:,.0f}/s (1 sign)"
@@ -464,6 +503,12 @@ def main() -> None:
     )
     for name, group in runs.items():
         print(f"  {name}: " + ", ".join(f"{r.rps:,.0f}/s p99 {r.p99_ms:.1f} ms" for r in group))
+    print(
+        f"\nBy CPU time (load-independent): floor {cpu2:,.0f} (1 verify + 2 signs), {cpu1:,.0f} "
+        f"(1 + 1), {cpu0:,.0f} (1 sign) per CPU-second of one process"
+    )
+    print(cpu_table(runs, cpu2, cpu1, cpu0))
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
     if args.json:
         args.json.write_text(
             json.dumps(

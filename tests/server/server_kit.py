@@ -174,6 +174,7 @@ async def make_harness(
     replay: Any = None,
     limiter: Any = None,
     registry: Any = None,
+    audit: AuditLog | None = None,
     **settings: Any,
 ) -> Harness:
     clock = Clock()
@@ -194,7 +195,8 @@ async def make_harness(
         replay_store=replay,
         limiter=limiter,
         clock=clock,
-        audit=AuditLog(logger),
+        audit=AuditLog(logger) if audit is None else audit,
+        monotonic=clock,  # key refresh and caches follow the test's clock
     )
     return Harness(
         app=app,
