@@ -352,7 +352,8 @@ def expect_refused(
         assert after.last["error_code"] == code, after.last
         assert after.last["status"] == status
     # Redis: no replay entry consumed; only the A8 failures move the buckets.
-    assert after.jti_keys == before.jti_keys
+    # Only additions count: keys of earlier successes may expire meanwhile (TTL ≤ 70 s).
+    assert not after.jti_keys - before.jti_keys, after.jti_keys - before.jti_keys
     assert before.buckets == {}
     if counted is None or surface != "token":
         assert after.buckets == {}, after.buckets
