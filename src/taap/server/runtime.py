@@ -136,19 +136,24 @@ class DeferredApp:
         self._migrate = migrate
         self._lifecycle = lifecycle
         self._install_signals = install_signals
-        self._app: TokenServerApp | None = None
+        self._app: ASGIApp | None = None
         self._lock = asyncio.Lock()
 
-    async def _get(self) -> TokenServerApp:
+    async def _get(self) -> ASGIApp:
         async with self._lock:
             if self._app is None:
                 settings = self._settings_factory()
                 configure_logging(settings.log_format)
                 lifecycle = self._lifecycle or Lifecycle(drain=settings.shutdown_drain)
                 # Workers of a multi-process server do not migrate: the parent did it once.
-                self._app = await build_app(
+                app: ASGIApp = await build_app(
                     settings, fallback=self._fallback, migrate=self._migrate, lifecycle=lifecycle
                 )
+                if settings.otel:
+                    from taap.server.tracing import TracingApp
+
+                    app = TracingApp(app)
+                self._app = app
                 if self._install_signals:
                     lifecycle.install(asyncio.get_running_loop())
                 # Everything loaded so far (modules, keys, engines) lives as long as the

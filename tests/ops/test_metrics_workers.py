@@ -1,0 +1,59 @@
+"""``/metrics`` of ``taap serve --workers 2`` (Redis): every worker answers for the whole
+server (prometheus-client's multi-process files); request ids and JSON logs on the way."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+from ops_kit import V2, environment, register, start
+
+pytestmark = [pytest.mark.e2e, pytest.mark.redis]
+
+ISSUED = re.compile(
+    r'^taap_token_requests_total\{(?=[^}]*endpoint="v2")(?=[^}]*outcome="issued")[^}]*\} (\S+)$',
+    re.M,
+)
+
+
+def test_metrics_add_up_across_workers(tmp_path: Path, redis_url: str) -> None:
+    database_url = f"sqlite:///{tmp_path / 'taap.db'}"
+    client = register(database_url)
+    node = start(
+        tmp_path,
+        database_url,
+        "--workers",
+        "2",
+        "--redis-url",
+        redis_url,
+        env=environment(TAAP_SHUTDOWN_DRAIN="0"),
+    )
+    try:
+        ids: set[str] = set()
+        with httpx.Client(base_url=node.base, timeout=10) as http:
+            # A new connection each time, until both workers have issued tokens (each worker
+            # generates ids with a prefix of its own).
+            while len({i.split("-")[0] for i in ids}) < 2 and len(ids) < 40:
+                headers, body = client.request()
+                response = http.post(V2, headers={**headers, "Connection": "close"}, content=body)
+                assert response.status_code == 200
+                ids.add(response.headers["x-request-id"])
+            assert len({i.split("-")[0] for i in ids}) == 2
+            answered: dict[str, float] = {}
+            for _ in range(40):
+                response = http.get("/metrics", headers={"Connection": "close"})
+                worker = response.headers["x-request-id"].split("-")[0]
+                answered[worker] = sum(float(v) for v in ISSUED.findall(response.text))
+                if len(answered) == 2:
+                    break
+        # Both workers report every token issued, whichever worker issued it.
+        assert answered == dict.fromkeys(answered, float(len(ids)))
+        assert len(answered) == 2
+    finally:
+        assert node.stop() == 0
+    lines = [json.loads(line) for line in node.log.read_text().splitlines() if line.startswith("{")]
+    issued = [line for line in lines if line.get("event") == "token_issued"]
+    assert {line["request_id"] for line in issued} == ids
