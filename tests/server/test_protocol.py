@@ -121,8 +121,7 @@ def test_streamed_body_arrives_chunked(port: int) -> None:
 
 def test_expect_100_continue(port: int) -> None:
     raw = (
-        b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"
-        b"hello"
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello"
     )
     data = _exchange(port, raw, until=b"hello", pause_after=b"\r\n\r\n")
     assert data.startswith(b"HTTP/1.1 200 OK\r\n")
@@ -130,9 +129,13 @@ def test_expect_100_continue(port: int) -> None:
 
 
 def test_pipelined_requests_answer_in_order(port: int) -> None:
-    raw = b"".join(
-        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n" + n for n in (b"r1", b"r2")
-    ) + b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    raw = (
+        b"".join(
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n" + n
+            for n in (b"r1", b"r2")
+        )
+        + b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
     data = _exchange(port, raw, until=BODY)
     assert data.count(b"HTTP/1.1 200 OK") == 4
     assert data.index(b"r1") < data.index(b"r2") < data.index(BODY)
