@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -335,6 +336,10 @@ def expect_refused(
         body = reply.json()
         assert set(body) == {"error", "error_description", "error_code"}, body
         assert (body["error"], body["error_code"]) == (error, code), body
+        assert reply.header("content-type") == "application/json"
+        assert reply.header("cache-control") == "no-store"  # a refusal is never cached
+        # RFC 6749 §5.2: error_description only in %x20-21 / %x23-5B / %x5D-7E.
+        assert re.fullmatch(r"[\x20\x21\x23-\x5b\x5d-\x7e]+", body["error_description"])
         if status == 401:
             expected = 'Basic realm="taap"' if surface == "token" else "Bearer"
             assert (reply.header("www-authenticate") or "").startswith(expected)
