@@ -34,6 +34,7 @@ REQ = (400, "invalid_request", "request_malformed")
 BODY = (400, "invalid_request", "body_invalid")
 ATTACKER = generate_private_key()
 CANARY_SECRET = "canary-SECRET-4f1d2b"
+SQLI_ID = "x' OR '1'='1' --"
 # No ":" (Basic splits at the first one): a line break and JSON that would open a new line.
 INJECTED_ID = 'x"}\r\n{"event"\u2028"token_issued"'
 
@@ -567,6 +568,18 @@ CASES: list[Case] = [
         ),
         AUTH,
         "a",
+    ),
+    c(
+        "SQL injection in the client id",
+        lambda a: token_request(a, auth=basic(SQLI_ID, a.clients["a"].secret)),
+        AUTH,
+        "=" + SQLI_ID,
+    ),
+    c(
+        "LIKE wildcards as the client id",
+        lambda a: token_request(a, auth=basic("taap-%", a.clients["a"].secret)),
+        AUTH,
+        "=taap-%",
     ),
     c(
         "audit-line injection in the client id",
