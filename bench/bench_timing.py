@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import json
 import math
 import os
 import random
@@ -61,10 +62,6 @@ KINDS = ("unknown client", "wrong secret", "reference: right secret, no PoP")
 
 
 # -- statistics (stdlib only) ----------------------------------------------------------
-def _phi(z: float) -> float:
-    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
-
-
 def mann_whitney(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float]:
     """(U of ``a``, two-sided p-value, P(a > b) + P(a = b)/2) with tie-corrected normal approx."""
     n1, n2 = len(a), len(b)
@@ -88,7 +85,8 @@ def mann_whitney(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, 
     mean = n1 * n2 / 2
     sigma = math.sqrt(n1 * n2 / 12 * ((n + 1) - ties / (n * (n - 1))))
     z = (u1 - mean) / sigma if sigma else 0.0
-    return u1, 2 * (1 - _phi(abs(z))), u1 / (n1 * n2)
+    # erfc, not 1 - Phi: the tail stays accurate far below 1e-16.
+    return u1, math.erfc(abs(z) / math.sqrt(2.0)), u1 / (n1 * n2)
 
 
 def kolmogorov_smirnov(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
@@ -290,18 +288,30 @@ def _start_server(folder: Path, database_url: str) -> tuple[subprocess.Popen[byt
 
 
 # -- report ------------------------------------------------------------------------------
+def _error_code(body: bytes) -> str:
+    try:
+        return str(json.loads(body).get("error_code"))
+    except (ValueError, AttributeError):
+        return repr(body[:40])
+
+
+def samples_needed(a: Sequence[float], b: Sequence[float], alpha: float = 1e-3) -> str:
+    """The fewest requests of each kind (first n, doubling) at which Mann-Whitney p < alpha."""
+    n = 25
+    while n <= min(len(a), len(b)):
+        if mann_whitney(a[:n], b[:n])[1] < alpha:
+            return f"{n:,}"
+        n *= 2
+    return f"> {min(len(a), len(b)):,}"
+
+
 def report(title: str, run: Run, *, out: Callable[[str], None] = print) -> None:
     out(f"\n### {title}\n")
     out("| kind | n | answer | median µs | p90 µs | p99 µs | mean µs |")
     out("|---|---:|---|---:|---:|---:|---:|")
     for kind in KINDS:
         values = run.times[kind]
-        codes = sorted(
-            {
-                f"{status} {body[-40:].decode(errors='replace')}"
-                for status, body in run.answers[kind]
-            }
-        )
+        codes = sorted({f"{status} {_error_code(body)}" for status, body in run.answers[kind]})
         answer = "; ".join(codes) if len(codes) <= 2 else f"{len(codes)} different"
         out(
             f"| {kind} | {len(values)} | {answer} | {statistics.median(values):,.1f} | "
@@ -311,8 +321,11 @@ def report(title: str, run: Run, *, out: Callable[[str], None] = print) -> None:
     same = run.answers[KINDS[0]] == run.answers[KINDS[1]] and len(run.answers[KINDS[0]]) == 1
     verdict = "yes" if same else "NO"
     out(f"\nunknown client and wrong secret: byte-identical status and body: {verdict}\n")
-    out("| comparison | Δ median µs | Mann-Whitney U | p (MW) | P(A>B) | KS D | p (KS) |")
-    out("|---|---:|---:|---:|---:|---:|---:|")
+    out(
+        "| comparison | Δ median µs | Mann-Whitney U | p (MW) | P(A>B) | KS D | p (KS) "
+        "| n for p < 0.001 |"
+    )
+    out("|---|---:|---:|---:|---:|---:|---:|---:|")
     for a_kind, b_kind in ((KINDS[0], KINDS[1]), (KINDS[2], KINDS[1])):
         a, b = run.times[a_kind], run.times[b_kind]
         u, p_mw, prob = mann_whitney(a, b)
@@ -320,7 +333,7 @@ def report(title: str, run: Run, *, out: Callable[[str], None] = print) -> None:
         delta = statistics.median(a) - statistics.median(b)
         out(
             f"| {a_kind} vs {b_kind} | {delta:+,.1f} | {u:,.0f} | {pvalue(p_mw)} | {prob:.3f} | "
-            f"{d:.4f} | {pvalue(p_ks)} |"
+            f"{d:.4f} | {pvalue(p_ks)} | {samples_needed(a, b)} |"
         )
 
 
