@@ -1232,3 +1232,15 @@ def test_no_secret_or_trace_in_the_log(arena: Arena) -> None:
         assert tokens["id_token"].split(".")[2] not in text
     issued = [line for line in arena.audit_lines() if line["event"] == "token_issued"]
     assert all(line["client_id"] != INJECTED_ID[:200] for line in issued)
+
+
+@pytest.mark.parametrize(
+    "path", ["/.well-known/openid-configuration", "/oauth2/v1/jwks", "/openapi.json"]
+)
+def test_host_header_never_reaches_published_urls(arena: Arena, path: str) -> None:
+    """Host-header injection: metadata URLs come from the public-URL setting only."""
+    reply = arena.send(
+        http_request("GET", path, [("X-Forwarded-Host", "evil.example")], host="evil.example")
+    )
+    assert reply.status == 200
+    assert b"evil.example" not in reply.body
