@@ -150,12 +150,17 @@ def test_error_after_start_closes_the_connection(port: int) -> None:
 def test_small_response_leaves_in_one_write(port: int) -> None:
     writes: list[bytes] = []
 
+    closing: list[bool] = [False]
+
     class Recorder:
         def write(self, data: bytes) -> None:
             writes.append(bytes(data))
 
         def close(self) -> None:
             pass
+
+        def is_closing(self) -> bool:
+            return closing[0]
 
     from taap.server.protocol import _HeldHead
 
@@ -170,3 +175,9 @@ def test_small_response_leaves_in_one_write(port: int) -> None:
     held.flush()
     held.flush()
     assert writes[1:] == [b"HEAD-only\r\n\r\n"]
+    # A head held for a client that has gone is dropped, not written to a closing socket.
+    held.hold = True
+    held.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    closing[0] = True
+    held.flush()
+    assert len(writes) == 2

@@ -49,7 +49,8 @@ class _HeldHead:
         head = self._head
         if head is not None:
             self._head = None
-            self._transport.write(head)
+            if not self._transport.is_closing():  # the client left: nothing to send to
+                self._transport.write(head)
 
     def close(self) -> None:
         self.flush()
