@@ -7,6 +7,7 @@ import uuid
 
 import psycopg
 
+from taap.server._decoy import DECOY_CLIENT_ID
 from taap.server.database import parse_database_url
 from taap.server.registry import DEFAULT_PRODUCTS
 
@@ -51,7 +52,8 @@ class PgDatabases:
         """Bring a migrated database back to its first-start state (seeded signing key ``kid``)."""
         defaults = [p.id for p in DEFAULT_PRODUCTS]
         with psycopg.connect(self.libpq(name)) as conn:
-            conn.execute("TRUNCATE clients, client_secrets, client_keys, subscriptions CASCADE")
+            # Every client but the timing decoy (migration 0002); its rows go by ON DELETE CASCADE.
+            conn.execute("DELETE FROM clients WHERE id <> %s", (DECOY_CLIENT_ID,))
             conn.execute("DELETE FROM api_products WHERE NOT (id = ANY(%s))", (defaults,))
             conn.execute("DELETE FROM signing_keys WHERE kid <> %s", (kid,))
             conn.execute("UPDATE signing_keys SET publish_until = NULL, retired = false")

@@ -57,13 +57,13 @@ def _inspect(url: str) -> tuple[set[str], dict[str, dict[str, bool]], int, int]:
 
 
 def test_head_is_shipped_in_the_package() -> None:
-    assert migrations.head_revision() == "0001"
+    assert migrations.head_revision() == "0002"
     versions = Path(migrations.__file__).parent / "versions"
     assert any(p.suffix == ".py" for p in versions.iterdir())
 
 
 async def test_upgrade_downgrade_upgrade(empty_url: str) -> None:
-    assert await upgrade_database(empty_url) == "0001"
+    assert await upgrade_database(empty_url) == "0002"
     names, columns, products, signing = _inspect(empty_url)
     assert TABLES | {VERSION_TABLE} <= names
     assert products == 5
@@ -74,14 +74,14 @@ async def test_upgrade_downgrade_upgrade(empty_url: str) -> None:
         assert columns[table.name] == expected, table.name
 
     # Running it again changes nothing (first start of a second node).
-    assert await upgrade_database(empty_url) == "0001"
+    assert await upgrade_database(empty_url) == "0002"
     assert _inspect(empty_url)[3] == 1
 
     assert await downgrade_database(empty_url, "base") is None
     names, _, _, _ = _inspect(empty_url)
     assert not names & TABLES
 
-    assert await upgrade_database(empty_url) == "0001"
+    assert await upgrade_database(empty_url) == "0002"
     names, _, products, signing = _inspect(empty_url)
     assert names >= TABLES
     assert (products, signing) == (5, 1)

@@ -9,9 +9,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from secrets import token_bytes
 
 from taap.core.keys import PrivateKey, PublicKey, generate_private_key
 from taap.errors import ConfigurationError, NotFoundError
+from taap.server._decoy import DECOY_API, DECOY_CLIENT_ID
 from taap.server._registry_rules import (
     DEFAULT_CLIENT_ID_PREFIX,
     DEFAULT_KEY_PUBLISH_SECONDS,
@@ -85,6 +87,18 @@ class MemoryRegistry:
         self._clients: dict[str, _Client] = {}
         self._products: dict[str, ApiProduct] = {p.id: p for p in DEFAULT_PRODUCTS}
         self._signing: list[SigningKeyRecord] = []
+        now = clock()
+        # Kept apart from ``_clients``: invisible to listings and admin calls by construction.
+        self._decoy = _Client(
+            client_id=DECOY_CLIENT_ID,
+            name="timing decoy (never authenticates)",
+            status="disabled",
+            secrets=[_Secret(digest=token_bytes(32), weak=False, expires_at=None)],
+            keys=[],  # no RSA generation per registry; the PEM parse is cached in SqlRegistry
+            apis=[DECOY_API],
+            created_at=now,
+            updated_at=now,
+        )
         if signing_key is not None:
             self._signing.append(self._signing_record(signing_key))
         elif signing_key_bits is not None:
@@ -96,8 +110,12 @@ class MemoryRegistry:
     # -- hot path -----------------------------------------------------------------------
     async def get_client(self, client_id: str) -> ClientRecord | None:
         """The client with its live secrets, keys and subscriptions, or ``None``."""
-        client = self._clients.get(client_id) if is_client_id(client_id) else None
-        return None if client is None else self._record(client)
+        if not is_client_id(client_id):
+            return None
+        # As SqlRegistry: an unknown id builds the decoy's record, then answers None.
+        client = self._clients.get(client_id)
+        record = self._record(client if client is not None else self._decoy)
+        return None if client is None else record
 
     async def list_products(self) -> Sequence[ApiProduct]:
         """Every API product, sorted by id."""

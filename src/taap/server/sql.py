@@ -24,6 +24,7 @@ from taap.core.keys import PrivateKey, PublicKey, generate_private_key, load_pri
 from taap.core.keys import load_public_key as _load_public_key
 from taap.errors import ConfigurationError, KeyFormatError, NotFoundError, TaapError
 from taap.server import migrations
+from taap.server._decoy import DECOY_CLIENT_ID, is_decoy
 from taap.server._registry_rules import (
     DEFAULT_CLIENT_ID_PREFIX,
     DEFAULT_KEY_PUBLISH_SECONDS,
@@ -75,15 +76,24 @@ def _null(type_: Any) -> sa.Cast[Any]:
 def _client_statement(*, every: bool = False) -> sa.CompoundSelect[Any]:
     """The client row, its live secrets, keys and subscriptions: one round trip.
 
-    ``every``: all clients at once (listings), each row led by its client id.
+    An unknown id reads the timing decoy's rows instead (SECURITY.md A2: the same index
+    lookups, the same number of rows, the same record to build); the head row's ``f`` says
+    whether the id asked for was found. ``every``: all clients at once (listings), each row
+    led by its client id.
     """
     cid = sa.bindparam("cid", type_=sa.String)
     now = sa.bindparam("now", type_=_TS)
+    wanted = clients.alias("wanted")
+    # The asked id when it exists, else the decoy's: a constant subquery, evaluated once.
+    target = sa.func.coalesce(
+        sa.select(wanted.c.id).where(wanted.c.id == cid).scalar_subquery(),
+        sa.literal_column(f"'{DECOY_CLIENT_ID}'", sa.String),
+    )
 
     def scoped(select: sa.Select[Any], owner: sa.ColumnElement[str]) -> sa.Select[Any]:
         if every:
             return select.add_columns(owner.label("owner"))
-        return select.where(owner == cid)
+        return select.where(owner == target)
 
     head = sa.select(
         sa.literal_column("'c'").label("kind"),
@@ -91,7 +101,7 @@ def _client_statement(*, every: bool = False) -> sa.CompoundSelect[Any]:
         clients.c.status.label("b"),
         clients.c.created_at.label("t1"),
         clients.c.updated_at.label("t2"),
-        _null(sa.Boolean).label("f"),
+        (_null(sa.Boolean) if every else (clients.c.id == cid)).label("f"),
         _null(sa.Integer).label("n"),
     )
     head = scoped(head, clients.c.id)
@@ -294,7 +304,8 @@ class SqlRegistry:
 
         grouped: dict[str, list[tuple[Any, ...]]] = {}
         for row in await self._runner.read(work, retry=True):
-            grouped.setdefault(row[-1], []).append(row[:-1])
+            if not is_decoy(row[-1]):
+                grouped.setdefault(row[-1], []).append(row[:-1])
         records = [self._record(cid, rows) for cid, rows in grouped.items()]
         found = [r for r in records if r is not None]  # rows of a client deleted meanwhile
         return sorted(found, key=lambda r: (r.created_at, r.client_id))
@@ -554,6 +565,8 @@ class SqlRegistry:
     def _touch(
         self, conn: Connection, client_id: str, now: datetime, *, status: str | None = None
     ) -> None:
+        if is_decoy(client_id):
+            raise NotFoundError(f"unknown client {client_id!r}")  # stored, but no client
         values: dict[str, Any] = {"updated_at": now}
         if status is not None:
             values["status"] = status
@@ -632,6 +645,7 @@ class SqlRegistry:
 
     def _record(self, client_id: str, rows: Sequence[Sequence[Any]]) -> ClientRecord | None:
         head = None
+        found = True
         digests: list[bytes] = []
         weak = False
         keys: list[tuple[int, str]] = []
@@ -640,6 +654,7 @@ class SqlRegistry:
             kind, a = row[0], row[1]
             if kind == "c":
                 head = (a, row[2], row[3], row[4])
+                found = row[5] is None or bool(row[5])  # NULL in listings; False: the decoy
             elif kind == "s":
                 digests.append(bytes.fromhex(a))
                 weak = weak or bool(row[5])
@@ -651,7 +666,8 @@ class SqlRegistry:
             return None
         name, status, created, updated = head
         keys.sort()
-        return ClientRecord(
+        # Built in full even for the decoy, so an unknown id costs what a known one does.
+        record = ClientRecord(
             client_id=client_id,
             name=name,
             status=status,
@@ -662,6 +678,7 @@ class SqlRegistry:
             created_at=_utc(created),
             updated_at=_utc(updated),
         )
+        return record if found else None
 
 
 def _store_signing_key(
