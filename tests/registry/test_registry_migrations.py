@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from registry_kit import PgDatabases
+from registry_kit import PEPPER, PgDatabases
 
+from taap.core import PrivateKey
 from taap.server import migrations
+from taap.server._decoy import DECOY_CLIENT_ID
 from taap.server._sql_tables import VERSION_TABLE, metadata
 from taap.server.database import parse_database_url
-from taap.server.sql import downgrade_database, upgrade_database
+from taap.server.sql import downgrade_database, open_registry, upgrade_database
 
 TABLES = {
     "clients",
@@ -91,3 +93,42 @@ async def test_upgrade_to_base_creates_nothing(empty_url: str) -> None:
     assert await upgrade_database(empty_url, revision="base") is None
     names, _, _, _ = _inspect(empty_url)
     assert not names & TABLES
+
+
+def _client_ids(url: str) -> list[str]:
+    engine = sa.create_engine(parse_database_url(url).url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT id FROM clients ORDER BY id")).scalars()
+            return [str(r) for r in rows]
+    finally:
+        engine.dispose()
+
+
+async def test_decoy_migration_upgrades_and_downgrades(empty_url: str, rsa_key: PrivateKey) -> None:
+    assert await upgrade_database(empty_url, revision="0001") == "0001"
+    assert _client_ids(empty_url) == []
+    assert await upgrade_database(empty_url) == "0002"
+    assert _client_ids(empty_url) == [DECOY_CLIENT_ID]
+    registry = await open_registry(empty_url, pepper=PEPPER)
+    try:
+        record, _ = await registry.create_client(
+            name="kept", keys=[rsa_key.public], apis=["connectivity"]
+        )
+    finally:
+        await registry.close()
+
+    # Down to 0001: the decoy and only the decoy goes (with its secret, key, subscription).
+    assert await downgrade_database(empty_url, "0001") == "0001"
+    assert _client_ids(empty_url) == [record.client_id]
+    engine = sa.create_engine(parse_database_url(empty_url).url)
+    try:
+        with engine.connect() as conn:
+            for table in ("client_secrets", "client_keys", "subscriptions"):
+                owners = conn.execute(sa.text(f"SELECT client_id FROM {table}")).scalars()
+                assert set(owners) == {record.client_id}, table
+    finally:
+        engine.dispose()
+
+    assert await upgrade_database(empty_url) == "0002"
+    assert sorted(_client_ids(empty_url)) == sorted([DECOY_CLIENT_ID, record.client_id])
