@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import base64
 import collections
+import json
 import os
 import re
 import secrets
@@ -37,15 +38,21 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from bench_token_server import Result, crypto_floor, make_pops, run_wrk, stop, wait_ready
-from taap.core import PrivateKey, build_pop_token, generate_private_key, request_pairs
+from taap.core import (
+    PrivateKey,
+    build_pop_token,
+    generate_private_key,
+    load_private_key,
+    request_pairs,
+)
 from taap.server.sql import open_registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,6 +64,113 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 sys.path.insert(0, str(ROOT / "tests" / "cluster"))
 from cluster_kit import nginx_conf  # noqa: E402  (the cluster test's nginx.conf builder)
+
+# -- load generation and process helpers (own copies: the other bench scripts change) -------
+
+
+def crypto_floor(seconds: float = 2.0) -> tuple[float, float]:
+    """Issuances/s if one cost only 1 RS256 verify + 2 signs: by wall clock and per CPU-second
+    of this process (the second is robust to other load on the machine)."""
+    client, server = generate_private_key(2048), generate_private_key(2048)
+    message = b"x" * 600
+    signature = client.sign_rs256(message)
+    count, start, cpu = 0, time.perf_counter(), time.process_time()
+    while time.perf_counter() - start < seconds:
+        client.public.verify_rs256(signature, message)
+        server.sign_rs256(message)
+        server.sign_rs256(message)
+        count += 1
+    return count / (time.perf_counter() - start), count / (time.process_time() - cpu)
+
+
+_KEY: PrivateKey | None = None
+
+
+def _init_worker(pem: bytes) -> None:
+    global _KEY
+    _KEY = load_private_key(pem)
+
+
+def _make_pops(args: tuple[str, int, float]) -> list[str]:
+    auth, count, now = args
+    assert _KEY is not None
+    base = [("Content-Type", "application/json"), ("Authorization", auth)]
+    pairs = request_pairs("POST", TOKEN_PATH, base)
+    return [build_pop_token(pairs, _KEY, now=now) for _ in range(count)]
+
+
+def make_pops(key: PrivateKey, auth: str, count: int, folder: Path) -> Path:
+    """``count`` unique step-1 PoPs for a v2 token request, valid ~70 s, one per line."""
+    now = time.time() + 5  # iat may lead by the leeway: a few more seconds of age
+    procs = os.cpu_count() or 2
+    chunks = [(auth, count // procs + 1, now) for _ in range(procs)]
+    with ProcessPoolExecutor(procs, initializer=_init_worker, initargs=(key.to_pem(),)) as pool:
+        pops = [pop for chunk in pool.map(_make_pops, chunks) for pop in chunk]
+    path = folder / "pops.txt"
+    path.write_text("\n".join(pops[:count]) + "\n")
+    return path
+
+
+@dataclass
+class Result:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    requests: int
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _latency(text: str, pct: str) -> float:
+    match = re.search(rf"^\s*{pct}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+    return float(match.group(1)) * _UNITS[match.group(2)] if match else float("nan")
+
+
+def run_wrk(url: str, script: Path, script_args: list[str], args: argparse.Namespace) -> Result:
+    cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s"]
+    cmd += ["--latency", "--timeout", "5s", "-s", str(script), url, "--", *script_args]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    total = re.search(r"(\d+) requests in", out)
+    assert rps is not None, out
+    assert total is not None, out
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    if socket_errors:
+        print(f"  wrk socket errors: {socket_errors.group(1)}", file=sys.stderr)
+    return Result(
+        float(rps.group(1)),
+        _latency(out, "50"),
+        _latency(out, "99"),
+        int(bad.group(1)) if bad else 0,
+        int(total.group(1)),
+    )
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 40) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url}: process exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} not ready")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def free_port() -> int:
@@ -172,6 +286,7 @@ class Cluster:
     env: dict[str, str]
     nginx_bin: str
     count: int
+    workers: int = 1
     nginx_port: int = field(default_factory=free_port)
     ports: list[int] = field(default_factory=list)
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -181,6 +296,11 @@ class Cluster:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.nginx_port}"
 
+    @property
+    def label(self) -> str:
+        nodes = f"{self.count} node{'s' if self.count > 1 else ''}"
+        return nodes if self.workers == 1 else f"{nodes} x {self.workers} workers"
+
     def start(self) -> None:
         self.ports = [free_port() for _ in range(self.count)]
 
@@ -188,7 +308,7 @@ class Cluster:
         class _Node:  # what nginx_conf reads
             base: str
 
-        conf_dir = self.folder / f"nginx-{self.count}"
+        conf_dir = self.folder / f"nginx-{self.count}-{self.workers}"
         conf_dir.mkdir(exist_ok=True)
         conf = conf_dir / "nginx.conf"
         deploy = (ROOT / "deploy" / "nginx.conf").read_text()
@@ -206,9 +326,10 @@ class Cluster:
         env = {**self.env, "TAAP_PUBLIC_URL": self.url}
         for port in self.ports:
             log = (self.folder / f"node-{self.count}-{port}.log").open("wb")
+            cmd = [TAAP, "serve", "--port", str(port), "--workers", str(self.workers)]
             self.procs.append(
                 subprocess.Popen(
-                    [TAAP, "serve", "--port", str(port), "--with-sample-apis"],
+                    [*cmd, "--with-sample-apis"],
                     stdout=subprocess.DEVNULL,
                     stderr=log,
                     env=env,
@@ -230,7 +351,8 @@ class Cluster:
             self.nginx.wait(10)
 
     def node_pids(self) -> list[int]:
-        return [p.pid for p in self.procs]
+        """Every node process (with --workers: the supervisor and its workers)."""
+        return [pid for p in self.procs for pid in (p.pid, *children(p.pid))]
 
     def nginx_pids(self) -> list[int]:
         assert self.nginx is not None
@@ -243,7 +365,7 @@ class Cluster:
 @dataclass
 class Run:
     what: str  # "tokens" or "guard"
-    nodes: int
+    config: str  # "1 node", "2 nodes", "1 node x 2 workers"
     result: Result
     load: str
     cpu: dict[str, float]  # seconds during the run: nodes, nginx, redis, postgres
@@ -283,7 +405,7 @@ def measured(
     calls = {k: v - redis_before.get(k, 0) for k, v in redis_after.items()}
     calls = {k: v for k, v in calls.items() if v and k not in ("info", "ping")}
     pg = {k: pg_after[k] - pg_before[k] for k in PG_COUNTERS}
-    return Run(what, cluster.count, result, f"{load}→{loadavg()}", cpu, calls, pg)
+    return Run(what, cluster.label, result, f"{load}→{loadavg()}", cpu, calls, pg)
 
 
 # -- setup: client, token, PoPs ------------------------------------------------------------------
@@ -374,34 +496,39 @@ def profile(pid: int, seconds: int, folder: Path) -> list[tuple[str, float]] | N
 # -- report ----------------------------------------------------------------------------------------
 
 
-def report(runs: list[Run], floor: float, profile_rows: list[tuple[str, float]] | None) -> str:
+def report(
+    runs: list[Run], floor: float, floor_cpu: float, rows: list[tuple[str, float]] | None
+) -> str:
     lines = [
-        f"crypto floor (1 verify + 2 signs, one core, best sample): {floor:,.0f} issuances/s",
+        f"crypto floor (1 verify + 2 signs, one core, best sample): {floor:,.0f} issuances/s "
+        f"by wall clock, {floor_cpu:,.0f} per CPU-second = {1000 / floor_cpu:.2f} CPU-s per 1k",
         "",
         "| what | nodes | req/s | p50 ms | p99 ms | non-2xx | node CPU s per 1k | "
         "nginx CPU s per 1k | load avg |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
-    best: dict[tuple[str, int], Run] = {}
+    best: dict[tuple[str, str], Run] = {}
     for run in runs:
         r = run.result
         per_k = 1000 / max(run.good, 1)
         lines.append(
-            f"| {run.what} | {run.nodes} | {r.rps:,.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} "
+            f"| {run.what} | {run.config} | {r.rps:,.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} "
             f"| {r.errors} | {run.cpu['nodes'] * per_k:.2f} | {run.cpu['nginx'] * per_k:.2f} "
             f"| {run.load} |"
         )
-        key = (run.what, run.nodes)
+        key = (run.what, run.config)
         if key not in best or r.rps > best[key].result.rps:
             best[key] = run
     lines.append("")
     for what in ("tokens", "guard"):
-        one, two = best.get((what, 1)), best.get((what, 2))
-        if one and two:
-            lines.append(
-                f"{what}: best of rounds 1 node {one.result.rps:,.0f}/s, 2 nodes "
-                f"{two.result.rps:,.0f}/s, ratio {two.result.rps / one.result.rps:.2f}"
-            )
+        one = best.get((what, "1 node"))
+        for config in ("2 nodes", "1 node x 2 workers"):
+            other = best.get((what, config))
+            if one and other:
+                lines.append(
+                    f"{what}: best of rounds: 1 node {one.result.rps:,.0f}/s, {config} "
+                    f"{other.result.rps:,.0f}/s, ratio {other.result.rps / one.result.rps:.2f}"
+                )
     lines += ["", "Load on the shared services per 1,000 requests/s (best 2-node run of each):"]
     lines.append(
         "| what | Redis commands/s | Redis CPU % of a core | PostgreSQL xact/s | "
@@ -409,20 +536,20 @@ def report(runs: list[Run], floor: float, profile_rows: list[tuple[str, float]] 
     )
     lines.append("|---|---|---:|---:|---:|---:|---:|---:|")
     for what in ("tokens", "guard"):
-        run = best.get((what, 2)) or best.get((what, 1))
+        run = best.get((what, "2 nodes")) or best.get((what, "1 node"))
         if run is None:
             continue
         k = 1000 / max(run.good, 1)
         calls = ", ".join(f"{n} {v * k:,.0f}" for n, v in sorted(run.redis_calls.items()))
         lines.append(
-            f"| {what} ({run.nodes} node{'s' if run.nodes > 1 else ''}) | {calls or '0'} "
+            f"| {what} ({run.config}) | {calls or '0'} "
             f"| {100 * run.cpu['redis'] * k:.1f} | {run.pg['xact_commit'] * k:,.0f} "
             f"| {run.pg['tup_returned'] * k:,.0f} | {run.pg['tup_fetched'] * k:,.0f} "
             f"| {run.pg['blks_hit'] * k:,.0f} | {100 * run.cpu['postgres'] * k:.1f} |"
         )
-    if profile_rows:
+    if rows:
         lines += ["", "Profile of one node under the token load (py-spy, share of samples):"]
-        lines += [f"  {share:5.1f} %  {name}" for name, share in profile_rows]
+        lines += [f"  {share:5.1f} %  {name}" for name, share in rows]
     return "\n".join(lines)
 
 
@@ -434,6 +561,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--profile", type=int, default=8, help="py-spy seconds (0: skip)")
     parser.add_argument(
+        "--workers-row", action="store_true", help="also 1 node with --workers 2 (2 cores)"
+    )
+    parser.add_argument(
         "--settle", type=float, default=11.0, help="seconds for PostgreSQL to publish counters"
     )
     parser.add_argument(
@@ -443,12 +573,13 @@ def main() -> None:
         ),
     )
     parser.add_argument("--nginx", default=os.environ.get("TAAP_TEST_NGINX") or "nginx")
+    parser.add_argument("--json", type=Path, help="append every run here as a JSON line")
     args = parser.parse_args()
     for tool in ("wrk", "redis-server", "redis-cli", args.nginx):
         if not shutil.which(tool):
             sys.exit(f"{tool} is not installed")
 
-    floors: list[float] = []
+    floors: list[tuple[float, float]] = []
     runs: list[Run] = []
     profile_rows = None
     with (
@@ -468,18 +599,18 @@ def main() -> None:
         subprocess.run([TAAP, "db", "upgrade"], env=env, check=True, capture_output=True)
         client_id, secret, key = asyncio.run(_register(database_url, pepper))
         auth = "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+        configs = [(1, 1), (2, 1)] + ([(1, 2)] if args.workers_row else [])
         for round_no in range(args.rounds):
-            floors.append(crypto_floor(2, seconds=2))
-            for count in (1, 2):
-                cluster = Cluster(folder, env, args.nginx, count)
+            floors.append(crypto_floor())
+            for count, workers in configs:
+                cluster = Cluster(folder, env, args.nginx, count, workers)
                 try:
                     cluster.start()
-                    expected = 1500 * count
+                    expected = 1500 * count * workers
                     pops = make_pops(key, auth, int(expected * args.duration * 1.3), folder)
 
                     def tokens(url: str = cluster.url, pops: Path = pops) -> Result:
                         return run_wrk(
-                            "tokens",
                             url,
                             BENCH / "token_server_wrk.lua",
                             [str(pops), str(args.threads), auth, TOKEN_PATH, "0"],
@@ -488,19 +619,21 @@ def main() -> None:
 
                     run = measured(cluster, redis, database_url, "tokens", tokens, args.settle)
                     runs.append(run)
+                    if args.json:
+                        with args.json.open("a") as out:
+                            out.write(json.dumps(asdict(run)) + "\n")
                     print(
-                        f"  round {round_no + 1}: {run.what} x{count}: {run.result}",
+                        f"  round {round_no + 1}: {run.what}, {run.config}: {run.result}",
                         file=sys.stderr,
                     )
                     bearer = "Bearer " + get_token(cluster.url, client_id, secret, key)
-                    count_pops = int(4000 * count * args.duration * 1.3)
+                    count_pops = int(4000 * count * workers * args.duration * 1.3)
                     gpops, bearer_file = guard_pops(key, bearer, count_pops, folder)
 
                     def guard(
                         url: str = cluster.url, gp: Path = gpops, bf: Path = bearer_file
                     ) -> Result:
                         return run_wrk(
-                            "guard",
                             url + DEVICE_PATH,
                             BENCH / "guard_wrk.lua",
                             [str(gp), str(bf)],
@@ -509,11 +642,14 @@ def main() -> None:
 
                     run = measured(cluster, redis, database_url, "guard", guard, args.settle)
                     runs.append(run)
+                    if args.json:
+                        with args.json.open("a") as out:
+                            out.write(json.dumps(asdict(run)) + "\n")
                     print(
-                        f"  round {round_no + 1}: {run.what} x{count}: {run.result}",
+                        f"  round {round_no + 1}: {run.what}, {run.config}: {run.result}",
                         file=sys.stderr,
                     )
-                    if count == 1 and round_no == 0 and args.profile:
+                    if cluster.label == "1 node" and round_no == 0 and args.profile:
                         pops = make_pops(key, auth, int(1500 * (args.profile + 4) * 1.3), folder)
                         spy: list[list[tuple[str, float]] | None] = []
                         wrk_args = argparse.Namespace(
@@ -543,7 +679,7 @@ def main() -> None:
                         profile_rows = spy[0]
                 finally:
                     cluster.stop()
-    print(report(runs, max(floors), profile_rows))
+    print(report(runs, max(f[0] for f in floors), max(f[1] for f in floors), profile_rows))
 
 
 if __name__ == "__main__":
