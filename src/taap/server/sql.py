@@ -6,6 +6,8 @@ migrations, makes sure a signing key exists, and returns a :class:`SqlRegistry`.
 Hot path: :meth:`SqlRegistry.get_client` is one statement (a ``UNION ALL`` of the client row,
 its live secrets, keys and subscriptions) and nothing is cached but parsed key objects, so a
 change made by the CLI or another node is seen by the next request (A8 ``TAAP_REGISTRY_CACHE=0``).
+An unknown id reads the timing decoy's rows instead and builds its record before answering
+``None`` (SECURITY.md A2; :mod:`taap.server._decoy`), so both cost the same.
 Every database failure becomes :class:`~taap.errors.UnavailableError` (503), chained.
 """
 
