@@ -128,7 +128,6 @@ def serve(**options: Any) -> None:
         "access_log": False,
         "timeout_graceful_shutdown": settings.shutdown_timeout,
         "lifespan": "on",
-        "http": _http_protocol(),
     }
     log_config = uvicorn_log_config(settings.log_format)
     if log_config is not None:
@@ -168,14 +167,6 @@ def _multiprocess_metrics(settings: ServerSettings) -> Iterator[None]:
             yield
         finally:
             del os.environ["PROMETHEUS_MULTIPROC_DIR"]
-
-
-def _http_protocol() -> Any:
-    try:
-        from taap.server.protocol import http_protocol
-    except ImportError:  # no httptools: uvicorn's pure-Python protocol
-        return "auto"
-    return http_protocol()
 
 
 async def _preflight(settings: ServerSettings) -> None:
