@@ -233,3 +233,21 @@ async def test_rotation_through_validator(
     with pytest.raises(TokenInvalidError):
         await call(make_token(new_key, rsa_key, kid="k8"))
     assert keys.fetches == fetches  # the k2 refresh was < 30 s ago: no refetch at all
+
+
+def _refreshes(outcome: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("taap_jwks_refreshes_total", {"outcome": outcome}) or 0.0
+
+
+async def test_jwks_fetches_are_counted_for_metrics(server: FakeTokenServer, clock: Clock) -> None:
+    ok, failed = _refreshes("ok"), _refreshes("failed")
+    keys = provider(server, clock)
+    await keys.current()
+    await keys.current()  # cached: no fetch, no count
+    assert (_refreshes("ok"), _refreshes("failed")) == (ok + 1, failed)
+    server.fail = True
+    clock.now += 301
+    await keys.current()  # the refetch fails; the still-valid keys keep serving
+    assert (_refreshes("ok"), _refreshes("failed")) == (ok + 1, failed + 1)

@@ -125,3 +125,16 @@ async def test_unknown_path_without_token_is_401(api: httpx.AsyncClient) -> None
 
 async def test_health_is_open(api: httpx.AsyncClient) -> None:
     assert (await api.get("/healthz")).json() == {"status": "ok"}
+
+
+async def test_metrics_are_open_and_list_the_jwks_counter(api: httpx.AsyncClient) -> None:
+    # /metrics needs no token (like /healthz) and exposes taap_jwks_refreshes_total.
+    from taap.resource.metrics import jwks_refreshed
+
+    jwks_refreshed(True)
+    response = await api.get("/metrics")
+    assert response.status_code == 200
+    assert "text/plain" in response.headers["content-type"]
+    assert 'taap_jwks_refreshes_total{outcome="ok"}' in response.text
+    guarded = await api.get("/metricsx")
+    assert guarded.status_code == 401  # only the exact path is open

@@ -276,3 +276,12 @@ async def test_a_rotated_key_signs_within_the_refresh_interval(
     assert decode((await h.post("v2")).json()["access_token"])[0]["kid"] == old_kid
     h.clock.now += 1
     assert decode((await h.post("v2")).json()["access_token"])[0]["kid"] == rotated.kid
+
+
+async def test_metrics_include_the_process_wide_guard_counter(harness: Harness) -> None:
+    # With the sample APIs mounted, the guard's JWKS counter is served by the server's /metrics.
+    from taap.resource.metrics import jwks_refreshed
+
+    jwks_refreshed(False)
+    text = await _metrics(harness)
+    assert (_sample(text, "taap_jwks_refreshes_total", outcome="failed") or 0) >= 1

@@ -31,6 +31,7 @@ import httpx
 from taap.core._json import JsonError, loads_strict
 from taap.core.keys import PublicKey, public_key_from_jwk
 from taap.errors import ConfigurationError, KeyFormatError, UnavailableError
+from taap.resource.metrics import jwks_refreshed
 
 __all__ = [
     "DISCOVERY_PATH",
@@ -247,8 +248,10 @@ class JwksKeys:
             except _FetchError as exc:
                 log.warning("JWKS fetch from %s failed: %s", self.base_url, exc)
                 cache.jwks_uri = None  # rediscover next time: the server may have moved it
+                jwks_refreshed(False)
                 return False
             cache.keys, cache.issuer, cache.fetched_at = keys, issuer, started
+            jwks_refreshed(True)
             return True
 
     async def _download(self) -> tuple[str | None, dict[str, PublicKey]]:

@@ -34,6 +34,8 @@ from taap.errors import (
 )
 from taap.resource.dependency import taap_error_handler
 from taap.resource.keys import KeyProvider
+from taap.resource.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from taap.resource.metrics import render as render_metrics
 from taap.resource.middleware import GuardMiddleware
 from taap.resource.principal import PRINCIPAL_SCOPE_KEY, Principal
 from taap.resource.settings import GuardSettings
@@ -42,6 +44,7 @@ from taap.resource.validator import Validator
 __all__ = ["DEVICES", "HEALTH_PATH", "create_sample_app"]
 
 HEALTH_PATH = "/healthz"
+METRICS_PATH = "/metrics"
 _ICCID = re.compile(r"89[0-9]{17,18}")
 _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 MAX_SMS_TEXT = 918  # six concatenated GSM-7 segments of 153 characters
@@ -117,6 +120,11 @@ async def health(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
+async def metrics(request: Request) -> Response:
+    """``GET /metrics``: the guard's Prometheus metrics (``taap_jwks_refreshes_total``)."""
+    return Response(render_metrics(), media_type=METRICS_CONTENT_TYPE)
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     # Starlette's own 404/405 become A6 bodies like every other error.
     status = exc.status_code if isinstance(exc, HTTPException) else 500
@@ -172,9 +180,12 @@ def create_sample_app(
         Route("/iot-connectivity/v1/devices/{iccid}", get_device, methods=["GET"]),
         Route("/sms/v1/messages", send_message, methods=["POST"]),
         Route(HEALTH_PATH, health, methods=["GET"]),
+        Route(METRICS_PATH, metrics, methods=["GET"]),
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(GuardMiddleware, validator=validator, exempt=[HEALTH_PATH])],
+        middleware=[
+            Middleware(GuardMiddleware, validator=validator, exempt=[HEALTH_PATH, METRICS_PATH])
+        ],
         exception_handlers={TaapError: taap_error_handler, HTTPException: _http_error},
     )

@@ -22,6 +22,7 @@ from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    REGISTRY,
     CollectorRegistry,
     Counter,
     Histogram,
@@ -117,4 +118,6 @@ class ServerMetrics:
             )
             return generate_latest(registry)
         assert self.registry is not None
-        return generate_latest(self.registry)
+        # prometheus-client's default registry holds process-wide metrics: the guard's
+        # taap_jwks_refreshes_total when the sample APIs are mounted, and process_* gauges.
+        return generate_latest(self.registry) + generate_latest(REGISTRY)
