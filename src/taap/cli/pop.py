@@ -66,28 +66,12 @@ class OneLineCommand(click.Command):
             raise _one_line(exc) from exc
 
 
-class OneLineGroup(click.Group):
-    """A group with :class:`OneLineCommand` behaviour (unknown sub-command, bad options)."""
+class OneLineGroup(OneLineCommand, click.Group):
+    """A group with :class:`OneLineCommand` behaviour (unknown sub-command, bad options).
+
+    The method resolution order puts the one-line handling in front of ``click.Group``'s."""
 
     command_class = OneLineCommand
-
-    def make_context(
-        self,
-        info_name: str | None,
-        args: list[str],
-        parent: click.Context | None = None,
-        **extra: Any,
-    ) -> click.Context:
-        try:
-            return super().make_context(info_name, args, parent=parent, **extra)
-        except click.UsageError as exc:
-            raise _one_line(exc) from exc
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except click.UsageError as exc:
-            raise _one_line(exc) from exc
 
 
 def _read_text(value: str, what: str) -> str:
