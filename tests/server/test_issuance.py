@@ -214,3 +214,26 @@ async def test_v6_empty_grant_type_counts_as_absent(harness: Harness) -> None:
     response = await harness.post("v6", body=body)
     assert response.status_code == 200, response.text
     assert "storeId" not in decode(response.json()["access_token"])[1]
+
+
+async def test_signing_threads_issue_the_same_tokens(
+    rsa_key: PrivateKey, signing_key: PrivateKey
+) -> None:
+    # TAAP_SIGN_THREADS moves the RS256 signatures off the event loop; nothing else changes.
+    import asyncio
+
+    for mode in ("separate", "single"):
+        h = await make_harness(rsa_key, signing_key=signing_key, sign_threads=2, token_mode=mode)
+        responses = await asyncio.gather(*(h.post("v2") for _ in range(8)))
+        assert [r.status_code for r in responses] == [200] * 8
+        jwks = await _jwks(h)
+        for response in responses:
+            payload = response.json()
+            assert list(payload) == TOKEN_KEYS
+            claims = verify_tokens(payload, jwks, ISSUER, NOW)
+            assert claims["client_id"] == h.client_id
+            same = payload["id_token"] == payload["access_token"]
+            assert same is (mode == "single")
+        issued = [line for line in h.audit_lines if line["event"] == "token_issued"]
+        assert len(issued) == 8
+        assert len({line["token_jti"] for line in issued}) == 8

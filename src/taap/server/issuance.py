@@ -13,11 +13,13 @@ whether its credentials are right or wrong, so a limited guesser learns nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC
 from time import perf_counter
@@ -149,6 +151,11 @@ class TokenEndpoints:
         self._signing: SigningKeyRecord | None = None
         self._signing_at = -math.inf
         self._clients: dict[str, tuple[float, ClientRecord | None]] = {}
+        self._signer = (
+            ThreadPoolExecutor(settings.sign_threads, thread_name_prefix="taap-sign")
+            if settings.sign_threads
+            else None
+        )
 
     # -- registry reads with their (short, documented) caches ---------------------------
     async def signing_key(self) -> SigningKeyRecord:
@@ -391,22 +398,23 @@ class TokenEndpoints:
             raise PopReplayedError()
         # 12. issue
         token_jti = str(uuid.uuid4())
-        access = issue_access_token(
-            key=signing.key,
-            kid=signing.kid,
-            issuer=self._issuer,
-            client_id=client_id,
-            apis=apis,
-            cnf_jwk=verified.key.jwk,
-            now=now,
-            ttl=self._ttl,
-            jti=token_jti,
-            extra=claims or None,
-        )
-        id_token = (
-            access
-            if self._single
-            else issue_id_token(
+
+        def sign() -> tuple[str, str]:
+            access = issue_access_token(
+                key=signing.key,
+                kid=signing.kid,
+                issuer=self._issuer,
+                client_id=client_id,
+                apis=apis,
+                cnf_jwk=verified.key.jwk,
+                now=now,
+                ttl=self._ttl,
+                jti=token_jti,
+                extra=claims or None,
+            )
+            if self._single:
+                return access, access
+            id_token = issue_id_token(
                 key=signing.key,
                 kid=signing.kid,
                 issuer=self._issuer,
@@ -414,7 +422,12 @@ class TokenEndpoints:
                 now=now,
                 ttl=self._ttl,
             )
-        )
+            return access, id_token
+
+        if self._signer is None:
+            access, id_token = sign()
+        else:
+            access, id_token = await asyncio.get_running_loop().run_in_executor(self._signer, sign)
         body_out = (
             b'{"id_token":"'
             + id_token.encode("ascii")

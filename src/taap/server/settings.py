@@ -92,6 +92,9 @@ class ServerSettings(BaseSettings):
     metrics: bool = True
     log_format: LogFormat = "json"
     otel: bool = False
+    # Threads that sign tokens off the event loop (cryptography releases the GIL while it signs,
+    # as node's libuv pool does for oidc-provider). 0 = sign inline: one worker uses one core.
+    sign_threads: int = Field(default=0, ge=0, le=64)
 
     @field_validator("rate_client", "rate_address")
     @classmethod
