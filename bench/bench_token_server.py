@@ -393,6 +393,9 @@ def main() -> None:
     )
     parser.add_argument("--skip-oidc", action="store_true")
     parser.add_argument("--skip-workers", action="store_true")
+    parser.add_argument(
+        "--sign-threads", type=int, default=0, help="add rows with TAAP_SIGN_THREADS=N"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument(
         "--baseline-src",
@@ -463,6 +466,28 @@ def main() -> None:
                     env_extra={"TAAP_REGISTRY_CACHE": "1"},
                 )
             )
+            if args.sign_threads:
+                # Signatures on a thread pool (the GIL is released while signing), as node's
+                # libuv pool signs for oidc-provider: one process then uses more than one core.
+                threads = {"TAAP_SIGN_THREADS": str(args.sign_threads)}
+                keep(
+                    bench_taap(
+                        setup,
+                        f"taap v2, 1 worker, TAAP_SIGN_THREADS={args.sign_threads}",
+                        args,
+                        env_extra=threads,
+                    )
+                )
+                keep(
+                    bench_taap(
+                        setup,
+                        f"taap v2 single, 1 worker, TAAP_SIGN_THREADS={args.sign_threads}",
+                        args,
+                        "--token-mode",
+                        "single",
+                        env_extra=threads,
+                    )
+                )
             if not args.skip_workers:
                 keep(
                     bench_taap(
