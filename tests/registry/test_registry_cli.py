@@ -182,6 +182,9 @@ def test_full_lifecycle(taap: Taap, workdir: Path, other_key: PrivateKey) -> Non
         (("clients", "subscribe", "nobody", "location"), "not_found"),
         (("clients", "remove-key", "nobody", "x"), "not_found"),
         (("keys", "retire", "nokid"), "not_found: no signing key 'nokid'"),
+        # base64url values may start with '-': still the argument, never an unknown option
+        (("clients", "remove-key", "nobody", "-Eya_x"), "not_found"),
+        (("keys", "retire", "-Eya_x"), "not_found: no signing key '-Eya_x'"),
     ],
 )
 def test_errors_are_one_line(taap: Taap, args: tuple[str, ...], message: str) -> None:

@@ -167,6 +167,11 @@ def clients() -> None:
     """Registered clients: credentials, PoP keys, subscriptions."""
 
 
+#: Thumbprints and kids are base64url, so one in 64 starts with "-": without this click would
+#: take such a value for an unknown option ("No such option '-E'") instead of the argument.
+_DASH_VALUES = {"ignore_unknown_options": True}
+
+
 @clients.command("create")
 @click.option("--name", required=True, help="Display name of the client.")
 @click.option(
@@ -301,7 +306,7 @@ def add_key(client_id: str, path: str, database_url: str) -> None:
     click.echo(f"{client_id}: added key {key.thumbprint}")
 
 
-@clients.command("remove-key")
+@clients.command("remove-key", context_settings=_DASH_VALUES)
 @click.argument("client_id")
 @click.argument("thumbprint")
 @_database_option
@@ -424,7 +429,7 @@ def rotate_keys(bits: str, database_url: str) -> None:
     click.echo(f"new signing key {record.kid} ({record.key.bits} bits) is active")
 
 
-@keys.command("retire")
+@keys.command("retire", context_settings=_DASH_VALUES)
 @click.argument("kid")
 @_database_option
 def retire_key(kid: str, database_url: str) -> None:
