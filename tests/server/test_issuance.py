@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from server_kit import BASE, NOW, TOKEN_KEYS, Harness, decode, make_harness, v6_body, verify_tokens
 
 from taap.core import PrivateKey
@@ -237,3 +238,15 @@ async def test_signing_threads_issue_the_same_tokens(
         issued = [line for line in h.audit_lines if line["event"] == "token_issued"]
         assert len(issued) == 8
         assert len({line["token_jti"] for line in issued}) == 8
+
+
+async def test_closing_the_app_stops_the_signing_threads(
+    rsa_key: PrivateKey, signing_key: PrivateKey
+) -> None:
+    h = await make_harness(rsa_key, signing_key=signing_key, sign_threads=2)
+    assert (await h.post("v2")).status_code == 200
+    signer = h.app.tokens._signer  # type: ignore[attr-defined]
+    assert signer is not None
+    await h.app.aclose()  # type: ignore[attr-defined]
+    with pytest.raises(RuntimeError):
+        signer.submit(lambda: None)  # a shut-down pool refuses new work

@@ -214,8 +214,9 @@ class TokenServerApp:
                 return
 
     async def aclose(self) -> None:
-        """Close the registry and any shared stores."""
+        """Close the registry, the signing threads and any shared stores."""
         try:
+            self.tokens.close()
             await self.registry.close()
         finally:
             if self._on_close is not None:

@@ -157,6 +157,11 @@ class TokenEndpoints:
             else None
         )
 
+    def close(self) -> None:
+        """Stop the signing threads (``TAAP_SIGN_THREADS``), if any; signatures under way finish."""
+        if self._signer is not None:
+            self._signer.shutdown(wait=True)
+
     # -- registry reads with their (short, documented) caches ---------------------------
     async def signing_key(self) -> SigningKeyRecord:
         """The active signing key, re-read every ``TAAP_KEY_REFRESH`` seconds.
