@@ -30,6 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
+from logkit import audit_records
 from taap.core import PrivateKey, build_pop_token, compute_edts, request_pairs
 from taap.core._b64 import b64url_encode
 
@@ -244,12 +245,7 @@ class Arena:
 
     # observations
     def audit_lines(self) -> Iterator[dict[str, Any]]:
-        for line in self.log.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("{") and '"event"' in line:
-                try:
-                    yield json.loads(line)
-                except ValueError:
-                    continue
+        yield from audit_records(self.log)
 
     def snapshot(self) -> Snapshot:
         events: dict[str, int] = {}

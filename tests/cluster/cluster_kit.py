@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from logkit import audit_records
 from taap.client import NO_RETRY, ClientCredentials, PopAuth, Secret, TokenClient
 from taap.core import PrivateKey
 
@@ -125,12 +126,7 @@ class Node:
 
     def audit(self) -> list[dict[str, Any]]:
         """Every audit line this node wrote, over all its starts."""
-        lines = []
-        for log in self.logs:
-            for line in log.read_text(errors="replace").splitlines():
-                if line.startswith("{") and '"event"' in line:
-                    lines.append(json.loads(line))
-        return lines
+        return [record for log in self.logs for record in audit_records(log)]
 
 
 # -- nginx -------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from cluster_kit import (
     wait_until,
 )
 
+from logkit import audit_records
 from taap.core import PrivateKey, build_pop_token, generate_private_key, request_pairs
 from taap.server.sql import open_registry
 
@@ -458,8 +459,4 @@ def _issued_metric(node: Node) -> float:
 
 
 def _audit(log: Path) -> list[dict[str, Any]]:
-    return [
-        json.loads(line)
-        for line in log.read_text(errors="replace").splitlines()
-        if line.startswith("{") and '"event"' in line
-    ]
+    return audit_records(log)

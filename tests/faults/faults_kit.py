@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import os
 import shutil
 import signal
@@ -23,6 +22,7 @@ import httpx
 import pytest
 from e2e_kit import TAAP, Client, Service, clean_env, free_port, start_service
 
+from logkit import audit_records
 from taap.core import PrivateKey, build_pop_token, request_pairs
 from taap.server.database import parse_database_url
 from taap.server.pepper import load_pepper
@@ -283,8 +283,7 @@ def register(
 
 def audit(service: Service) -> list[dict[str, Any]]:
     """The audit lines ``taap serve`` wrote to its log so far."""
-    lines = service.log.read_text(errors="replace").splitlines()
-    return [json.loads(line) for line in lines if line.startswith("{") and '"event"' in line]
+    return audit_records(service.log)
 
 
 def basic(client_id: str, secret: str) -> str:
