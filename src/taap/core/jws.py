@@ -150,8 +150,17 @@ def encode_segment(value: dict[str, Any]) -> str:
     return b64url_encode(dumps_compact(value))
 
 
+def signing_input(header_segment: str, payload: dict[str, Any]) -> bytes:
+    """The bytes an RS256 signature covers: ``header.payload`` (ASCII)."""
+    return f"{header_segment}.{encode_segment(payload)}".encode("ascii")
+
+
+def join_compact(signed: bytes, signature: bytes) -> str:
+    """The compact JWS of a :func:`signing_input` and its signature."""
+    return f"{signed.decode('ascii')}.{b64url_encode(signature)}"
+
+
 def sign_compact(header_segment: str, payload: dict[str, Any], key: PrivateKey) -> str:
     """Sign ``payload`` under an already-encoded header segment; returns the compact JWS."""
-    signing_input = f"{header_segment}.{encode_segment(payload)}"
-    signature = key.sign_rs256(signing_input.encode("ascii"))
-    return f"{signing_input}.{b64url_encode(signature)}"
+    signed = signing_input(header_segment, payload)
+    return join_compact(signed, key.sign_rs256(signed))

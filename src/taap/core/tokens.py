@@ -13,13 +13,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from taap.core.jws import JwsError, encode_segment, parse_compact, sign_compact
+from taap.core.jws import JwsError, encode_segment, join_compact, parse_compact, signing_input
 from taap.core.keys import PrivateKey, PublicKey, public_key_from_jwk
 from taap.errors import KeyFormatError, TokenInvalidError, UnknownKeyIdError
 
 __all__ = [
     "ACCESS_TOKEN_TYP",
     "AccessToken",
+    "access_token_input",
+    "id_token_input",
     "issue_access_token",
     "issue_id_token",
     "verify_access_token",
@@ -49,6 +51,33 @@ def issue_access_token(
     extra: Mapping[str, str] | None = None,
 ) -> str:
     """Sign an access token (``typ`` ``at+jwt``) bound to the client's PoP key."""
+    signed = access_token_input(
+        kid=kid,
+        issuer=issuer,
+        client_id=client_id,
+        apis=apis,
+        cnf_jwk=cnf_jwk,
+        now=now,
+        ttl=ttl,
+        jti=jti,
+        extra=extra,
+    )
+    return join_compact(signed, key.sign_rs256(signed))
+
+
+def access_token_input(
+    *,
+    kid: str,
+    issuer: str,
+    client_id: str,
+    apis: Sequence[str],
+    cnf_jwk: Mapping[str, str],
+    now: float,
+    ttl: int = 3600,
+    jti: str | None = None,
+    extra: Mapping[str, str] | None = None,
+) -> bytes:
+    """The signing input of :func:`issue_access_token`, to be signed elsewhere (a thread)."""
     iat = int(now)
     claims: dict[str, Any] = {
         "sub": client_id,
@@ -63,7 +92,7 @@ def issue_access_token(
     }
     if extra:
         claims.update(extra)
-    return sign_compact(_header_segment(kid, ACCESS_TOKEN_TYP), claims, key)
+    return signing_input(_header_segment(kid, ACCESS_TOKEN_TYP), claims)
 
 
 def issue_id_token(
@@ -77,6 +106,20 @@ def issue_id_token(
     jti: str | None = None,
 ) -> str:
     """Sign an ID token (``typ`` ``JWT``) with the seed's claims: sub, aud, iss, exp, iat, jti."""
+    signed = id_token_input(kid=kid, issuer=issuer, client_id=client_id, now=now, ttl=ttl, jti=jti)
+    return join_compact(signed, key.sign_rs256(signed))
+
+
+def id_token_input(
+    *,
+    kid: str,
+    issuer: str,
+    client_id: str,
+    now: float,
+    ttl: int = 3600,
+    jti: str | None = None,
+) -> bytes:
+    """The signing input of :func:`issue_id_token`, to be signed elsewhere (a thread)."""
     iat = int(now)
     claims = {
         "sub": client_id,
@@ -86,7 +129,7 @@ def issue_id_token(
         "iat": iat,
         "jti": jti or str(uuid.uuid4()),
     }
-    return sign_compact(_header_segment(kid, "JWT"), claims, key)
+    return signing_input(_header_segment(kid, "JWT"), claims)
 
 
 @dataclass(frozen=True, slots=True)

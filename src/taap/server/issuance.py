@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -25,10 +26,12 @@ from datetime import UTC
 from time import perf_counter
 from typing import Literal
 
+from taap.core.jws import join_compact
+from taap.core.keys import PrivateKey
 from taap.core.pop import decode_pop_token, verify_pop_token
 from taap.core.replay import MemoryReplayStore, ReplayStore
 from taap.core.request import request_parts
-from taap.core.tokens import issue_access_token, issue_id_token
+from taap.core.tokens import access_token_input, id_token_input
 from taap.errors import (
     BodyTooLargeError,
     ClientAuthError,
@@ -93,6 +96,11 @@ def _published_long_enough(
     return keys[-1]
 
 
+def _sign_all(key: PrivateKey, inputs: Sequence[bytes]) -> list[bytes]:
+    """RS256 signatures of ``inputs``: nothing but the RSA calls (run on a signing thread)."""
+    return [key.sign_rs256(signed) for signed in inputs]
+
+
 def _is_json(content_type: bytes) -> bool:
     media = content_type.split(b";", 1)[0].strip(b" \t").lower()
     return media == b"application/json"
@@ -126,7 +134,9 @@ class TokenEndpoints:
         metrics: ServerMetrics | None = None,
         request_ids: RequestIds | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        cpus: int | None = None,
     ) -> None:
+        """``cpus``: usable cores for ``TAAP_SIGN_THREADS=auto`` (default: this process's)."""
         self.settings = settings
         self.registry = registry
         self.replay_store = replay_store
@@ -151,10 +161,11 @@ class TokenEndpoints:
         self._signing: SigningKeyRecord | None = None
         self._signing_at = -math.inf
         self._clients: dict[str, tuple[float, ClientRecord | None]] = {}
+        threads = settings.signing_threads(
+            cpus if cpus is not None else len(os.sched_getaffinity(0))
+        )
         self._signer = (
-            ThreadPoolExecutor(settings.sign_threads, thread_name_prefix="taap-sign")
-            if settings.sign_threads
-            else None
+            ThreadPoolExecutor(threads, thread_name_prefix="taap-sign") if threads else None
         )
 
     def close(self) -> None:
@@ -403,10 +414,12 @@ class TokenEndpoints:
             raise PopReplayedError()
         # 12. issue
         token_jti = str(uuid.uuid4())
-
-        def sign() -> tuple[str, str]:
-            access = issue_access_token(
-                key=signing.key,
+        # Claims and encoding stay on the event loop; only the RSA work moves to a signing
+        # thread (TAAP_SIGN_THREADS), where cryptography runs it without the GIL. A thread that
+        # also ran the Python parts fought the loop for the GIL on every step (measured: ~35 %
+        # more CPU per request and no throughput gained).
+        inputs = [
+            access_token_input(
                 kid=signing.kid,
                 issuer=self._issuer,
                 client_id=client_id,
@@ -417,22 +430,25 @@ class TokenEndpoints:
                 jti=token_jti,
                 extra=claims or None,
             )
-            if self._single:
-                return access, access
-            id_token = issue_id_token(
-                key=signing.key,
-                kid=signing.kid,
-                issuer=self._issuer,
-                client_id=client_id,
-                now=now,
-                ttl=self._ttl,
+        ]
+        if not self._single:
+            inputs.append(
+                id_token_input(
+                    kid=signing.kid,
+                    issuer=self._issuer,
+                    client_id=client_id,
+                    now=now,
+                    ttl=self._ttl,
+                )
             )
-            return access, id_token
-
         if self._signer is None:
-            access, id_token = sign()
+            signatures = _sign_all(signing.key, inputs)
         else:
-            access, id_token = await asyncio.get_running_loop().run_in_executor(self._signer, sign)
+            signatures = await asyncio.get_running_loop().run_in_executor(
+                self._signer, _sign_all, signing.key, inputs
+            )
+        access = join_compact(inputs[0], signatures[0])
+        id_token = access if self._single else join_compact(inputs[1], signatures[1])
         body_out = (
             b'{"id_token":"'
             + id_token.encode("ascii")

@@ -7,7 +7,7 @@ and pass it down; nothing below reads the environment.
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,6 +21,8 @@ __all__ = ["Rate", "ServerSettings", "parse_rate", "trusted_networks"]
 TokenMode = Literal["separate", "single"]
 PolicyName = Literal["strict", "lenient", "java-compat"]
 LogFormat = Literal["json", "text"]
+# More signing threads than this buys nothing for one event loop feeding them (docs/server.md).
+_AUTO_SIGN_THREADS_MAX = 4
 
 
 def parse_rate(text: str) -> Rate:
@@ -94,7 +96,8 @@ class ServerSettings(BaseSettings):
     otel: bool = False
     # Threads that sign tokens off the event loop (cryptography releases the GIL while it signs,
     # as node's libuv pool does for oidc-provider). 0 = sign inline: one worker uses one core.
-    sign_threads: int = Field(default=0, ge=0, le=64)
+    # "auto" (see signing_threads): a pool only where a core would otherwise sit idle.
+    sign_threads: Annotated[int, Field(ge=0, le=64)] | Literal["auto"] = "auto"
 
     @field_validator("rate_client", "rate_address")
     @classmethod
@@ -140,6 +143,19 @@ class ServerSettings(BaseSettings):
                 "and rate limits must be shared by every worker process (TAAP.md A4)"
             )
         return self
+
+    def signing_threads(self, cpus: int) -> int:
+        """How many threads sign tokens on a machine with ``cpus`` usable cores (0 = inline).
+
+        ``auto``: with one worker and two or more cores, ``min(cpus, 4)`` threads, so the
+        signatures of one request run beside the event loop's work on the next; with several
+        workers the cores are already theirs and the hand-offs would only cost CPU.
+        """
+        if self.sign_threads != "auto":
+            return self.sign_threads
+        if self.workers > 1 or cpus < 2:
+            return 0
+        return min(cpus, _AUTO_SIGN_THREADS_MAX)
 
     @classmethod
     def load(cls, **overrides: Any) -> ServerSettings:
