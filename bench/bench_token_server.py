@@ -8,6 +8,8 @@ them, one slice per wrk thread). Every request is a real v2 token request: Basic
 registry lookup (SQLite file), PoP verify (A3 steps 1-6), replay record, two RS256 signatures
 (one in --token-mode single). oidc-provider (npm, installed into .cache/token_server_bench)
 issues RS256 JWT access tokens for client_credentials under the same wrk settings.
+Signing: the default TAAP_SIGN_THREADS=auto signs on a thread pool with one worker (one process
+then uses more than one core, as oidc-provider's does); --sign-threads 0 adds inline rows.
 Floor: per request 1 RS256 verify + 2 RS256 signs (1 + 1 for single mode) in a tight loop on
 one core, same key sizes. Latency at half the peak rate uses wrk's per-connection delay.
 Peak RSS is VmHWM of each server process (the largest worker).
@@ -394,7 +396,10 @@ def main() -> None:
     parser.add_argument("--skip-oidc", action="store_true")
     parser.add_argument("--skip-workers", action="store_true")
     parser.add_argument(
-        "--sign-threads", type=int, default=0, help="add rows with TAAP_SIGN_THREADS=N"
+        "--sign-threads",
+        type=int,
+        default=None,
+        help="add rows with TAAP_SIGN_THREADS=N (0: inline signing) beside the default (auto)",
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument(
@@ -466,9 +471,9 @@ def main() -> None:
                     env_extra={"TAAP_REGISTRY_CACHE": "1"},
                 )
             )
-            if args.sign_threads:
-                # Signatures on a thread pool (the GIL is released while signing), as node's
-                # libuv pool signs for oidc-provider: one process then uses more than one core.
+            if args.sign_threads is not None:
+                # The default (auto) signs on a thread pool with one worker, as node's libuv
+                # pool signs for oidc-provider; 0 shows the same work signed on the loop.
                 threads = {"TAAP_SIGN_THREADS": str(args.sign_threads)}
                 keep(
                     bench_taap(

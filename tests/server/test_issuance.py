@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from server_kit import BASE, NOW, TOKEN_KEYS, Harness, decode, make_harness, v6_body, verify_tokens
@@ -225,8 +226,24 @@ async def test_signing_threads_issue_the_same_tokens(
 
     for mode in ("separate", "single"):
         h = await make_harness(rsa_key, signing_key=signing_key, sign_threads=2, token_mode=mode)
+        pool = h.app.tokens._signer  # type: ignore[attr-defined]
+        submitted: list[object] = []
+        real_submit = pool.submit
+
+        def counting_submit(
+            fn: Any, *args: Any, _real: Any = real_submit, _seen: list[object] = submitted
+        ) -> Any:
+            _seen.append(fn)
+            return _real(fn, *args)
+
+        pool.submit = counting_submit
+        # Alone on the loop, a request signs inline: the hand-off would only add latency.
+        assert (await h.post("v2")).status_code == 200
+        assert submitted == []
+        # Requests that arrive together sign on the pool while the loop serves the others.
         responses = await asyncio.gather(*(h.post("v2") for _ in range(8)))
         assert [r.status_code for r in responses] == [200] * 8
+        assert len(submitted) >= 4
         jwks = await _jwks(h)
         for response in responses:
             payload = response.json()
@@ -236,8 +253,8 @@ async def test_signing_threads_issue_the_same_tokens(
             same = payload["id_token"] == payload["access_token"]
             assert same is (mode == "single")
         issued = [line for line in h.audit_lines if line["event"] == "token_issued"]
-        assert len(issued) == 8
-        assert len({line["token_jti"] for line in issued}) == 8
+        assert len(issued) == 9
+        assert len({line["token_jti"] for line in issued}) == 9
 
 
 async def test_closing_the_app_stops_the_signing_threads(
