@@ -117,6 +117,7 @@ def arena(
     log = folder / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAAP_")}
     env["TAAP_KEY_REFRESH"] = "0"
+    env["TAAP_SHUTDOWN_DRAIN"] = "0"  # no load balancer to drain from: stop at once
     # A module may run its server with other settings (e.g. the PoP policy).
     env.update(getattr(request.module, "SERVER_ENV", {}))
     cmd = [

@@ -48,6 +48,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, rsa_key: PrivateKey) -> Ite
     database = f"sqlite:///{tmp / 'taap.db'}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAAP_")}
     env["XDG_CONFIG_HOME"] = str(tmp / "xdg")
+    env["TAAP_SHUTDOWN_DRAIN"] = "0"  # no load balancer to drain from: stop at once
     port = _free_port()
     log = (tmp / "serve.log").open("wb")
     proc = subprocess.Popen(

@@ -38,6 +38,9 @@ def free_port() -> int:
 def clean_env(**extra: str) -> dict[str, str]:
     """The test's environment without any TAAP_* setting, plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAAP_")}
+    # No unready-but-serving pause at SIGTERM (2 s by default): these servers sit behind no
+    # load balancer; tests/ops/test_shutdown.py sets it where the drain is what is tested.
+    env["TAAP_SHUTDOWN_DRAIN"] = "0"
     env.update(extra)
     return env
 

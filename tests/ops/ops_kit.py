@@ -50,6 +50,7 @@ class Node:
 
 def environment(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TAAP_", "PROMETHEUS_"))}
+    env["TAAP_SHUTDOWN_DRAIN"] = "0"  # tests of the drain set it themselves
     env.update(extra)
     return env
 

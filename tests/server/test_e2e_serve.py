@@ -48,6 +48,7 @@ class Server:
 def _start(tmp: Path, database_url: str, *extra: str, env: dict[str, str] | None = None) -> Server:
     port = _free_port()
     environ = {k: v for k, v in os.environ.items() if not k.startswith("TAAP_")}
+    environ["TAAP_SHUTDOWN_DRAIN"] = "0"  # no load balancer to drain from: stop at once
     environ.update(env or {})
     log = tmp / f"serve-{port}.log"
     with log.open("wb") as out:
