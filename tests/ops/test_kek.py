@@ -33,11 +33,18 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _upgrade(url: str, kek: str | None) -> None:
+    """Create the registry (schema + first signing key) with the CLI, under ``kek``."""
+    env = environment() if kek is None else environment(TAAP_KEY_ENCRYPTION_KEY=kek)
+    done = _cli("db", "upgrade", "--database-url", url, env=env)
+    assert done.returncode == 0, done.stderr
+
+
 def test_cli_and_server_share_the_key_encryption_key(tmp_path: Path) -> None:
     db = tmp_path / "taap.db"
     url = f"sqlite:///{db}"
     env = environment(TAAP_KEY_ENCRYPTION_KEY=KEK)
-    assert _cli("db", "upgrade", "--database-url", url, env=env).returncode == 0
+    _upgrade(url, KEK)
     assert _cli("keys", "rotate", "--database-url", url, env=env).returncode == 0
     pems = _stored_pems(db)
     assert len(pems) == 2
@@ -47,6 +54,11 @@ def test_cli_and_server_share_the_key_encryption_key(tmp_path: Path) -> None:
             load_private_key(pem)
         assert load_private_key(pem, KEK.encode()).bits == 2048
 
+    _serve_and_issue(tmp_path, url, env)
+
+
+def _serve_and_issue(tmp_path: Path, url: str, env: dict[str, str]) -> set[str]:
+    """Start ``taap serve``, get a token that verifies against its JWKS; the published kids."""
     client = register(url, key_password=KEK.encode())
     node = start(tmp_path, url, env=env)
     try:
@@ -61,6 +73,7 @@ def test_cli_and_server_share_the_key_encryption_key(tmp_path: Path) -> None:
             now=time.time(),
         )
         assert token.client_id == client.client_id
+        return {k["kid"] for k in jwks["keys"]}
     finally:
         assert node.stop() == 0
 
@@ -68,12 +81,7 @@ def test_cli_and_server_share_the_key_encryption_key(tmp_path: Path) -> None:
 @pytest.mark.parametrize("kek", [None, "another passphrase of 30 chars"])
 def test_a_server_without_the_right_key_does_not_start(tmp_path: Path, kek: str | None) -> None:
     url = f"sqlite:///{tmp_path / 'taap.db'}"
-    assert (
-        _cli(
-            "db", "upgrade", "--database-url", url, env=environment(TAAP_KEY_ENCRYPTION_KEY=KEK)
-        ).returncode
-        == 0
-    )
+    _upgrade(url, KEK)
     env = environment() if kek is None else environment(TAAP_KEY_ENCRYPTION_KEY=kek)
     done = subprocess.run(
         [TAAP, "serve", "--port", "0", "--database-url", url],
@@ -104,3 +112,88 @@ def test_a_short_key_encryption_key_is_refused(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "key_encryption_key" in done.stderr
     assert "short" not in done.stderr.replace("key_encryption_key", "")
+
+
+def _kids_and_publics(db: Path, password: str | None) -> dict[str, str]:
+    secret = password.encode() if password else None
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT kid, pem FROM signing_keys").fetchall()
+    return {kid: load_private_key(pem, secret).thumbprint for kid, pem in rows}
+
+
+def test_keys_stored_in_the_clear_are_encrypted_later(tmp_path: Path) -> None:
+    # An install that ran without a key-encryption key sets one: `taap keys encrypt`.
+    db = tmp_path / "taap.db"
+    url = f"sqlite:///{db}"
+    plain = environment()
+    _upgrade(url, None)
+    assert _cli("keys", "rotate", "--database-url", url, env=plain).returncode == 0
+    before = _kids_and_publics(db, None)
+    assert len(before) == 2
+
+    env = environment(TAAP_KEY_ENCRYPTION_KEY=KEK)
+    done = _cli("keys", "encrypt", "--database-url", url, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "2 of 2 signing keys written under the current key-encryption key"
+    assert all(p.startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----") for p in _stored_pems(db))
+    assert _kids_and_publics(db, KEK) == before  # the same keys, the same kids
+    again = _cli("keys", "encrypt", "--database-url", url, env=env)
+    assert again.stdout.strip().startswith("0 of 2 ")  # idempotent
+
+    assert _serve_and_issue(tmp_path, url, env) == set(before)
+
+
+def test_moving_keys_to_a_new_key_encryption_key(tmp_path: Path) -> None:
+    db = tmp_path / "taap.db"
+    url = f"sqlite:///{db}"
+    new = "a brand new passphrase, 2026-12"
+    _upgrade(url, KEK)
+    before = _kids_and_publics(db, KEK)
+    env = environment(TAAP_KEY_ENCRYPTION_KEY=new, TAAP_OLD_KEK=KEK)
+    done = _cli(
+        "keys", "encrypt", "--previous-key-env", "TAAP_OLD_KEK", "--database-url", url, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert _kids_and_publics(db, new) == before
+    with pytest.raises(KeyFormatError):
+        _kids_and_publics(db, KEK)
+    assert KEK not in done.stdout + done.stderr
+    assert new not in done.stdout + done.stderr
+
+
+def test_a_key_under_an_unknown_key_changes_nothing(tmp_path: Path) -> None:
+    # One plain key and one under KEK; the current key is another and no previous one is
+    # named: refused, and the plain key is not rewritten either (one transaction).
+    db = tmp_path / "taap.db"
+    url = f"sqlite:///{db}"
+    _upgrade(url, KEK)
+    assert _cli("keys", "rotate", "--database-url", url, env=environment()).returncode == 0
+    stored = _stored_pems(db)
+    assert sorted(p.startswith("-----BEGIN ENCRYPTED") for p in stored) == [False, True]
+    other = "yet another passphrase of 30 c"
+    done = _cli(
+        "keys", "encrypt", "--database-url", url, env=environment(TAAP_KEY_ENCRYPTION_KEY=other)
+    )
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("configuration_error: signing key ")
+    assert "--previous-key-env" in last
+    assert KEK not in done.stderr
+    assert other not in done.stderr
+    assert _stored_pems(db) == stored
+
+    unset = _cli(
+        "keys",
+        "encrypt",
+        "--previous-key-env",
+        "TAAP_NOT_SET",
+        "--database-url",
+        url,
+        env=environment(TAAP_KEY_ENCRYPTION_KEY=other),
+    )
+    assert unset.returncode == 2
+    assert "TAAP_NOT_SET is empty or unset" in unset.stderr
+    no_key = _cli("keys", "encrypt", "--database-url", url, env=environment())
+    assert no_key.returncode == 1
+    assert "set TAAP_KEY_ENCRYPTION_KEY" in no_key.stderr
+    assert _stored_pems(db) == stored

@@ -315,7 +315,7 @@ async def test_signing_keys_encrypted_at_rest(tmp_path: Path) -> None:
         await again.close()
     without = await open_registry(url, pepper=PEPPER)
     try:
-        with pytest.raises(ConfigurationError, match="signing-key password"):
+        with pytest.raises(ConfigurationError, match="is TAAP_KEY_ENCRYPTION_KEY right"):
             await without.signing_keys()
     finally:
         await without.close()
@@ -340,3 +340,47 @@ async def test_contract_reset_restores_first_start_state(
         assert [(k.kid, k.publish_until, k.retired) for k in keys] == [(kid, None, False)]
     finally:
         await registry.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_encrypt_signing_keys_rewrites_in_one_transaction(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    # Both back-ends: plain keys are rewritten under the key-encryption key, and a key that
+    # opens with neither the current nor the previous key leaves every row as it was.
+    url = request.getfixturevalue("sqlite_url" if backend == "sqlite" else "pg_url")
+    plain = await open_registry(url, pepper=PEPPER)
+    try:
+        with pytest.raises(ConfigurationError, match="set TAAP_KEY_ENCRYPTION_KEY"):
+            await plain.encrypt_signing_keys()
+        await plain.rotate_signing_key()
+        kids = {k.kid for k in await plain.all_signing_keys()}
+    finally:
+        await plain.close()
+
+    def stored() -> dict[str, str]:
+        engine = sa.create_engine(parse_database_url(url).url)
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT kid, pem FROM signing_keys")).all()
+        engine.dispose()
+        return {kid: pem for kid, pem in rows}
+
+    first = await open_registry(url, pepper=PEPPER, key_password=b"first kek")
+    try:
+        assert await first.encrypt_signing_keys() == (2, 2)
+        assert {k.kid for k in await first.all_signing_keys()} == kids  # readable at once
+    finally:
+        await first.close()
+    assert all("ENCRYPTED" in pem for pem in stored().values())
+
+    before = stored()
+    second = await open_registry(url, pepper=PEPPER, key_password=b"second kek")
+    try:
+        with pytest.raises(ConfigurationError, match="--previous-key-env"):
+            await second.encrypt_signing_keys(previous_password=b"not it")
+        assert stored() == before
+        assert await second.encrypt_signing_keys(previous_password=b"first kek") == (2, 2)
+        assert {k.kid for k in await second.all_signing_keys()} == kids
+    finally:
+        await second.close()
+    assert stored() != before

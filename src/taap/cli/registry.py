@@ -429,6 +429,30 @@ def rotate_keys(bits: str, database_url: str) -> None:
     click.echo(f"new signing key {record.kid} ({record.key.bits} bits) is active")
 
 
+@keys.command("encrypt")
+@click.option(
+    "--previous-key-env",
+    metavar="NAME",
+    help="Environment variable holding the previous key-encryption key (moving to a new one).",
+)
+@_database_option
+def encrypt_keys(previous_key_env: str | None, database_url: str) -> None:
+    """Store the signing keys encrypted with TAAP_KEY_ENCRYPTION_KEY (plain ones, and with
+    --previous-key-env those under the previous key)."""
+    previous: bytes | None = None
+    if previous_key_env is not None:
+        # A variable's name, never its value, on the command line: ps and shell history
+        # would show a passphrase.
+        value = os.environ.get(previous_key_env, "")
+        if not value:
+            raise click.UsageError(f"environment variable {previous_key_env} is empty or unset")
+        previous = value.encode("utf-8")
+    rewritten, total = _run(
+        database_url, lambda r: r.encrypt_signing_keys(previous_password=previous)
+    )
+    click.echo(f"{rewritten} of {total} signing keys written under the current key-encryption key")
+
+
 @keys.command("retire", context_settings=_DASH_VALUES)
 @click.argument("kid")
 @_database_option

@@ -546,6 +546,45 @@ class SqlRegistry:
 
         return await self._write(work)
 
+    async def encrypt_signing_keys(
+        self, *, previous_password: bytes | None = None
+    ) -> tuple[int, int]:
+        """Store every signing key encrypted with this registry's key-encryption key.
+
+        Keys stored in the clear, and with ``previous_password`` keys encrypted under that
+        earlier key, are rewritten; keys already under the current key are left as they are.
+        One transaction: every key is rewritten, or none is. Returns (rewritten, total).
+
+        Raises:
+            ConfigurationError: no key-encryption key is set, or a stored key opens with
+                neither the current nor the previous key.
+            UnavailableError: the database cannot be reached.
+        """
+        current = self._key_password
+        if not current:
+            raise ConfigurationError(
+                "set TAAP_KEY_ENCRYPTION_KEY to the key the signing keys should be stored under"
+            )
+
+        def work(conn: Connection) -> tuple[int, int]:
+            rows = conn.execute(sa.select(signing_keys.c.kid, signing_keys.c.pem)).all()
+            rewritten = 0
+            for kid, pem in rows:
+                key = _key_to_rewrap(kid, pem, current, previous_password)
+                if key is None:
+                    continue  # already under the current key
+                conn.execute(
+                    sa.update(signing_keys)
+                    .where(signing_keys.c.kid == kid)
+                    .values(pem=key.to_pem(current).decode("ascii"))
+                )
+                rewritten += 1
+            return rewritten, len(rows)
+
+        done = await self._write(work)
+        self._private_keys.clear()  # cached by stored PEM, which just changed
+        return done
+
     async def close(self) -> None:
         """Release the connection pool."""
         await self._runner.dispose()
@@ -633,8 +672,9 @@ class SqlRegistry:
                 key = load_private_key(row.pem, self._key_password)
             except KeyFormatError as exc:
                 raise ConfigurationError(
-                    f"signing key {row.kid} cannot be loaded: {exc.description} "
-                    "(is the signing-key password set correctly?)"
+                    f"signing key {row.kid} cannot be loaded: {exc.description} (is "
+                    "TAAP_KEY_ENCRYPTION_KEY right? Keys stored before it was set are encrypted "
+                    "with `taap keys encrypt`)"
                 ) from exc
             self._private_keys[row.pem] = key
         return SigningKeyRecord(
@@ -681,6 +721,23 @@ class SqlRegistry:
             updated_at=_utc(updated),
         )
         return record if found else None
+
+
+def _key_to_rewrap(kid: str, pem: str, current: bytes, previous: bytes | None) -> PrivateKey | None:
+    """The stored key, when it must be written again under ``current``; else ``None``."""
+    if "ENCRYPTED" not in pem:
+        return load_private_key(pem)
+    for password, rewrap in ((current, False), (previous, True)):
+        if password:
+            try:
+                key = load_private_key(pem, password)
+            except KeyFormatError:
+                continue
+            return key if rewrap else None
+    raise ConfigurationError(
+        f"signing key {kid} is encrypted under another key-encryption key: name the variable "
+        "that holds it with --previous-key-env"
+    )
 
 
 def _store_signing_key(
