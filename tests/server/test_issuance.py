@@ -267,3 +267,16 @@ async def test_closing_the_app_stops_the_signing_threads(
     await h.app.aclose()  # type: ignore[attr-defined]
     with pytest.raises(RuntimeError):
         signer.submit(lambda: None)  # a shut-down pool refuses new work
+
+
+def test_usable_cpus_without_an_affinity_mask(monkeypatch: pytest.MonkeyPatch) -> None:
+    # macOS and Windows have no os.sched_getaffinity: the core count is used instead.
+    import os
+
+    from taap.server import issuance
+
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 6)
+    assert issuance._usable_cpus() == 6
+    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    assert issuance._usable_cpus() == 1
