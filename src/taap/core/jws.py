@@ -20,9 +20,12 @@ __all__ = [
     "FORBIDDEN_HEADERS",
     "JwsError",
     "ParsedJws",
+    "join_compact",
     "parse_compact",
     "parse_compact_parts",
     "sign_compact",
+    "sign_input",
+    "signing_input",
 ]
 
 #: Header members that would let a token choose its own key or extension (S3, S4, S5).
@@ -160,7 +163,11 @@ def join_compact(signed: bytes, signature: bytes) -> str:
     return f"{signed.decode('ascii')}.{b64url_encode(signature)}"
 
 
+def sign_input(signed: bytes, key: PrivateKey) -> str:
+    """Sign a :func:`signing_input` with RS256; returns the compact JWS."""
+    return join_compact(signed, key.sign_rs256(signed))
+
+
 def sign_compact(header_segment: str, payload: dict[str, Any], key: PrivateKey) -> str:
     """Sign ``payload`` under an already-encoded header segment; returns the compact JWS."""
-    signed = signing_input(header_segment, payload)
-    return join_compact(signed, key.sign_rs256(signed))
+    return sign_input(signing_input(header_segment, payload), key)

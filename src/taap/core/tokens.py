@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from taap.core.jws import JwsError, encode_segment, join_compact, parse_compact, signing_input
+from taap.core.jws import JwsError, encode_segment, parse_compact, sign_input, signing_input
 from taap.core.keys import PrivateKey, PublicKey, public_key_from_jwk
 from taap.errors import KeyFormatError, TokenInvalidError, UnknownKeyIdError
 
@@ -62,7 +62,7 @@ def issue_access_token(
         jti=jti,
         extra=extra,
     )
-    return join_compact(signed, key.sign_rs256(signed))
+    return sign_input(signed, key)
 
 
 def access_token_input(
@@ -107,7 +107,7 @@ def issue_id_token(
 ) -> str:
     """Sign an ID token (``typ`` ``JWT``) with the seed's claims: sub, aud, iss, exp, iat, jti."""
     signed = id_token_input(kid=kid, issuer=issuer, client_id=client_id, now=now, ttl=ttl, jti=jti)
-    return join_compact(signed, key.sign_rs256(signed))
+    return sign_input(signed, key)
 
 
 def id_token_input(
