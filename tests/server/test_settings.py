@@ -81,15 +81,15 @@ def test_invalid_settings_are_named(name: str, value: object) -> None:
 def test_signing_threads_auto_and_explicit(monkeypatch: pytest.MonkeyPatch) -> None:
     auto = ServerSettings.load()
     assert auto.sign_threads == "auto"
-    # auto: a pool only when one worker would leave cores idle; at most 4 threads.
-    assert [auto.signing_threads(cpus) for cpus in (1, 2, 3, 16)] == [0, 2, 3, 4]
+    # auto: cores - 1 threads with one worker (the event loop keeps a core); at most 4.
+    assert [auto.signing_threads(cpus) for cpus in (1, 2, 3, 5, 16)] == [0, 1, 2, 4, 4]
     several = ServerSettings.load(workers=2, redis_url="redis://127.0.0.1:6390/0")
     assert several.signing_threads(16) == 0  # the workers already have the cores
     monkeypatch.setenv("TAAP_SIGN_THREADS", "0")
     assert ServerSettings.load().signing_threads(16) == 0  # inline, whatever the machine
     monkeypatch.setenv("TAAP_SIGN_THREADS", "3")
     assert ServerSettings.load().signing_threads(1) == 3  # explicit wins, even on one core
-    assert ServerSettings.load(sign_threads="auto").signing_threads(2) == 2  # the flag wins
+    assert ServerSettings.load(sign_threads="auto").signing_threads(3) == 2  # the flag wins
 
 
 def test_parsers() -> None:

@@ -147,15 +147,16 @@ class ServerSettings(BaseSettings):
     def signing_threads(self, cpus: int) -> int:
         """How many threads sign tokens on a machine with ``cpus`` usable cores (0 = inline).
 
-        ``auto``: with one worker and two or more cores, ``min(cpus, 4)`` threads, so the
-        signatures of one request run beside the event loop's work on the next; with several
+        ``auto``: with one worker and two or more cores, ``min(cpus - 1, 4)`` threads, so the
+        signatures of one request run beside the event loop's work on the next while the loop
+        keeps a core of its own (a thread more only fights the loop for the GIL); with several
         workers the cores are already theirs and the hand-offs would only cost CPU.
         """
         if self.sign_threads != "auto":
             return self.sign_threads
         if self.workers > 1 or cpus < 2:
             return 0
-        return min(cpus, _AUTO_SIGN_THREADS_MAX)
+        return min(cpus - 1, _AUTO_SIGN_THREADS_MAX)
 
     @classmethod
     def load(cls, **overrides: Any) -> ServerSettings:
