@@ -226,24 +226,27 @@ async def test_signing_threads_issue_the_same_tokens(
 
     for mode in ("separate", "single"):
         h = await make_harness(rsa_key, signing_key=signing_key, sign_threads=2, token_mode=mode)
-        pool = h.app.tokens._signer  # type: ignore[attr-defined]
-        submitted: list[object] = []
-        real_submit = pool.submit
+        signer = h.app.tokens._signer  # type: ignore[attr-defined]
+        submitted: list[int] = []
+        real_sign = signer.sign
 
-        def counting_submit(
-            fn: Any, *args: Any, _real: Any = real_submit, _seen: list[object] = submitted
+        async def counting_sign(
+            key: Any, inputs: Any, _real: Any = real_sign, _seen: list[int] = submitted
         ) -> Any:
-            _seen.append(fn)
-            return _real(fn, *args)
+            _seen.append(len(inputs))
+            return await _real(key, inputs)
 
-        pool.submit = counting_submit
+        signer.sign = counting_sign
         # Alone on the loop, a request signs inline: the hand-off would only add latency.
         assert (await h.post("v2")).status_code == 200
         assert submitted == []
+        assert signer.threads == ()  # started on first use only
         # Requests that arrive together sign on the pool while the loop serves the others.
         responses = await asyncio.gather(*(h.post("v2") for _ in range(8)))
         assert [r.status_code for r in responses] == [200] * 8
         assert len(submitted) >= 4
+        assert set(submitted) == {1 if mode == "single" else 2}  # one job per request
+        assert 1 <= len(signer.threads) <= 2
         jwks = await _jwks(h)
         for response in responses:
             payload = response.json()
@@ -260,13 +263,20 @@ async def test_signing_threads_issue_the_same_tokens(
 async def test_closing_the_app_stops_the_signing_threads(
     rsa_key: PrivateKey, signing_key: PrivateKey
 ) -> None:
+    import asyncio
+
     h = await make_harness(rsa_key, signing_key=signing_key, sign_threads=2)
-    assert (await h.post("v2")).status_code == 200
+    responses = await asyncio.gather(*(h.post("v2") for _ in range(6)))
+    assert [r.status_code for r in responses] == [200] * 6
     signer = h.app.tokens._signer  # type: ignore[attr-defined]
-    assert signer is not None
+    started = signer.threads
+    assert started
+    assert all(thread.is_alive() for thread in started)
     await h.app.aclose()  # type: ignore[attr-defined]
-    with pytest.raises(RuntimeError):
-        signer.submit(lambda: None)  # a shut-down pool refuses new work
+    assert signer.threads == ()
+    assert not any(thread.is_alive() for thread in started)  # joined, not left behind
+    with pytest.raises(RuntimeError, match="closed"):
+        await signer.sign(signing_key, [b"x"])  # closed threads refuse new work
 
 
 def test_usable_cpus_without_an_affinity_mask(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,14 +20,12 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC
 from time import perf_counter
 from typing import Literal
 
 from taap.core.jws import join_compact
-from taap.core.keys import PrivateKey
 from taap.core.pop import decode_pop_token, verify_pop_token
 from taap.core.replay import MemoryReplayStore, ReplayStore
 from taap.core.request import request_parts
@@ -55,6 +53,7 @@ from taap.server.metrics import ServerMetrics
 from taap.server.registry import ApiProduct, ClientRecord, Registry, SigningKeyRecord
 from taap.server.secrets import verify_secret
 from taap.server.settings import ServerSettings, trusted_networks
+from taap.server.signing import SigningThreads, sign_all
 from taap.server.wire import (
     NO_STORE,
     ClientDisconnected,
@@ -100,11 +99,6 @@ def _usable_cpus() -> int:
     """Cores this process may run on (its affinity mask where the OS has one, as on Linux)."""
     affinity = getattr(os, "sched_getaffinity", None)  # absent on macOS and Windows
     return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
-
-
-def _sign_all(key: PrivateKey, inputs: Sequence[bytes]) -> list[bytes]:
-    """RS256 signatures of ``inputs``: nothing but the RSA calls (run on a signing thread)."""
-    return [key.sign_rs256(signed) for signed in inputs]
 
 
 def _is_json(content_type: bytes) -> bool:
@@ -169,14 +163,12 @@ class TokenEndpoints:
         self._clients: dict[str, tuple[float, ClientRecord | None]] = {}
         threads = settings.signing_threads(cpus if cpus is not None else _usable_cpus())
         self._in_flight = 0  # token requests between arrival and answer, on this loop
-        self._signer = (
-            ThreadPoolExecutor(threads, thread_name_prefix="taap-sign") if threads else None
-        )
+        self._signer = SigningThreads(threads) if threads else None
 
     def close(self) -> None:
         """Stop the signing threads (``TAAP_SIGN_THREADS``), if any; signatures under way finish."""
         if self._signer is not None:
-            self._signer.shutdown(wait=True)
+            self._signer.close()
 
     # -- registry reads with their (short, documented) caches ---------------------------
     async def signing_key(self) -> SigningKeyRecord:
@@ -456,11 +448,9 @@ class TokenEndpoints:
         if self._signer is None or self._in_flight <= 1:
             # Alone on the loop: a hand-off to a thread and back only adds its wake-ups
             # (~80 µs here). With other requests waiting, the loop serves them meanwhile.
-            signatures = _sign_all(signing.key, inputs)
+            signatures = sign_all(signing.key, inputs)
         else:
-            signatures = await asyncio.get_running_loop().run_in_executor(
-                self._signer, _sign_all, signing.key, inputs
-            )
+            signatures = await self._signer.sign(signing.key, inputs)
         access = join_compact(inputs[0], signatures[0])
         id_token = access if self._single else join_compact(inputs[1], signatures[1])
         body_out = (

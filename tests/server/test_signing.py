@@ -1,0 +1,110 @@
+"""Signing threads (TAAP_SIGN_THREADS): the hand-off between the event loop and the threads."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+
+import pytest
+
+from taap.core.keys import PrivateKey
+from taap.server.signing import SigningThreads, sign_all
+
+
+class _RecordingKey:
+    """Stands in for a PrivateKey where a test must see which thread signed, or fail a sign."""
+
+    def __init__(self, *, fail_on: bytes | None = None, gate: threading.Event | None = None):
+        self.threads: list[str] = []
+        self._fail_on = fail_on
+        self._gate = gate
+
+    def sign_rs256(self, data: bytes) -> bytes:
+        if self._gate is not None:
+            assert self._gate.wait(5)
+        self.threads.append(threading.current_thread().name)
+        if data == self._fail_on:
+            raise ValueError("refused")
+        return b"sig:" + data
+
+
+def _as_key(fake: _RecordingKey) -> PrivateKey:
+    return fake  # type: ignore[return-value]  # duck-typed: only sign_rs256 is used
+
+
+async def test_signatures_match_inline_signing(signing_key: PrivateKey) -> None:
+    signer = SigningThreads(2)
+    try:
+        inputs: Sequence[bytes] = [b"header.payload-1", b"header.payload-2"]
+        threaded = await signer.sign(signing_key, inputs)
+        assert threaded == sign_all(signing_key, inputs)  # RS256 (PKCS#1 v1.5) is deterministic
+        assert all(
+            signing_key.public.verify_rs256(s, m) for s, m in zip(threaded, inputs, strict=True)
+        )
+    finally:
+        signer.close()
+
+
+async def test_jobs_run_off_the_loop_thread_and_keep_their_order() -> None:
+    key = _RecordingKey()
+    signer = SigningThreads(1, name="signer-under-test")
+    try:
+        results = await asyncio.gather(*(signer.sign(_as_key(key), [b"%d" % i]) for i in range(20)))
+        assert results == [[b"sig:%d" % i] for i in range(20)]
+        assert set(key.threads) == {"signer-under-test_0"}
+        assert threading.current_thread().name not in key.threads
+    finally:
+        signer.close()
+
+
+async def test_a_failed_signature_reaches_its_caller_and_the_thread_goes_on() -> None:
+    key = _RecordingKey(fail_on=b"bad")
+    signer = SigningThreads(1)
+    try:
+        with pytest.raises(ValueError, match="refused"):
+            await signer.sign(_as_key(key), [b"ok", b"bad"])
+        assert await signer.sign(_as_key(key), [b"next"]) == [b"sig:next"]
+    finally:
+        signer.close()
+
+
+async def test_a_cancelled_caller_does_not_stop_the_thread() -> None:
+    gate = threading.Event()
+    key = _RecordingKey(gate=gate)
+    signer = SigningThreads(1)
+    try:
+        waiting = asyncio.ensure_future(signer.sign(_as_key(key), [b"gone"]))
+        await asyncio.sleep(0.01)
+        waiting.cancel()  # the client went away while its token was being signed
+        gate.set()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert await signer.sign(_as_key(key), [b"after"]) == [b"sig:after"]
+    finally:
+        signer.close()
+
+
+async def test_close_finishes_queued_jobs_then_refuses_new_ones() -> None:
+    gate = threading.Event()
+    key = _RecordingKey(gate=gate)
+    signer = SigningThreads(1)
+    jobs = [asyncio.ensure_future(signer.sign(_as_key(key), [b"%d" % i])) for i in range(3)]
+    await asyncio.sleep(0.01)
+    assert len(signer.threads) == 1
+    loop = asyncio.get_running_loop()
+    closing = loop.run_in_executor(None, signer.close)  # blocks until the queue is drained
+    await asyncio.sleep(0.01)
+    gate.set()
+    await closing
+    assert [await job for job in jobs] == [[b"sig:0"], [b"sig:1"], [b"sig:2"]]
+    assert signer.threads == ()
+    with pytest.raises(RuntimeError, match="closed"):
+        await signer.sign(_as_key(key), [b"late"])
+    signer.close()  # idempotent
+
+
+def test_at_least_one_thread() -> None:
+    with pytest.raises(ValueError, match="at least one thread"):
+        SigningThreads(0)
+    assert repr(SigningThreads(3)) == "SigningThreads(3, running=0)"
