@@ -377,6 +377,40 @@ def cpu_table(runs: dict[str, list[Result]], floor2: float, floor1: float, floor
     return "\n".join(lines)
 
 
+def paired_table(
+    runs: dict[str, list[Result]],
+    floors: list[tuple[tuple[float, float], tuple[float, float], tuple[float, float]]],
+) -> str:
+    """Each run against the floor and oidc-provider of its own round; the median of those ratios.
+
+    The machine's speed drifts over minutes, so a ratio between runs of the same round cancels
+    most of the drift that the medians of whole rows (above) keep.
+    """
+    oidc = next((group for name, group in runs.items() if "oidc" in name), None)
+    lines = [
+        "| run | vs floor, per round | median | vs oidc-provider, per round | median |",
+        "|---|---|---:|---|---:|",
+    ]
+    for name, group in runs.items():
+        if "oidc" in name:
+            continue
+        which = 1 if "single" in name else 0
+        # The round's floor: the better of the samples taken just before and just after it.
+        by_floor = [
+            r.rps / max(floors[i][which][0], floors[i + 1][which][0])
+            for i, r in enumerate(group)
+            if i + 1 < len(floors)
+        ]
+        by_oidc = [r.rps / o.rps for r, o in zip(group, oidc or [], strict=False)]
+        cells = []
+        for ratios in (by_floor, by_oidc):
+            shown = ", ".join(f"{100 * x:.0f}" for x in ratios)
+            middle = f"{100 * sorted(ratios)[len(ratios) // 2]:.0f} %" if ratios else ""
+            cells += [shown, middle]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _median(runs: list[Result]) -> Result:
     ordered = sorted(runs, key=lambda r: r.rps)
     return ordered[len(ordered) // 2]
@@ -538,6 +572,8 @@ def main() -> None:
         f"(1 + 1), {cpu0:,.0f} (1 sign) per CPU-second of one process"
     )
     print(cpu_table(runs, cpu2, cpu1, cpu0))
+    print("\nPaired within each round (%; the floor sampled beside the round, not the best one):")
+    print(paired_table(runs, floors))
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
     if args.json:
         args.json.write_text(
