@@ -339,6 +339,12 @@ def bench_oidc(name: str, args: argparse.Namespace, *, delay_ms: float = 0) -> R
         stop(proc)
 
 
+def _floor_index(name: str) -> int:
+    """Which floor a run is held against: 0 = 1 verify + 2 signs, 1 = 1 + 1 (single mode),
+    2 = 1 sign (oidc-provider); the order of each sample in ``floors``."""
+    return 2 if "oidc" in name else 1 if "single" in name else 0
+
+
 def table(
     results: list[Result], floor2: float, floor1: float, floor0: float, oidc: Result | None
 ) -> str:
@@ -348,7 +354,7 @@ def table(
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
-        floor = floor0 if "oidc" in r.name else floor1 if "single" in r.name else floor2
+        floor = (floor2, floor1, floor0)[_floor_index(r.name)]
         vs_floor = f"{100 * r.rps / floor:.0f} %"
         vs_oidc = f"{100 * r.rps / oidc.rps:.0f} %" if oidc and r is not oidc else ""
         rss = f"{r.rss_mb:.0f}" if r.rss_mb else ""
@@ -371,7 +377,7 @@ def cpu_table(runs: dict[str, list[Result]], floor2: float, floor1: float, floor
         if not cpus or "half" in name or "workers" in name:
             continue
         cpu = cpus[len(cpus) // 2]
-        floor = floor0 if "oidc" in name else floor1 if "single" in name else floor2
+        floor = (floor2, floor1, floor0)[_floor_index(name)]
         rate = 1000 / cpu
         lines.append(f"| {name} | {cpu:.3f} | {rate:,.0f} | {100 * rate / floor:.0f} % |")
     return "\n".join(lines)
@@ -394,7 +400,7 @@ def paired_table(
     for name, group in runs.items():
         if "oidc" in name:
             continue
-        which = 1 if "single" in name else 0
+        which = _floor_index(name)
         # The round's floor: the better of the samples taken just before and just after it.
         by_floor = [
             r.rps / max(floors[i][which][0], floors[i + 1][which][0])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import pytest
 
@@ -33,6 +33,14 @@ def _as_key(fake: _RecordingKey) -> PrivateKey:
     return fake  # type: ignore[return-value]  # duck-typed: only sign_rs256 is used
 
 
+@pytest.fixture
+def signer() -> Iterator[SigningThreads]:
+    """One signing thread, closed after the test (closing twice is allowed)."""
+    threads = SigningThreads(1, name="signer-under-test")
+    yield threads
+    threads.close()
+
+
 async def test_signatures_match_inline_signing(signing_key: PrivateKey) -> None:
     signer = SigningThreads(2)
     try:
@@ -46,49 +54,43 @@ async def test_signatures_match_inline_signing(signing_key: PrivateKey) -> None:
         signer.close()
 
 
-async def test_jobs_run_off_the_loop_thread_and_keep_their_order() -> None:
+async def test_jobs_run_off_the_loop_thread_and_keep_their_order(signer: SigningThreads) -> None:
     key = _RecordingKey()
-    signer = SigningThreads(1, name="signer-under-test")
-    try:
-        results = await asyncio.gather(*(signer.sign(_as_key(key), [b"%d" % i]) for i in range(20)))
-        assert results == [[b"sig:%d" % i] for i in range(20)]
-        assert set(key.threads) == {"signer-under-test_0"}
-        assert threading.current_thread().name not in key.threads
-    finally:
-        signer.close()
+    results = await asyncio.gather(*(signer.sign(_as_key(key), [b"%d" % i]) for i in range(20)))
+    assert results == [[b"sig:%d" % i] for i in range(20)]
+    assert set(key.threads) == {"signer-under-test_0"}
+    assert threading.current_thread().name not in key.threads
 
 
-async def test_a_failed_signature_reaches_its_caller_and_the_thread_goes_on() -> None:
+async def test_a_failed_signature_reaches_its_caller_and_the_thread_goes_on(
+    signer: SigningThreads,
+) -> None:
     key = _RecordingKey(fail_on=b"bad")
-    signer = SigningThreads(1)
-    try:
-        with pytest.raises(ValueError, match="refused"):
-            await signer.sign(_as_key(key), [b"ok", b"bad"])
-        assert await signer.sign(_as_key(key), [b"next"]) == [b"sig:next"]
-    finally:
-        signer.close()
+    with pytest.raises(ValueError, match="refused"):
+        await signer.sign(_as_key(key), [b"ok", b"bad"])
+    assert await signer.sign(_as_key(key), [b"next"]) == [b"sig:next"]
 
 
-async def test_a_cancelled_caller_does_not_stop_the_thread() -> None:
+async def test_a_cancelled_caller_gets_no_late_answer(signer: SigningThreads) -> None:
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _loop, context: errors.append(context))
     gate = threading.Event()
     key = _RecordingKey(gate=gate)
-    signer = SigningThreads(1)
-    try:
-        waiting = asyncio.ensure_future(signer.sign(_as_key(key), [b"gone"]))
-        await asyncio.sleep(0.01)
-        waiting.cancel()  # the client went away while its token was being signed
-        gate.set()
-        with pytest.raises(asyncio.CancelledError):
-            await waiting
-        assert await signer.sign(_as_key(key), [b"after"]) == [b"sig:after"]
-    finally:
-        signer.close()
+    waiting = asyncio.ensure_future(signer.sign(_as_key(key), [b"gone"]))
+    await asyncio.sleep(0.01)
+    waiting.cancel()  # the client went away while its token was being signed
+    gate.set()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert await signer.sign(_as_key(key), [b"after"]) == [b"sig:after"]
+    # The late signature is dropped, not set on the cancelled future (InvalidStateError).
+    assert errors == []
 
 
-async def test_close_finishes_queued_jobs_then_refuses_new_ones() -> None:
+async def test_close_finishes_queued_jobs_then_refuses_new_ones(signer: SigningThreads) -> None:
     gate = threading.Event()
     key = _RecordingKey(gate=gate)
-    signer = SigningThreads(1)
     jobs = [asyncio.ensure_future(signer.sign(_as_key(key), [b"%d" % i])) for i in range(3)]
     await asyncio.sleep(0.01)
     assert len(signer.threads) == 1
