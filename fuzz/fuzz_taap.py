@@ -40,7 +40,7 @@ with atheris.instrument_imports():
     from taap.core.request import parse_pairs_json
     from taap.errors import TaapError
     from taap.resource.validator import bearer_token
-    from taap.server.clientauth import check_v2_body, parse_basic, parse_v6_body
+    from taap.server.tokens.clientauth import check_v2_body, parse_basic, parse_v6_body
 
 ROOT = Path(__file__).resolve().parent.parent
 _VECTORS = _json.loads((ROOT / "tests" / "vectors" / "tmo-vectors.json").read_text())

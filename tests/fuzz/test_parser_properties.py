@@ -46,7 +46,7 @@ from taap.errors import (
     TokenInvalidError,
 )
 from taap.resource.validator import bearer_token
-from taap.server.clientauth import (
+from taap.server.tokens.clientauth import (
     MAX_CLIENT_ID,
     check_v2_body,
     parse_basic,

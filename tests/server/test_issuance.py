@@ -226,9 +226,9 @@ async def test_signing_threads_issue_the_same_tokens(
 
     for mode in ("separate", "single"):
         h = await make_harness(rsa_key, signing_key=signing_key, sign_threads=2, token_mode=mode)
-        signer = h.app.tokens._signer  # type: ignore[attr-defined]
+        signer = h.app.tokens.signer  # type: ignore[attr-defined]
         submitted: list[int] = []
-        real_sign = signer.sign
+        real_sign = signer.sign_on_thread
 
         async def counting_sign(
             key: Any, inputs: Any, _real: Any = real_sign, _seen: list[int] = submitted
@@ -236,7 +236,7 @@ async def test_signing_threads_issue_the_same_tokens(
             _seen.append(len(inputs))
             return await _real(key, inputs)
 
-        signer.sign = counting_sign
+        signer.sign_on_thread = counting_sign
         # Alone on the loop, a request signs inline: the hand-off would only add latency.
         assert (await h.post("v2")).status_code == 200
         assert submitted == []
@@ -268,7 +268,7 @@ async def test_closing_the_app_stops_the_signing_threads(
     h = await make_harness(rsa_key, signing_key=signing_key, sign_threads=2)
     responses = await asyncio.gather(*(h.post("v2") for _ in range(6)))
     assert [r.status_code for r in responses] == [200] * 6
-    signer = h.app.tokens._signer  # type: ignore[attr-defined]
+    signer = h.app.tokens.signer  # type: ignore[attr-defined]
     started = signer.threads
     assert started
     assert all(thread.is_alive() for thread in started)
@@ -283,10 +283,10 @@ def test_usable_cpus_without_an_affinity_mask(monkeypatch: pytest.MonkeyPatch) -
     # macOS and Windows have no os.sched_getaffinity: the core count is used instead.
     import os
 
-    from taap.server import issuance
+    from taap.server.tokens import signing
 
     monkeypatch.delattr(os, "sched_getaffinity", raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 6)
-    assert issuance._usable_cpus() == 6
+    assert signing.usable_cpus() == 6
     monkeypatch.setattr(os, "cpu_count", lambda: None)
-    assert issuance._usable_cpus() == 1
+    assert signing.usable_cpus() == 1

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 import pytest
 
 from taap.core.keys import PrivateKey
-from taap.server.signing import SigningThreads, sign_all
+from taap.server.tokens.signing import SigningThreads, sign_all
 
 
 class _RecordingKey:
@@ -45,7 +45,7 @@ async def test_signatures_match_inline_signing(signing_key: PrivateKey) -> None:
     signer = SigningThreads(2)
     try:
         inputs: Sequence[bytes] = [b"header.payload-1", b"header.payload-2"]
-        threaded = await signer.sign(signing_key, inputs)
+        threaded = await signer.sign_on_thread(signing_key, inputs)
         assert threaded == sign_all(signing_key, inputs)  # RS256 (PKCS#1 v1.5) is deterministic
         assert all(
             signing_key.public.verify_rs256(s, m) for s, m in zip(threaded, inputs, strict=True)
@@ -56,7 +56,9 @@ async def test_signatures_match_inline_signing(signing_key: PrivateKey) -> None:
 
 async def test_jobs_run_off_the_loop_thread_and_keep_their_order(signer: SigningThreads) -> None:
     key = _RecordingKey()
-    results = await asyncio.gather(*(signer.sign(_as_key(key), [b"%d" % i]) for i in range(20)))
+    results = await asyncio.gather(
+        *(signer.sign_on_thread(_as_key(key), [b"%d" % i]) for i in range(20))
+    )
     assert results == [[b"sig:%d" % i] for i in range(20)]
     assert set(key.threads) == {"signer-under-test_0"}
     assert threading.current_thread().name not in key.threads
@@ -67,8 +69,8 @@ async def test_a_failed_signature_reaches_its_caller_and_the_thread_goes_on(
 ) -> None:
     key = _RecordingKey(fail_on=b"bad")
     with pytest.raises(ValueError, match="refused"):
-        await signer.sign(_as_key(key), [b"ok", b"bad"])
-    assert await signer.sign(_as_key(key), [b"next"]) == [b"sig:next"]
+        await signer.sign_on_thread(_as_key(key), [b"ok", b"bad"])
+    assert await signer.sign_on_thread(_as_key(key), [b"next"]) == [b"sig:next"]
 
 
 async def test_a_cancelled_caller_gets_no_late_answer(signer: SigningThreads) -> None:
@@ -77,13 +79,13 @@ async def test_a_cancelled_caller_gets_no_late_answer(signer: SigningThreads) ->
     loop.set_exception_handler(lambda _loop, context: errors.append(context))
     gate = threading.Event()
     key = _RecordingKey(gate=gate)
-    waiting = asyncio.ensure_future(signer.sign(_as_key(key), [b"gone"]))
+    waiting = asyncio.ensure_future(signer.sign_on_thread(_as_key(key), [b"gone"]))
     await asyncio.sleep(0.01)
     waiting.cancel()  # the client went away while its token was being signed
     gate.set()
     with pytest.raises(asyncio.CancelledError):
         await waiting
-    assert await signer.sign(_as_key(key), [b"after"]) == [b"sig:after"]
+    assert await signer.sign_on_thread(_as_key(key), [b"after"]) == [b"sig:after"]
     # The late signature is dropped, not set on the cancelled future (InvalidStateError).
     assert errors == []
 
@@ -91,7 +93,9 @@ async def test_a_cancelled_caller_gets_no_late_answer(signer: SigningThreads) ->
 async def test_close_finishes_queued_jobs_then_refuses_new_ones(signer: SigningThreads) -> None:
     gate = threading.Event()
     key = _RecordingKey(gate=gate)
-    jobs = [asyncio.ensure_future(signer.sign(_as_key(key), [b"%d" % i])) for i in range(3)]
+    jobs = [
+        asyncio.ensure_future(signer.sign_on_thread(_as_key(key), [b"%d" % i])) for i in range(3)
+    ]
     await asyncio.sleep(0.01)
     assert len(signer.threads) == 1
     loop = asyncio.get_running_loop()
@@ -102,11 +106,42 @@ async def test_close_finishes_queued_jobs_then_refuses_new_ones(signer: SigningT
     assert [await job for job in jobs] == [[b"sig:0"], [b"sig:1"], [b"sig:2"]]
     assert signer.threads == ()
     with pytest.raises(RuntimeError, match="closed"):
-        await signer.sign(_as_key(key), [b"late"])
+        await signer.sign_on_thread(_as_key(key), [b"late"])
     signer.close()  # idempotent
 
 
-def test_at_least_one_thread() -> None:
-    with pytest.raises(ValueError, match="at least one thread"):
-        SigningThreads(0)
+def test_zero_or_more_threads() -> None:
+    with pytest.raises(ValueError, match="zero or more threads"):
+        SigningThreads(-1)
     assert repr(SigningThreads(3)) == "SigningThreads(3, running=0)"
+
+
+async def test_a_lone_request_signs_inline_and_a_crowd_on_the_threads(
+    signer: SigningThreads,
+) -> None:
+    key = _RecordingKey()
+    await signer.arrive()
+    assert await signer.sign(_as_key(key), [b"alone"]) == [b"sig:alone"]
+    assert signer.offloaded == 0
+    assert signer.threads == ()
+    assert key.threads == [threading.current_thread().name]
+    await signer.arrive()  # a second request is under way: the loop has other work
+    assert await signer.sign(_as_key(key), [b"crowd"]) == [b"sig:crowd"]
+    assert signer.offloaded == 1
+    assert key.threads[-1] == "signer-under-test_0"
+    signer.depart()
+    assert await signer.sign(_as_key(key), [b"alone again"]) == [b"sig:alone again"]
+    assert signer.offloaded == 1
+    signer.depart()
+
+
+async def test_without_threads_everything_signs_inline() -> None:
+    signer = SigningThreads(0)
+    key = _RecordingKey()
+    for _ in range(3):
+        await signer.arrive()
+    assert await signer.sign(_as_key(key), [b"x"]) == [b"sig:x"]
+    assert signer.offloaded == 0
+    assert signer.threads == ()
+    with pytest.raises(RuntimeError):
+        await signer.sign_on_thread(_as_key(key), [b"x"])

@@ -49,7 +49,7 @@ def sample_fallback(app: TokenServerApp) -> ASGIApp:
     server = app.settings
     # The guard judges with this server's settings (JWKS refresh, leeway, PoP policy, caps).
     # jwks_min_refresh is truncated: a guard must never wait longer than the node's
-    # publish-before-use delay (taap.server.issuance).
+    # publish-before-use delay (taap.server.tokens.registry_cache).
     guard = GuardSettings(
         policy=server.policy,
         leeway=server.leeway,

@@ -1,7 +1,7 @@
 """The token server as one ASGI application (TAAP.md A4).
 
 ``create_app(settings, registry, pepper=...)`` returns a plain ASGI callable: the two token
-endpoints go straight to :class:`~taap.server.issuance.TokenEndpoints` (no framework on the hot
+endpoints go straight to :class:`~taap.server.tokens.TokenEndpoints` (no framework on the hot
 path); JWKS, discovery, health, readiness and the OpenAPI document are small GET handlers.
 Unknown paths answer 404 JSON, or go to ``fallback`` (the sample APIs) when one is mounted.
 """
@@ -24,13 +24,13 @@ from taap.errors import (
 )
 from taap.server.audit import AuditLog
 from taap.server.discovery import DISCOVERY_PATHS, discovery_document, jwks_document
-from taap.server.issuance import TokenEndpoints
 from taap.server.lifecycle import Lifecycle
 from taap.server.logs import REQUEST_ID, RequestIds
 from taap.server.metrics import CONTENT_TYPE, ServerMetrics
 from taap.server.openapi import openapi_document
 from taap.server.registry import Registry
 from taap.server.settings import ServerSettings, trusted_networks
+from taap.server.tokens import TokenEndpoints
 from taap.server.wire import Receive, Scope, Send, error_response, json_bytes, send_response
 from taap.stores.ratelimit import MemoryRateLimiter, RateLimiter
 

@@ -1,5 +1,11 @@
-"""Client authentication inputs (TAAP.md A4, SECURITY.md A1): Basic credentials and the v6
-body, and the caller's address for the rate limits.
+"""Client authentication (TAAP.md A4 steps 5-7, SECURITY.md A1): Basic credentials, the
+client's record and secret, the failed-authentication rate limit, the v6 body, and the caller's
+address for the limits.
+
+Failed authentication (``client_auth_failed``, also for v6 body credentials that differ from
+Basic) takes one token from the client's and the address's buckets. While a bucket is empty
+every request it covers is answered 429, whether its credentials are right or wrong, so a
+limited guesser learns nothing.
 
 Basic: scheme case-insensitive, strict base64, split at the first ``:``, UTF-8. The halves
 are taken as sent, without form-url-decoding: TAAP's documents and T-Mobile's builders encode
@@ -13,20 +19,28 @@ import base64
 import binascii
 import hmac
 import ipaddress
+import math
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
 
 from taap.core._json import JsonError, loads_strict
 from taap.errors import (
     BodyInvalidError,
     ClientAuthError,
     GrantTypeUnsupportedError,
+    RateLimitedError,
     ScopeInvalidError,
 )
+from taap.server.registry import ClientRecord
+from taap.server.secrets import verify_secret
+from taap.server.tokens.registry_cache import RegistryCache
+from taap.stores.ratelimit import Bucket, Rate, RateLimiter
 
 __all__ = [
     "MAX_CLIENT_ID",
+    "Authenticated",
+    "ClientAuthenticator",
     "V6Body",
     "check_v2_body",
     "parse_basic",
@@ -81,7 +95,7 @@ class V6Body:
     """The accepted fields of a v6 token request body."""
 
     client_id: str
-    client_secret: str
+    client_secret: str = field(repr=False)
     claims: dict[str, str]
 
 
@@ -170,3 +184,104 @@ def source_address(peer: str, forwarded: Iterable[bytes], networks: Networks) ->
         if not _trusted(hop, networks):
             return hop
     return hops[0] if hops else peer
+
+
+class _Claimant(Protocol):
+    """Where the audit line of a request keeps the client id it claimed."""
+
+    client_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    """A client whose Basic credentials held, with the buckets its later failures drain."""
+
+    client_id: str
+    record: ClientRecord
+    secret: str = field(repr=False)
+    buckets: list[Bucket]
+
+
+class ClientAuthenticator:
+    """A4 steps 5-6: Basic credentials → the active client's record → the failed-auth limit."""
+
+    def __init__(
+        self,
+        cache: RegistryCache,
+        limiter: RateLimiter,
+        *,
+        pepper: bytes,
+        client_rate: Rate,
+        address_rate: Rate,
+    ) -> None:
+        self._cache = cache
+        self.limiter = limiter
+        self._pepper = pepper
+        self._client_rate = client_rate
+        self._address_rate = address_rate
+
+    def __repr__(self) -> str:
+        return f"ClientAuthenticator(limiter={self.limiter!r})"
+
+    def buckets(self, client_id: str | None, source: str) -> list[Bucket]:
+        """The address's bucket, and the client's when an id was given."""
+        buckets = [Bucket(f"addr:{source}", self._address_rate)]
+        if client_id is not None:
+            buckets.append(Bucket(f"client:{client_id}", self._client_rate))
+        return buckets
+
+    async def penalise(self, buckets: list[Bucket], *, now: float) -> float:
+        """Take one token from each bucket for a failure; the wait if one was empty."""
+        return await self.limiter.take(buckets, now=now)
+
+    async def authenticate(
+        self, authorization: str | None, *, source: str, now: float, claimant: _Claimant
+    ) -> Authenticated:
+        """Check the Basic credentials, then that the client is not rate-limited.
+
+        ``claimant.client_id`` is set as soon as the header names one (for the audit line).
+
+        Raises:
+            ClientAuthError: missing or wrong credentials, unknown or disabled client.
+            RateLimitedError: the client's or the address's bucket is empty.
+            UnavailableError: the registry is unreachable.
+        """
+        client_id: str | None = None
+        try:
+            client_id, secret = parse_basic(authorization)
+            claimant.client_id = client_id
+            record = await self._cache.client(client_id)
+            digests = record.secret_digests if record is not None else ()
+            if not verify_secret(self._pepper, secret, digests) or record is None:
+                raise ClientAuthError(log_detail="unknown client or wrong secret")
+            if record.status != "active":
+                raise ClientAuthError(log_detail="client is disabled")
+        except ClientAuthError:
+            wait = await self.penalise(self.buckets(client_id, source), now=now)
+            if wait > 0:
+                raise RateLimitedError(retry_after=math.ceil(wait)) from None
+            raise
+        buckets = self.buckets(client_id, source)
+        wait = await self.limiter.check(buckets, now=now)
+        if wait > 0:
+            raise RateLimitedError(retry_after=math.ceil(wait))
+        return Authenticated(client_id=client_id, record=record, secret=secret, buckets=buckets)
+
+    async def body_claims(
+        self, body: bytes, version: str, client: Authenticated, *, now: float
+    ) -> dict[str, str]:
+        """A4 step 7: the v6 body's extra claims (v2: none), checked against Basic.
+
+        Raises:
+            BodyInvalidError, ClientAuthError, GrantTypeUnsupportedError, ScopeInvalidError.
+        """
+        if version != "v6":
+            check_v2_body(body)
+            return {}
+        try:
+            return parse_v6_body(
+                body, client_id=client.client_id, client_secret=client.secret
+            ).claims
+        except ClientAuthError:
+            await self.penalise(client.buckets, now=now)
+            raise

@@ -1,0 +1,356 @@
+"""The two token endpoints (TAAP.md A4): every check in the normative order, then issuance.
+
+Order (the first failure answers): method 405 → header and body caps 431/413 → content type
+415 → duplicate singleton headers / invalid UTF-8 400 → Basic auth, client lookup, secret,
+status 401 → failed-auth rate limit 429 → v6/v2 body rules 400 → PoP present 401 → PoP A3 steps
+1-6 401 → subscription 403 → replay record 401 → issue.
+
+:meth:`TokenEndpoints._issue` reads as that list: each step is one named method. Failed
+authentication and ``pop_signature_invalid`` take one token from the client's and the address's
+buckets (see :mod:`taap.server.tokens.clientauth`); nothing else does.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from time import perf_counter
+
+from taap.core.pop import VerifiedPop, decode_pop_token, verify_pop_token
+from taap.core.replay import ReplayStore
+from taap.core.request import RequestParts, request_parts
+from taap.errors import (
+    BodyTooLargeError,
+    ContentTypeError,
+    HeadersTooLargeError,
+    MethodNotAllowedError,
+    NotSubscribedError,
+    PopError,
+    PopMalformedError,
+    PopMissingError,
+    PopReplayedError,
+    PopSignatureError,
+    TaapError,
+    UnavailableError,
+)
+from taap.server.audit import AuditLog
+from taap.server.logs import REQUEST_ID, RequestIds
+from taap.server.metrics import ServerMetrics
+from taap.server.registry import Registry, SigningKeyRecord
+from taap.server.settings import ServerSettings, trusted_networks
+from taap.server.tokens.clientauth import Authenticated, ClientAuthenticator, source_address
+from taap.server.tokens.minting import Minted, TokenMinter
+from taap.server.tokens.registry_cache import RegistryCache, Version
+from taap.server.tokens.signing import SigningThreads, usable_cpus
+from taap.server.wire import (
+    NO_STORE,
+    ClientDisconnected,
+    Receive,
+    Scope,
+    Send,
+    error_response,
+    read_body,
+    send_response,
+)
+from taap.stores.ratelimit import RateLimiter
+
+__all__ = ["TokenEndpoints", "Version"]
+
+log = logging.getLogger("taap.server")
+_BASIC = b'Basic realm="taap"'
+_POST = b"POST"
+# Failures after which the PoP's jti is unknown or not the client's own (no signature yet).
+_JTI_UNTRUSTED = (PopMissingError, PopMalformedError, PopSignatureError)
+
+
+def _is_json(content_type: bytes) -> bool:
+    media = content_type.split(b";", 1)[0].strip(b" \t").lower()
+    return media == b"application/json"
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """What the audit line of one request needs."""
+
+    endpoint: Version
+    source: str
+    client_id: str | None = None
+    pop: str | None = None
+    jti: str | None = None
+    request_id: str | None = None
+
+
+class TokenEndpoints:
+    """``POST /oauth2/v2/tokens`` and ``POST /oauth2/v6/tokens`` as one ASGI handler."""
+
+    def __init__(
+        self,
+        settings: ServerSettings,
+        registry: Registry,
+        *,
+        pepper: bytes,
+        replay_store: ReplayStore,
+        limiter: RateLimiter,
+        clock: Callable[[], float],
+        audit: AuditLog,
+        metrics: ServerMetrics | None = None,
+        request_ids: RequestIds | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        cpus: int | None = None,
+    ) -> None:
+        """``cpus``: usable cores for ``TAAP_SIGN_THREADS=auto`` (default: this process's)."""
+        self.settings = settings
+        self.registry = registry
+        self.replay_store = replay_store
+        self.clock = clock
+        self.audit = audit
+        self.metrics = ServerMetrics() if metrics is None else metrics
+        self._policy = settings.policy
+        self._networks = trusted_networks(settings.forwarded_allow_ips)
+        self._ids = RequestIds(self._networks) if request_ids is None else request_ids
+        self.reads = RegistryCache(
+            registry,
+            self.metrics,
+            client_ttl=settings.registry_cache,
+            key_refresh=settings.key_refresh,
+            publish_delay=settings.jwks_min_refresh,
+            clock=clock,
+            monotonic=monotonic,
+        )
+        self.auth = ClientAuthenticator(
+            self.reads,
+            limiter,
+            pepper=pepper,
+            client_rate=settings.client_rate,
+            address_rate=settings.address_rate,
+        )
+        threads = settings.signing_threads(cpus if cpus is not None else usable_cpus())
+        self.signer = SigningThreads(threads)
+        self.minter = TokenMinter(
+            self.signer,
+            issuer=settings.issuer_url,
+            ttl=settings.token_ttl,
+            single=settings.token_mode == "single",
+        )
+
+    @property
+    def limiter(self) -> RateLimiter:
+        return self.auth.limiter
+
+    def close(self) -> None:
+        """Stop the signing threads (``TAAP_SIGN_THREADS``), if any; signatures under way finish."""
+        self.signer.close()
+
+    async def signing_key(self) -> SigningKeyRecord:
+        """The active signing key (cached, see :class:`RegistryCache`).
+
+        Raises:
+            UnavailableError: the registry is unreachable or holds no signing key.
+        """
+        return await self.reads.signing_key()
+
+    # -- ASGI ---------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, version: Version) -> None:
+        started = perf_counter()
+        now = self.clock()
+        client = scope.get("client")
+        attempt = _Attempt(endpoint=version, source=client[0] if client else "unknown")
+        error_code: str | None = None
+        await self.signer.arrive()
+        try:
+            status, body, headers = await self._issue(scope, receive, attempt, now)
+        except ClientDisconnected:
+            return
+        except TaapError as exc:
+            error_code = exc.error_code
+            status, body, headers = error_response(exc, www_authenticate=_BASIC, allow=_POST)
+            self._audit_rejection(exc, attempt, now)
+        except Exception:
+            log.exception("unexpected error on the %s token endpoint", version)
+            error_code = "internal"
+            status, body, headers = error_response(None)
+            self._audit_rejection(None, attempt, now)
+        finally:
+            self.signer.depart()
+        request_id = attempt.request_id or self._ids.new()
+        await send_response(
+            send, status, body, [*headers, (b"x-request-id", request_id.encode("ascii"))]
+        )
+        self.metrics.token_request(version, error_code, perf_counter() - started)
+
+    async def _issue(
+        self, scope: Scope, receive: Receive, attempt: _Attempt, now: float
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        parts = await self._read_request(scope, receive, attempt)  # 1-4
+        client = await self.auth.authenticate(  # 5-6
+            parts.headers.get("authorization"), source=attempt.source, now=now, claimant=attempt
+        )
+        claims = await self.auth.body_claims(parts.body, attempt.endpoint, client, now=now)  # 7
+        verified = await self._verify_pop(parts, client, attempt, now)  # 8-9
+        apis = await self._subscribed(client, attempt.endpoint)  # 10
+        signing = await self.reads.signing_key()
+        await self._spend_jti(client.client_id, attempt.jti or "", verified.replay_until, now)  # 11
+        minted = await self.minter.mint(  # 12
+            signing,
+            client_id=client.client_id,
+            apis=apis,
+            cnf_jwk=verified.key.jwk,
+            claims=claims,
+            now=now,
+        )
+        self._audit_issued(attempt, client.client_id, verified, signing, minted, apis, now)
+        return 200, minted.body, NO_STORE
+
+    # -- the steps, in A4's order ---------------------------------------------------------
+    async def _read_request(
+        self, scope: Scope, receive: Receive, attempt: _Attempt
+    ) -> RequestParts:
+        """Steps 1-4: method, caps, content type, one reading of the request as sent."""
+        settings = self.settings
+        raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
+        size, declared = 0, b""
+        content_types: list[bytes] = []
+        forwarded: list[bytes] = []
+        given_id: list[bytes] = []
+        for name, value in raw_headers:
+            size += len(name) + len(value) + 4
+            if name == b"content-type":
+                content_types.append(value)
+            elif name == b"content-length":
+                declared = value
+            elif name == b"x-forwarded-for":
+                forwarded.append(value)
+            elif name == b"x-request-id":
+                given_id.append(value)
+        attempt.request_id = self._ids.pick(attempt.source, given_id)
+        REQUEST_ID.set(attempt.request_id)  # for log lines written while this request runs
+        if self._networks:
+            attempt.source = source_address(attempt.source, forwarded, self._networks)
+        if scope["method"] != "POST":
+            raise MethodNotAllowedError()
+        if size > settings.max_headers:
+            raise HeadersTooLargeError(
+                f"request headers are over the {settings.max_headers}-byte cap"
+            )
+        if declared.isdigit() and int(declared) > settings.max_body:
+            raise BodyTooLargeError(f"request body is over the {settings.max_body}-byte cap")
+        body = await read_body(receive, settings.max_body)
+        if not content_types or not all(_is_json(v) for v in content_types):
+            raise ContentTypeError()
+        raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
+        return request_parts(
+            scope["method"],
+            raw_path.partition(b"?")[0],
+            scope.get("query_string", b""),
+            raw_headers,
+            body,
+        )
+
+    async def _verify_pop(
+        self, parts: RequestParts, client: Authenticated, attempt: _Attempt, now: float
+    ) -> VerifiedPop:
+        """Steps 8-9: a PoP is present and passes A3 steps 1-6 under a registered key."""
+        pop = parts.headers.get("x-authorization")
+        if not pop or not pop.strip():
+            raise PopMissingError()
+        attempt.pop = pop
+        try:
+            verified = verify_pop_token(
+                pop, keys=client.record.keys, request=parts, now=now, policy=self._policy
+            )
+        except TaapError as exc:
+            self.metrics.pop_verification(exc.error_code)
+            if isinstance(exc, PopSignatureError):
+                await self.auth.penalise(client.buckets, now=now)
+            raise
+        self.metrics.pop_verification(None)
+        if not verified.jti:
+            raise PopMalformedError(log_detail="a token request needs a jti (one hop)")
+        attempt.jti = verified.jti
+        return verified
+
+    async def _subscribed(self, client: Authenticated, version: Version) -> list[str]:
+        """Step 10: the client's products that this endpoint serves (none: 403)."""
+        apis = await self.reads.served(client.record.apis, version)
+        if not apis:
+            raise NotSubscribedError(
+                f"client subscribes to no API product served by /oauth2/{version}/tokens"
+            )
+        return apis
+
+    async def _spend_jti(self, client_id: str, jti: str, until: float, now: float) -> None:
+        """Step 11: one hop, recorded only now that every other check passed."""
+        try:
+            fresh = await self.replay_store.record(client_id, jti, until=until, now=now)
+        except Exception:
+            self.metrics.replay_store_errors.inc()
+            raise
+        if not fresh:
+            raise PopReplayedError()
+
+    # -- audit --------------------------------------------------------------------------
+    def _audit_issued(
+        self,
+        attempt: _Attempt,
+        client_id: str,
+        verified: VerifiedPop,
+        signing: SigningKeyRecord,
+        minted: Minted,
+        apis: list[str],
+        now: float,
+    ) -> None:
+        try:
+            self.audit.record(
+                now=now,
+                event="token_issued",
+                endpoint=attempt.endpoint,
+                status=200,
+                client_id=client_id,
+                jti=verified.jti,
+                kid=signing.kid,
+                token_jti=minted.token_jti,
+                exp=minted.exp,
+                apis=apis,
+                source=attempt.source,
+                request_id=attempt.request_id,
+            )
+        except Exception as exc:
+            self.metrics.audit_errors.inc()
+            # SECURITY.md §4: a token whose audit line was not written never leaves. The
+            # PoP's jti stays spent (fail closed); the client retries with a new PoP.
+            raise UnavailableError(
+                "the audit log is unavailable", log_detail=f"audit sink: {type(exc).__name__}"
+            ) from exc
+
+    def _audit_rejection(self, exc: TaapError | None, attempt: _Attempt, now: float) -> None:
+        if (
+            exc is not None
+            and attempt.jti is None
+            and attempt.pop
+            and not isinstance(exc, _JTI_UNTRUSTED)
+        ):
+            # The signature verified, so the jti is the client's own: worth a log line.
+            try:
+                jti = decode_pop_token(attempt.pop, policy=self._policy)[1].get("jti")
+                attempt.jti = jti if isinstance(jti, str) else None
+            except PopError:
+                pass
+        try:
+            self.audit.record(
+                now=now,
+                event="token_rejected",
+                endpoint=attempt.endpoint,
+                status=exc.status_code if exc is not None else 500,
+                error_code=exc.error_code if exc is not None else "internal",
+                client_id=attempt.client_id,
+                jti=attempt.jti,
+                source=attempt.source,
+                request_id=attempt.request_id,
+            )
+        except Exception:
+            self.metrics.audit_errors.inc()
+            # The rejection is answered anyway: turning a 4xx into a 5xx would tell the caller
+            # nothing more. The operator sees the lost line here.
+            log.exception("audit line lost for a rejected %s token request", attempt.endpoint)
