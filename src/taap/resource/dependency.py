@@ -17,9 +17,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from taap.asgi import content_length, raw_path_of
 from taap.core.request import canonical_uri, request_parts
 from taap.errors import BodyTooLargeError, NotSubscribedError, TaapError
-from taap.resource._http import content_length, raw_path_of
 from taap.resource.principal import PRINCIPAL_SCOPE_KEY, Principal
 from taap.resource.responses import error_response
 from taap.resource.validator import Validator

@@ -14,65 +14,38 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from taap.core.request import canonical_uri, request_parts
-from taap.errors import (
-    BodyTooLargeError,
-    HeadersTooLargeError,
-    TaapError,
+from taap.asgi import (
+    ASGIApp,
+    ClientDisconnected,
+    Message,
+    Receive,
+    RequestHead,
+    Scope,
+    Send,
+    raw_path_of,
+    read_body,
+    render_error,
+    send_response,
 )
-from taap.resource._asgi import ASGIApp, Message, Receive, Scope, Send
-from taap.resource._http import content_length, raw_path_of
+from taap.core.request import canonical_uri, request_parts
+from taap.errors import HeadersTooLargeError, TaapError
 from taap.resource.audit import GuardAudit
 from taap.resource.principal import PRINCIPAL_SCOPE_KEY
-from taap.resource.responses import error_response
+from taap.resource.responses import WWW_AUTHENTICATE
 from taap.resource.validator import Validator
 
-__all__ = ["GuardMiddleware", "read_body", "send_error"]
+__all__ = ["GuardMiddleware", "send_error"]
 
 log = logging.getLogger("taap.resource")
 
 
-class _Disconnected(Exception):
-    pass
-
-
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """Read the whole request body, refusing it once it passes ``limit`` bytes.
-
-    Raises:
-        BodyTooLargeError: declared or received length over ``limit`` (413).
-        RequestMalformedError: an unparseable ``Content-Length``.
-    """
-    declared = content_length(scope.get("headers") or ())
-    if declared is not None and declared > limit:
-        raise BodyTooLargeError(log_detail=f"Content-Length {declared} > {limit}")
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _Disconnected()
-        chunk = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if size > limit:
-                raise BodyTooLargeError(log_detail=f"body passed {limit} bytes while reading")
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+_CHALLENGE = WWW_AUTHENTICATE.encode("latin-1")
 
 
 async def send_error(send: Send, exc: TaapError) -> None:
     """Send the A6 answer to ``exc``."""
-    status, headers, body = error_response(exc)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(n.encode("latin-1"), v.encode("latin-1")) for n, v in headers],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    status, headers, body = render_error(exc, www_authenticate=_CHALLENGE)
+    await send_response(send, status, headers, body)
 
 
 class GuardMiddleware:
@@ -127,10 +100,10 @@ class GuardMiddleware:
         try:
             headers = scope.get("headers") or []
             settings = self.validator.settings
-            # Bytes on the wire ("name: value" CRLF), counted as the token server counts them.
-            if sum(len(n) + len(v) + 4 for n, v in headers) > settings.max_headers:
+            head = RequestHead.of(headers)
+            if head.size > settings.max_headers:
                 raise HeadersTooLargeError()
-            body = await read_body(scope, receive, settings.max_body)
+            body = await read_body(receive, settings.max_body, declared=head.declared_length())
             raw_path = raw_path_of(scope)
             parts = request_parts(
                 scope["method"], raw_path, scope.get("query_string", b""), headers, body
@@ -138,7 +111,7 @@ class GuardMiddleware:
             # The decoded path is the uri before "?", unless the path itself encoded a "?".
             path = canonical_uri(raw_path) if b"%3" in raw_path else parts.uri.partition("?")[0]
             principal = await self.validator.verify(parts, path=path)
-        except _Disconnected:
+        except ClientDisconnected:
             return
         except TaapError as exc:
             self._refused(scope, exc)

@@ -1,25 +1,25 @@
-"""The guard's A6 error response: JSON body, ``WWW-Authenticate`` on 401 (TAAP.md A6)."""
+"""The guard's A6 error answer: JSON body, ``WWW-Authenticate`` on 401 (TAAP.md A6)."""
 
 from __future__ import annotations
 
-import json
-
+from taap.asgi import render_error
 from taap.errors import TaapError
 
 __all__ = ["WWW_AUTHENTICATE", "error_response"]
 
 WWW_AUTHENTICATE = 'Bearer realm="taap", error="invalid_token"'
+_CHALLENGE = WWW_AUTHENTICATE.encode("latin-1")
 
 
 def error_response(exc: TaapError) -> tuple[int, list[tuple[str, str]], bytes]:
-    """Status, headers and body of the A6 answer to ``exc``."""
-    body = json.dumps(exc.to_dict(), separators=(",", ":")).encode("utf-8")
-    headers = [
-        ("content-type", "application/json"),
-        ("content-length", str(len(body))),
-        ("cache-control", "no-store"),
-    ]
-    headers.extend((name.lower(), value) for name, value in exc.wire_headers().items())
-    if exc.status_code == 401:
-        headers.append(("www-authenticate", WWW_AUTHENTICATE))
-    return exc.status_code, headers, body
+    """Status, headers (text, for frameworks) and body of the A6 answer to ``exc``."""
+    status, headers, body = render_error(exc, www_authenticate=_CHALLENGE)
+    return (
+        status,
+        [
+            ("content-type", "application/json"),
+            ("content-length", str(len(body))),
+            *((name.decode("latin-1"), value.decode("latin-1")) for name, value in headers),
+        ],
+        body,
+    )

@@ -13,6 +13,17 @@ import time
 from collections.abc import Awaitable, Callable
 from time import perf_counter
 
+from taap.asgi import (
+    ASGIApp,
+    Receive,
+    RequestHead,
+    Response,
+    Scope,
+    Send,
+    json_bytes,
+    render_error,
+    send_response,
+)
 from taap.core.replay import MemoryReplayStore, ReplayStore
 from taap.errors import (
     ConfigurationError,
@@ -30,18 +41,17 @@ from taap.server.metrics import CONTENT_TYPE, ServerMetrics
 from taap.server.openapi import openapi_document
 from taap.server.registry import Registry
 from taap.server.settings import ServerSettings, trusted_networks
-from taap.server.tokens import TokenEndpoints
-from taap.server.wire import Receive, Scope, Send, error_response, json_bytes, send_response
+from taap.server.tokens import TokenEndpoints, Version
 from taap.stores.ratelimit import MemoryRateLimiter, RateLimiter
 
 __all__ = ["ASGIApp", "TokenServerApp", "create_app"]
 
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-Handler = Callable[[], Awaitable[tuple[int, bytes, list[tuple[bytes, bytes]]]]]
+Handler = Callable[[], Awaitable[Response]]
 log = logging.getLogger("taap.server")
 
 V2_PATH = "/oauth2/v2/tokens"
 V6_PATH = "/oauth2/v6/tokens"
+_TOKEN_PATHS: dict[str, Version] = {V2_PATH: "v2", V6_PATH: "v6"}
 _GET = b"GET"
 _JWKS_CACHE = [(b"cache-control", b"public, max-age=60")]
 _META_CACHE = [(b"cache-control", b"public, max-age=300")]
@@ -106,12 +116,20 @@ class TokenServerApp:
         kind = scope["type"]
         if kind == "http":
             path = scope["path"]
-            if path == V2_PATH:
-                await self.tokens(scope, receive, send, "v2")
-            elif path == V6_PATH:
-                await self.tokens(scope, receive, send, "v6")
+            version = _TOKEN_PATHS.get(path)
+            if version is None and path not in self._routes and self.fallback is not None:
+                await self.fallback(scope, receive, send)
+                return
+            # Once per request, whichever handler answers: the head and the request id.
+            head = RequestHead.of(scope["headers"])
+            client = scope.get("client")
+            peer = client[0] if client else "unknown"
+            request_id = self._ids.pick(peer, head.request_ids)
+            REQUEST_ID.set(request_id)  # for log lines written while this request runs
+            if version is not None:
+                await self.tokens(scope, receive, send, version, head, request_id)
             else:
-                await self._get(scope, receive, send, path)
+                await self._get(scope, send, path, head, request_id)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
         elif self.fallback is not None:
@@ -119,55 +137,49 @@ class TokenServerApp:
         elif kind == "websocket":
             await send({"type": "websocket.close", "code": 1000})
 
-    async def _get(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+    async def _get(
+        self, scope: Scope, send: Send, path: str, head: RequestHead, request_id: str
+    ) -> None:
         handler = self._routes.get(path)
-        if handler is None and self.fallback is not None:
-            await self.fallback(scope, receive, send)
-            return
         started = perf_counter()
-        client = scope.get("client")
-        given = [value for name, value in scope["headers"] if name == b"x-request-id"]
-        request_id = self._ids.pick(client[0] if client else "unknown", given)
-        REQUEST_ID.set(request_id)
         content_type = _METRICS_TYPE if handler == self._metrics else None
         try:
             if handler is None:
                 raise NotFoundError()
             if scope["method"] != "GET":
                 raise MethodNotAllowedError()
-            size = sum(len(n) + len(v) + 4 for n, v in scope["headers"])
-            if size > self.settings.max_headers:
+            if head.size > self.settings.max_headers:
                 raise HeadersTooLargeError()
-            status, body, headers = await handler()
+            status, headers, body = await handler()
         except TaapError as exc:
-            status, body, headers = error_response(exc, allow=_GET)
+            status, headers, body = render_error(exc, allow=_GET)
         except Exception:
             log.exception("unexpected error on GET %s", path)
-            status, body, headers = error_response(None)
+            status, headers, body = render_error(None)
         headers = [*headers, (b"x-request-id", request_id.encode("ascii"))]
         if status == 200 and content_type is not None:
-            await send_response(send, status, body, headers, content_type=content_type)
+            await send_response(send, status, headers, body, content_type=content_type)
         else:
-            await send_response(send, status, body, headers)
+            await send_response(send, status, headers, body)
         label = "discovery" if path in DISCOVERY_PATHS else _ROUTE_LABELS.get(path, "other")
         self.metrics.observe(label, perf_counter() - started)
 
     @staticmethod
     def _static(body: bytes, headers: list[tuple[bytes, bytes]]) -> Handler:
-        async def handler() -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-            return 200, body, headers
+        async def handler() -> Response:
+            return 200, headers, body
 
         return handler
 
-    async def _jwks(self) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    async def _jwks(self) -> Response:
         keys = await self.registry.signing_keys()
-        return 200, json_bytes(jwks_document(keys)), _JWKS_CACHE
+        return 200, _JWKS_CACHE, json_bytes(jwks_document(keys))
 
-    async def _health(self) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-        return 200, b'{"status":"ok"}', _NO_STORE
+    async def _health(self) -> Response:
+        return 200, _NO_STORE, b'{"status":"ok"}'
 
-    async def _metrics(self) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-        return 200, self.metrics.render(), _NO_STORE
+    async def _metrics(self) -> Response:
+        return 200, _NO_STORE, self.metrics.render()
 
     async def ready(self) -> dict[str, bool]:
         """Which dependencies answer: database, replay store, rate limiter, signing key."""
@@ -187,13 +199,13 @@ class TokenServerApp:
             checks["signing_key"] = False
         return checks
 
-    async def _ready(self) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    async def _ready(self) -> Response:
         if self.lifecycle.draining:
             # Shutting down: a load balancer takes this node out while it still serves.
             raise UnavailableError("not ready: shutting down")
         checks = await self.ready()
         if all(checks.values()):
-            return 200, json_bytes({"status": "ready", "checks": checks}), _NO_STORE
+            return 200, _NO_STORE, json_bytes({"status": "ready", "checks": checks})
         failing = ", ".join(name for name, ok in checks.items() if not ok)
         raise UnavailableError(f"not ready: {failing}")
 

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from taap.asgi import Receive, Scope, Send
 from taap.core.replay import ReplayStore
 from taap.server.app import ASGIApp, TokenServerApp, create_app
 from taap.server.audit import AUDIT_LOGGER, AuditHandler
@@ -26,7 +27,6 @@ from taap.server.metrics import ServerMetrics
 from taap.server.pepper import load_pepper
 from taap.server.settings import ServerSettings
 from taap.server.sql import open_registry
-from taap.server.wire import Receive, Scope, Send
 from taap.stores.ratelimit import RateLimiter
 
 __all__ = ["DeferredApp", "FallbackFactory", "build_app", "configure_logging", "resolve_pepper"]

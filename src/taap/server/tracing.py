@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from typing import Any
 
+from taap.asgi import Receive, Scope, Send
 from taap.errors import ConfigurationError
 from taap.server.logs import REQUEST_ID
-from taap.server.wire import Receive, Scope, Send
 
 __all__ = ["TracingApp"]
 

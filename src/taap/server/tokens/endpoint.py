@@ -18,11 +18,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from time import perf_counter
 
+from taap.asgi import (
+    NO_STORE,
+    ClientDisconnected,
+    Receive,
+    RequestHead,
+    Response,
+    Scope,
+    Send,
+    raw_path_of,
+    read_body,
+    render_error,
+    send_response,
+)
 from taap.core.pop import VerifiedPop, decode_pop_token, verify_pop_token
 from taap.core.replay import ReplayStore
 from taap.core.request import RequestParts, request_parts
 from taap.errors import (
-    BodyTooLargeError,
     ContentTypeError,
     HeadersTooLargeError,
     MethodNotAllowedError,
@@ -36,7 +48,6 @@ from taap.errors import (
     UnavailableError,
 )
 from taap.server.audit import AuditLog
-from taap.server.logs import REQUEST_ID, RequestIds
 from taap.server.metrics import ServerMetrics
 from taap.server.registry import Registry, SigningKeyRecord
 from taap.server.settings import ServerSettings, trusted_networks
@@ -44,16 +55,6 @@ from taap.server.tokens.clientauth import Authenticated, ClientAuthenticator, so
 from taap.server.tokens.minting import Minted, TokenMinter
 from taap.server.tokens.registry_cache import RegistryCache, Version
 from taap.server.tokens.signing import SigningThreads, usable_cpus
-from taap.server.wire import (
-    NO_STORE,
-    ClientDisconnected,
-    Receive,
-    Scope,
-    Send,
-    error_response,
-    read_body,
-    send_response,
-)
 from taap.stores.ratelimit import RateLimiter
 
 __all__ = ["TokenEndpoints", "Version"]
@@ -96,7 +97,6 @@ class TokenEndpoints:
         clock: Callable[[], float],
         audit: AuditLog,
         metrics: ServerMetrics | None = None,
-        request_ids: RequestIds | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         cpus: int | None = None,
     ) -> None:
@@ -109,7 +109,6 @@ class TokenEndpoints:
         self.metrics = ServerMetrics() if metrics is None else metrics
         self._policy = settings.policy
         self._networks = trusted_networks(settings.forwarded_allow_ips)
-        self._ids = RequestIds(self._networks) if request_ids is None else request_ids
         self.reads = RegistryCache(
             registry,
             self.metrics,
@@ -152,38 +151,50 @@ class TokenEndpoints:
         return await self.reads.signing_key()
 
     # -- ASGI ---------------------------------------------------------------------------
-    async def __call__(self, scope: Scope, receive: Receive, send: Send, version: Version) -> None:
+    async def __call__(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        version: Version,
+        head: RequestHead,
+        request_id: str,
+    ) -> None:
+        """Answer one token request; ``head`` and ``request_id`` come from the app's edge."""
         started = perf_counter()
         now = self.clock()
         client = scope.get("client")
-        attempt = _Attempt(endpoint=version, source=client[0] if client else "unknown")
+        attempt = _Attempt(
+            endpoint=version,
+            source=client[0] if client else "unknown",
+            request_id=request_id,
+        )
         error_code: str | None = None
         await self.signer.arrive()
         try:
-            status, body, headers = await self._issue(scope, receive, attempt, now)
+            status, headers, body = await self._issue(scope, receive, head, attempt, now)
         except ClientDisconnected:
             return
         except TaapError as exc:
             error_code = exc.error_code
-            status, body, headers = error_response(exc, www_authenticate=_BASIC, allow=_POST)
+            status, headers, body = render_error(exc, www_authenticate=_BASIC, allow=_POST)
             self._audit_rejection(exc, attempt, now)
         except Exception:
             log.exception("unexpected error on the %s token endpoint", version)
             error_code = "internal"
-            status, body, headers = error_response(None)
+            status, headers, body = render_error(None)
             self._audit_rejection(None, attempt, now)
         finally:
             self.signer.depart()
-        request_id = attempt.request_id or self._ids.new()
         await send_response(
-            send, status, body, [*headers, (b"x-request-id", request_id.encode("ascii"))]
+            send, status, [*headers, (b"x-request-id", request_id.encode("ascii"))], body
         )
         self.metrics.token_request(version, error_code, perf_counter() - started)
 
     async def _issue(
-        self, scope: Scope, receive: Receive, attempt: _Attempt, now: float
-    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-        parts = await self._read_request(scope, receive, attempt)  # 1-4
+        self, scope: Scope, receive: Receive, head: RequestHead, attempt: _Attempt, now: float
+    ) -> Response:
+        parts = await self._read_request(scope, receive, head, attempt)  # 1-4
         client = await self.auth.authenticate(  # 5-6
             parts.headers.get("authorization"), source=attempt.source, now=now, claimant=attempt
         )
@@ -201,50 +212,30 @@ class TokenEndpoints:
             now=now,
         )
         self._audit_issued(attempt, client.client_id, verified, signing, minted, apis, now)
-        return 200, minted.body, NO_STORE
+        return 200, NO_STORE, minted.body
 
     # -- the steps, in A4's order ---------------------------------------------------------
     async def _read_request(
-        self, scope: Scope, receive: Receive, attempt: _Attempt
+        self, scope: Scope, receive: Receive, head: RequestHead, attempt: _Attempt
     ) -> RequestParts:
         """Steps 1-4: method, caps, content type, one reading of the request as sent."""
         settings = self.settings
-        raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
-        size, declared = 0, b""
-        content_types: list[bytes] = []
-        forwarded: list[bytes] = []
-        given_id: list[bytes] = []
-        for name, value in raw_headers:
-            size += len(name) + len(value) + 4
-            if name == b"content-type":
-                content_types.append(value)
-            elif name == b"content-length":
-                declared = value
-            elif name == b"x-forwarded-for":
-                forwarded.append(value)
-            elif name == b"x-request-id":
-                given_id.append(value)
-        attempt.request_id = self._ids.pick(attempt.source, given_id)
-        REQUEST_ID.set(attempt.request_id)  # for log lines written while this request runs
         if self._networks:
-            attempt.source = source_address(attempt.source, forwarded, self._networks)
+            attempt.source = source_address(attempt.source, head.forwarded_for, self._networks)
         if scope["method"] != "POST":
             raise MethodNotAllowedError()
-        if size > settings.max_headers:
+        if head.size > settings.max_headers:
             raise HeadersTooLargeError(
                 f"request headers are over the {settings.max_headers}-byte cap"
             )
-        if declared.isdigit() and int(declared) > settings.max_body:
-            raise BodyTooLargeError(f"request body is over the {settings.max_body}-byte cap")
-        body = await read_body(receive, settings.max_body)
-        if not content_types or not all(_is_json(v) for v in content_types):
+        body = await read_body(receive, settings.max_body, declared=head.declared_length())
+        if not head.content_types or not all(_is_json(v) for v in head.content_types):
             raise ContentTypeError()
-        raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
         return request_parts(
             scope["method"],
-            raw_path.partition(b"?")[0],
+            raw_path_of(scope),
             scope.get("query_string", b""),
-            raw_headers,
+            scope["headers"],
             body,
         )
 
