@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from taap.core._json import JsonError, loads_strict
+from taap.core.strict_json import JsonError, loads_strict
 from taap.errors import (
     BodyInvalidError,
     ClientAuthError,
