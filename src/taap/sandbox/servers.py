@@ -97,7 +97,7 @@ class _Launch:
         """The registry and both servers once they serve.
 
         Raises:
-            UnavailableError: they did not start within ``START_TIMEOUT``.
+            UnavailableError: one failed, or they did not start within ``START_TIMEOUT``.
         """
         if not self.ready.wait(START_TIMEOUT) or self.error is not None:
             raise UnavailableError("the sandbox servers did not start", log_detail=repr(self.error))
