@@ -36,8 +36,8 @@ with atheris.instrument_imports():
         verify_access_token,
         verify_pop_token,
     )
-    from taap.core._json import JsonError, loads_strict
     from taap.core.request import parse_pairs_json
+    from taap.core.strict_json import JsonError, loads_strict
     from taap.errors import TaapError
     from taap.resource.validator import bearer_token
     from taap.server.tokens.clientauth import check_v2_body, parse_basic, parse_v6_body

@@ -6,60 +6,28 @@ a resource-server guard. The public surface is re-exported here; see the README.
 
 from __future__ import annotations
 
-from taap.core import (
-    JAVA_COMPAT,
-    LENIENT,
-    STRICT,
-    AccessToken,
-    MemoryReplayStore,
-    PopPolicy,
-    PrivateKey,
-    PublicKey,
-    ReplayStore,
-    RequestParts,
-    SignedValues,
-    VerifiedPop,
-    build_pop_token,
-    canonical_uri,
-    compute_edts,
-    decode_pop_token,
-    generate_private_key,
-    jwk_thumbprint,
-    load_private_key,
-    load_public_key,
-    request_pairs,
-    request_parts,
-    verify_pop_token,
-)
+from taap.core import *  # noqa: F403
+from taap.core import __all__ as _core_names
 from taap.errors import *  # noqa: F403
 from taap.errors import __all__ as _error_names
 
 __version__ = "0.1.0"
 
+# Issuing and verifying tokens and the request-parsing helpers serve the token server and the
+# guard, so they stay in taap.core; every other core name is re-exported here.
+_CORE_ONLY = frozenset(
+    {
+        "issue_access_token",
+        "issue_id_token",
+        "parse_pairs_json",
+        "public_key_from_jwk",
+        "split_target",
+        "verify_access_token",
+    }
+)
+
 __all__ = [
-    "JAVA_COMPAT",
-    "LENIENT",
-    "STRICT",
-    "AccessToken",
-    "MemoryReplayStore",
-    "PopPolicy",
-    "PrivateKey",
-    "PublicKey",
-    "ReplayStore",
-    "RequestParts",
-    "SignedValues",
-    "VerifiedPop",
+    *(name for name in _core_names if name not in _CORE_ONLY),
     "__version__",
-    "build_pop_token",
-    "canonical_uri",
-    "compute_edts",
-    "decode_pop_token",
-    "generate_private_key",
-    "jwk_thumbprint",
-    "load_private_key",
-    "load_public_key",
-    "request_pairs",
-    "request_parts",
-    "verify_pop_token",
     *_error_names,
 ]

@@ -585,7 +585,7 @@ def test_replay_window_ends_with_the_age_cap(forge: Forge, demo_key: PrivateKey)
 def test_json_scan_is_linear_on_unterminated_escaped_strings() -> None:
     # The old depth pre-scan backtracked quadratically here (6 KB: 110 ms; this input: minutes).
     # Now it is linear: this finishes in milliseconds, with the right error.
-    from taap.core._json import JsonError, loads_strict
+    from taap.core.strict_json import JsonError, loads_strict
 
     hostile = '{"a":"' + '\\"' * 200_000
     with pytest.raises(JsonError):

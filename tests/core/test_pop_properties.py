@@ -22,8 +22,8 @@ from taap.core import (
     verify_pop_token,
 )
 from taap.core._b64 import b64url_decode, b64url_encode
-from taap.core._json import JsonError, dumps_compact, loads_strict
 from taap.core.jws import _loads_payload, sign_compact
+from taap.core.strict_json import JsonError, dumps_compact, loads_strict
 from taap.errors import PopDigestError, PopError
 
 NOW = 1_700_000_000

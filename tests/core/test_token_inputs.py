@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from taap.core import PrivateKey, issue_access_token, issue_id_token
 from taap.core.jws import join_compact, parse_compact
 from taap.core.tokens import access_token_input, id_token_input
@@ -44,3 +46,12 @@ def test_split_signing_equals_issuing(rsa_key: PrivateKey) -> None:
         "iat": int(NOW),
         "jti": "j-2",
     }
+
+
+def test_misspelt_claim_keyword_is_refused(rsa_key: PrivateKey) -> None:
+    # The claims arrive as keywords; a typo must not fall back to the default lifetime.
+    common = {"kid": "k1", "issuer": "https://iss.example/oauth2/v1", "client_id": "c1", "now": NOW}
+    with pytest.raises(TypeError, match="tll"):
+        issue_id_token(key=rsa_key, tll=60, **common)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="apis"):
+        id_token_input(apis=["connectivity"], **common)  # type: ignore[call-arg]

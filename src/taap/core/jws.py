@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from taap.core._b64 import b64url_decode, b64url_encode
-from taap.core._json import JsonError, dumps_compact, loads_strict
 from taap.core.keys import PrivateKey
+from taap.core.strict_json import JsonError, dumps_compact, loads_strict
 
 __all__ = [
     "FORBIDDEN_HEADERS",

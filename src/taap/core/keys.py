@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from taap.core._b64 import b64url_decode_lenient, b64url_encode
-from taap.core._json import JsonError, dumps_compact, loads_strict
+from taap.core.strict_json import JsonError, dumps_compact, loads_strict
 from taap.errors import KeyFormatError
 
 __all__ = [

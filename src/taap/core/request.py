@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import unquote_to_bytes
 
-from taap.core._json import JsonError, loads_strict
+from taap.core.strict_json import JsonError, loads_strict
 from taap.errors import RequestMalformedError
 
 __all__ = [

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 from taap.core.jws import JwsError, encode_segment, parse_compact, sign_input, signing_input
 from taap.core.keys import PrivateKey, PublicKey, public_key_from_jwk
@@ -20,6 +20,8 @@ from taap.errors import KeyFormatError, TokenInvalidError, UnknownKeyIdError
 __all__ = [
     "ACCESS_TOKEN_TYP",
     "AccessToken",
+    "AccessTokenClaims",
+    "IdTokenClaims",
     "access_token_input",
     "id_token_input",
     "issue_access_token",
@@ -37,99 +39,76 @@ def _header_segment(kid: str, typ: str) -> str:
     return encode_segment({"kid": kid, "typ": typ, "alg": "RS256"})
 
 
-def issue_access_token(
-    *,
-    key: PrivateKey,
-    kid: str,
-    issuer: str,
-    client_id: str,
-    apis: Sequence[str],
-    cnf_jwk: Mapping[str, str],
-    now: float,
-    ttl: int = 3600,
-    jti: str | None = None,
-    extra: Mapping[str, str] | None = None,
-) -> str:
+class IdTokenClaims(TypedDict):
+    """What an ID token states: the keywords of :func:`issue_id_token` and :func:`id_token_input`.
+
+    ``ttl`` is in seconds (3600 when absent); ``jti`` is a fresh UUID when absent or None.
+    """
+
+    kid: str
+    issuer: str
+    client_id: str
+    now: float
+    ttl: NotRequired[int]
+    jti: NotRequired[str | None]
+
+
+class AccessTokenClaims(IdTokenClaims):
+    """An ID token's claims plus the APIs, the PoP key and the v6 extras (``storeId``...): the
+    keywords of :func:`issue_access_token` and :func:`access_token_input`."""
+
+    apis: Sequence[str]
+    cnf_jwk: Mapping[str, str]
+    extra: NotRequired[Mapping[str, str] | None]
+
+
+_ID_TOKEN_FIELDS = IdTokenClaims.__required_keys__ | IdTokenClaims.__optional_keys__
+_ACCESS_TOKEN_FIELDS = AccessTokenClaims.__required_keys__ | AccessTokenClaims.__optional_keys__
+
+
+def _common_claims(claims: IdTokenClaims, fields: frozenset[str]) -> dict[str, Any]:
+    # The keywords arrive as a dict: a misspelt one (``tll=60``) must fail as an unknown keyword
+    # argument does, not vanish and leave the default lifetime.
+    if not claims.keys() <= fields:
+        unknown = ", ".join(sorted(claims.keys() - fields))
+        raise TypeError(f"unexpected keyword arguments: {unknown}")
+    iat = int(claims["now"])
+    return {
+        "sub": claims["client_id"],
+        "aud": claims["client_id"],
+        "iss": claims["issuer"],
+        "exp": iat + claims.get("ttl", 3600),
+        "iat": iat,
+        "jti": claims.get("jti") or str(uuid.uuid4()),
+    }
+
+
+def issue_access_token(*, key: PrivateKey, **claims: Unpack[AccessTokenClaims]) -> str:
     """Sign an access token (``typ`` ``at+jwt``) bound to the client's PoP key."""
-    signed = access_token_input(
-        kid=kid,
-        issuer=issuer,
-        client_id=client_id,
-        apis=apis,
-        cnf_jwk=cnf_jwk,
-        now=now,
-        ttl=ttl,
-        jti=jti,
-        extra=extra,
-    )
-    return sign_input(signed, key)
+    return sign_input(access_token_input(**claims), key)
 
 
-def access_token_input(
-    *,
-    kid: str,
-    issuer: str,
-    client_id: str,
-    apis: Sequence[str],
-    cnf_jwk: Mapping[str, str],
-    now: float,
-    ttl: int = 3600,
-    jti: str | None = None,
-    extra: Mapping[str, str] | None = None,
-) -> bytes:
+def access_token_input(**claims: Unpack[AccessTokenClaims]) -> bytes:
     """The signing input of :func:`issue_access_token`, to be signed elsewhere (a thread)."""
-    iat = int(now)
-    claims: dict[str, Any] = {
-        "sub": client_id,
-        "aud": client_id,
-        "iss": issuer,
-        "exp": iat + ttl,
-        "iat": iat,
-        "jti": jti or str(uuid.uuid4()),
-        "client_id": client_id,
-        "apis": list(apis),
-        "cnf": {"jwk": dict(cnf_jwk)},
-    }
+    body = _common_claims(claims, _ACCESS_TOKEN_FIELDS)
+    body["client_id"] = claims["client_id"]
+    body["apis"] = list(claims["apis"])
+    body["cnf"] = {"jwk": dict(claims["cnf_jwk"])}
+    extra = claims.get("extra")
     if extra:
-        claims.update(extra)
-    return signing_input(_header_segment(kid, ACCESS_TOKEN_TYP), claims)
+        body.update(extra)
+    return signing_input(_header_segment(claims["kid"], ACCESS_TOKEN_TYP), body)
 
 
-def issue_id_token(
-    *,
-    key: PrivateKey,
-    kid: str,
-    issuer: str,
-    client_id: str,
-    now: float,
-    ttl: int = 3600,
-    jti: str | None = None,
-) -> str:
+def issue_id_token(*, key: PrivateKey, **claims: Unpack[IdTokenClaims]) -> str:
     """Sign an ID token (``typ`` ``JWT``) with the seed's claims: sub, aud, iss, exp, iat, jti."""
-    signed = id_token_input(kid=kid, issuer=issuer, client_id=client_id, now=now, ttl=ttl, jti=jti)
-    return sign_input(signed, key)
+    return sign_input(id_token_input(**claims), key)
 
 
-def id_token_input(
-    *,
-    kid: str,
-    issuer: str,
-    client_id: str,
-    now: float,
-    ttl: int = 3600,
-    jti: str | None = None,
-) -> bytes:
+def id_token_input(**claims: Unpack[IdTokenClaims]) -> bytes:
     """The signing input of :func:`issue_id_token`, to be signed elsewhere (a thread)."""
-    iat = int(now)
-    claims = {
-        "sub": client_id,
-        "aud": client_id,
-        "iss": issuer,
-        "exp": iat + ttl,
-        "iat": iat,
-        "jti": jti or str(uuid.uuid4()),
-    }
-    return signing_input(_header_segment(kid, "JWT"), claims)
+    body = _common_claims(claims, _ID_TOKEN_FIELDS)
+    return signing_input(_header_segment(claims["kid"], "JWT"), body)
 
 
 @dataclass(frozen=True, slots=True)

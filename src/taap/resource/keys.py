@@ -28,8 +28,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from taap.core._json import JsonError, loads_strict
 from taap.core.keys import PublicKey, public_key_from_jwk
+from taap.core.strict_json import JsonError, loads_strict
 from taap.errors import ConfigurationError, KeyFormatError, UnavailableError
 from taap.resource.metrics import jwks_refreshed
 

@@ -21,8 +21,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from taap.core._json import JsonError, loads_strict
 from taap.core.replay import ReplayStore
+from taap.core.strict_json import JsonError, loads_strict
 from taap.errors import (
     BodyInvalidError,
     ConfigurationError,

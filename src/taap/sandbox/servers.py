@@ -13,10 +13,11 @@ import contextlib
 import socket
 import tempfile
 import threading
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -79,6 +80,98 @@ class Sandbox:
         )
 
 
+def _url(sock: socket.socket) -> str:
+    return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@dataclass
+class _Launch:
+    """What the servers' thread reports back; ``ready`` is set once it has (or has failed)."""
+
+    ready: threading.Event = field(default_factory=threading.Event)
+    registry: Registry | None = None
+    servers: list[uvicorn.Server] = field(default_factory=list)
+    error: BaseException | None = None
+
+    def wait(self) -> tuple[Registry, list[uvicorn.Server]]:
+        """The registry and both servers once they serve.
+
+        Raises:
+            UnavailableError: one failed, or they did not start within ``START_TIMEOUT``.
+        """
+        if not self.ready.wait(START_TIMEOUT) or self.error is not None:
+            raise UnavailableError("the sandbox servers did not start", log_detail=repr(self.error))
+        if self.registry is None or not all(s.started for s in self.servers):
+            raise UnavailableError("the sandbox servers did not start")
+        return self.registry, self.servers
+
+
+async def _open_apps(
+    database_url: str, token_sock: socket.socket, token_ttl: int | None
+) -> tuple[Registry, Any, Any]:
+    """The registry, the token server app and the sample APIs app that trusts it."""
+    token_url = _url(token_sock)
+    pepper = load_pepper(parse_database_url(database_url), environ={})
+    registry = await open_registry(database_url, pepper=pepper)
+    settings = ServerSettings.load(
+        database_url=database_url,
+        public_url=token_url,
+        port=token_sock.getsockname()[1],
+        token_ttl=token_ttl,
+    )
+    token_app = create_app(settings, registry, pepper=pepper)
+    api_app = create_sample_app(
+        token_url, replay_store=token_app.replay_store, settings=GuardSettings()
+    )
+    return registry, token_app, api_app
+
+
+async def _serve(
+    launch: _Launch,
+    database_url: str,
+    token_ttl: int | None,
+    token_sock: socket.socket,
+    api_sock: socket.socket,
+) -> None:
+    try:
+        registry, token_app, api_app = await _open_apps(database_url, token_sock, token_ttl)
+        lifespans: tuple[tuple[Any, Literal["on", "off"]], ...] = (
+            (token_app, "on"),
+            (api_app, "off"),
+        )
+        servers = [
+            uvicorn.Server(
+                uvicorn.Config(app, log_level="warning", access_log=False, lifespan=life)
+            )
+            for app, life in lifespans
+        ]
+        launch.registry, launch.servers = registry, servers
+        tasks = [
+            asyncio.ensure_future(servers[0].serve(sockets=[token_sock])),
+            asyncio.ensure_future(servers[1].serve(sockets=[api_sock])),
+        ]
+        while not all(s.started for s in servers):
+            if any(t.done() for t in tasks):
+                break
+            await asyncio.sleep(0.01)
+        launch.ready.set()
+        await asyncio.gather(*tasks)
+    except BaseException as exc:
+        launch.error = exc
+        launch.ready.set()
+        raise
+
+
+def _run_loop(loop: asyncio.AbstractEventLoop, serve: Callable[[], Awaitable[None]]) -> None:
+    asyncio.set_event_loop(loop)
+    try:
+        # A failure is reported through the launch's error; the thread just ends.
+        with contextlib.suppress(BaseException):
+            loop.run_until_complete(serve())
+    finally:
+        loop.close()
+
+
 @contextmanager
 def running_sandbox(
     *, token_ttl: int | None = None, folder: Path | None = None
@@ -92,81 +185,18 @@ def running_sandbox(
         where = folder or Path(temp)
         database_url = f"sqlite:///{where / 'taap.db'}"
         token_sock, api_sock = _bind_loopback(), _bind_loopback()
-        token_url = f"http://127.0.0.1:{token_sock.getsockname()[1]}"
-        api_url = f"http://127.0.0.1:{api_sock.getsockname()[1]}"
         loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        state: dict[str, Any] = {}
-
-        async def serve() -> None:
-            try:
-                pepper = load_pepper(parse_database_url(database_url), environ={})
-                registry = await open_registry(database_url, pepper=pepper)
-                settings = ServerSettings.load(
-                    database_url=database_url,
-                    public_url=token_url,
-                    port=token_sock.getsockname()[1],
-                    token_ttl=token_ttl,
-                )
-                token_app = create_app(settings, registry, pepper=pepper)
-                api_app = create_sample_app(
-                    token_url, replay_store=token_app.replay_store, settings=GuardSettings()
-                )
-                apps: tuple[tuple[Any, Literal["on", "off"]], ...] = (
-                    (token_app, "on"),
-                    (api_app, "off"),
-                )
-                servers = [
-                    uvicorn.Server(
-                        uvicorn.Config(app, log_level="warning", access_log=False, lifespan=life)
-                    )
-                    for app, life in apps
-                ]
-                state.update(registry=registry, servers=servers)
-                tasks = [
-                    asyncio.ensure_future(servers[0].serve(sockets=[token_sock])),
-                    asyncio.ensure_future(servers[1].serve(sockets=[api_sock])),
-                ]
-                while not all(s.started for s in servers):
-                    if any(t.done() for t in tasks):
-                        break
-                    await asyncio.sleep(0.01)
-                ready.set()
-                await asyncio.gather(*tasks)
-            except BaseException as exc:
-                state["error"] = exc
-                ready.set()
-                raise
-
-        def main() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                # A failure is reported through state["error"]; the thread just ends.
-                with contextlib.suppress(BaseException):
-                    loop.run_until_complete(serve())
-            finally:
-                loop.close()
-
-        thread = threading.Thread(target=main, name="taap-sandbox", daemon=True)
-        thread.start()
-        if not ready.wait(START_TIMEOUT) or "error" in state:
-            raise UnavailableError(
-                "the sandbox servers did not start", log_detail=repr(state.get("error"))
-            )
-        servers: list[uvicorn.Server] = state["servers"]
-        if not all(s.started for s in servers):
-            raise UnavailableError("the sandbox servers did not start")
-        sandbox = Sandbox(
-            token_url=token_url,
-            api_url=api_url,
-            database_url=database_url,
-            folder=where,
-            loop=loop,
-            registry=state["registry"],
-            _servers=servers,
+        launch = _Launch()
+        serve = partial(_serve, launch, database_url, token_ttl, token_sock, api_sock)
+        thread = threading.Thread(
+            target=_run_loop, args=(loop, serve), name="taap-sandbox", daemon=True
         )
+        thread.start()
+        registry, servers = launch.wait()
         try:
-            yield sandbox
+            yield Sandbox(
+                _url(token_sock), _url(api_sock), database_url, where, loop, registry, servers
+            )
         finally:
             for server in servers:
                 server.should_exit = True

@@ -27,6 +27,7 @@ __all__ = ["DEMO_DEVICE", "DemoResult", "Step", "run_demo"]
 DEMO_DEVICE = "8901260000000000001"
 TOKEN_PATH = "/oauth2/v2/tokens"
 SMS_PATH = "/sms/v1/messages"
+DEVICE_PATH = f"/iot-connectivity/v1/devices/{DEMO_DEVICE}"
 SMS_BODY = b'{"to": "+14255550100", "text": "Your order has shipped."}'
 
 
@@ -102,6 +103,29 @@ class _Walk:
     ) -> httpx.Response:
         return self.http.request(method, url, headers=dict(headers), content=body)
 
+    def signing(
+        self,
+        name: str,
+        title: str,
+        key: PrivateKey,
+        method: str,
+        origin: str,
+        path: str,
+        headers: list[tuple[str, str]],
+    ) -> dict[str, str]:
+        """A step that signs a request (steps 1 and 3); the headers to send it with."""
+        pop, pairs = _signed(key, method, path, headers)
+        url = origin + path
+        self.add(
+            Step(
+                name,
+                title,
+                True,
+                {"request": f"{method} {url}", "ehts": _names(pairs), **_decode(pop)},
+            )
+        )
+        return {**dict(headers), "X-Authorization": pop}
+
     def refusal(
         self,
         name: str,
@@ -133,7 +157,8 @@ class _Walk:
         )
 
 
-def _walk(walk: _Walk) -> None:
+def _register_client(walk: _Walk) -> tuple[PrivateKey, str]:
+    """The setup step: a client with a fresh key, subscribed to Connectivity; key and Basic."""
     sandbox = walk.sandbox
     key = generate_private_key(2048)
     record, secret = sandbox.create_client(
@@ -154,23 +179,13 @@ def _walk(walk: _Walk) -> None:
             },
         )
     )
-
-    # Step 1: the OAuth PoP over the token request.
-    token_url = sandbox.token_url + TOKEN_PATH
     basic = base64.b64encode(f"{record.client_id}:{secret}".encode()).decode("ascii")
-    base = [("Content-Type", "application/json"), ("Authorization", f"Basic {basic}")]
-    oauth_pop, pairs = _signed(key, "POST", TOKEN_PATH, base)
-    walk.add(
-        Step(
-            "step-1 oauth pop",
-            "Step 1: the client signs its token request (OAuth PoP)",
-            True,
-            {"request": f"POST {token_url}", "ehts": _names(pairs), **_decode(oauth_pop)},
-        )
-    )
+    return key, f"Basic {basic}"
 
-    # Step 2: the token request.
-    response = walk.send("POST", token_url, {**dict(base), "X-Authorization": oauth_pop})
+
+def _request_tokens(walk: _Walk, token_url: str, headers: dict[str, str]) -> str | None:
+    """Step 2: the token request; the access token, or None when none was issued."""
+    response = walk.send("POST", token_url, headers)
     answer = _json(response)
     fields = {"id_token", "access_token", "expires_in", "scope", "status"}
     ok = response.status_code == 200 and isinstance(answer, dict) and set(answer) == fields
@@ -181,11 +196,7 @@ def _walk(walk: _Walk) -> None:
             ok,
             {
                 "request": f"POST {token_url}",
-                "headers": {
-                    "Content-Type": "application/json",
-                    "Authorization": f"Basic {basic}",
-                    "X-Authorization": oauth_pop,
-                },
+                "headers": headers,
                 "body": "",
                 "status": response.status_code,
                 "response": answer,
@@ -193,27 +204,12 @@ def _walk(walk: _Walk) -> None:
             },
         )
     )
-    if not ok:
-        return
-    bearer = f"Bearer {answer['access_token']}"
+    return str(answer["access_token"]) if ok else None
 
-    # Step 3: the API PoP over the call (Content-Type signed even on a GET: A1 step 4).
-    device_path = f"/iot-connectivity/v1/devices/{DEMO_DEVICE}"
-    device_url = sandbox.api_url + device_path
-    api_base = [("Content-Type", "application/json"), ("Authorization", bearer)]
-    api_pop, pairs = _signed(key, "GET", device_path, api_base)
-    walk.add(
-        Step(
-            "step-3 api pop",
-            "Step 3: the client signs the API call and its access token (API PoP)",
-            True,
-            {"request": f"GET {device_url}", "ehts": _names(pairs), **_decode(api_pop)},
-        )
-    )
 
-    # Step 4: the API call.
-    call_headers = {**dict(api_base), "X-Authorization": api_pop}
-    response = walk.send("GET", device_url, call_headers)
+def _call_api(walk: _Walk, device_url: str, headers: dict[str, str]) -> None:
+    """Step 4: the API call."""
+    response = walk.send("GET", device_url, headers)
     device = _json(response)
     walk.add(
         Step(
@@ -226,18 +222,22 @@ def _walk(walk: _Walk) -> None:
         )
     )
 
-    # The protections.
+
+def _protections(
+    walk: _Walk, key: PrivateKey, api_base: list[tuple[str, str]], call: dict[str, str]
+) -> None:
+    """The step-4 call replayed, a body changed after signing, a product not subscribed to."""
     walk.refusal(
         "replay",
         "Protection: the same PoP sent again is refused (one hop)",
         "GET",
-        device_url,
-        call_headers,
+        walk.sandbox.api_url + DEVICE_PATH,
+        call,
         b"",
         (401, "pop_replayed"),
         "identical headers, identical PoP, a second time",
     )
-    sms_url = sandbox.api_url + SMS_PATH
+    sms_url = walk.sandbox.api_url + SMS_PATH
     sms_pop, _ = _signed(key, "POST", SMS_PATH, api_base, SMS_BODY)
     tampered = SMS_BODY.replace(b"+14255550100", b"+14255550199")
     walk.refusal(
@@ -262,6 +262,36 @@ def _walk(walk: _Walk) -> None:
         (403, "not_subscribed"),
         "a correctly signed SMS Notification call; the client subscribes to Connectivity only",
     )
+
+
+def _walk(walk: _Walk) -> None:
+    """Setup, the four steps of TAAP and the protections; no API call without a token."""
+    key, basic = _register_client(walk)
+    token_request = walk.signing(
+        "step-1 oauth pop",
+        "Step 1: the client signs its token request (OAuth PoP)",
+        key,
+        "POST",
+        walk.sandbox.token_url,
+        TOKEN_PATH,
+        [("Content-Type", "application/json"), ("Authorization", basic)],
+    )
+    access_token = _request_tokens(walk, walk.sandbox.token_url + TOKEN_PATH, token_request)
+    if access_token is None:
+        return
+    # Content-Type is signed even on a GET (A1 step 4).
+    api_base = [("Content-Type", "application/json"), ("Authorization", f"Bearer {access_token}")]
+    call = walk.signing(
+        "step-3 api pop",
+        "Step 3: the client signs the API call and its access token (API PoP)",
+        key,
+        "GET",
+        walk.sandbox.api_url,
+        DEVICE_PATH,
+        api_base,
+    )
+    _call_api(walk, walk.sandbox.api_url + DEVICE_PATH, call)
+    _protections(walk, key, api_base, call)
 
 
 def run_demo(

@@ -1,33 +1,171 @@
 """The OpenAPI 3.1 document served at ``/openapi.json``: every endpoint, every error response.
 
 Written by hand (no framework generates it) so it states exactly what the handlers do; the
-test suite checks each documented status against the app.
+test suite checks each documented status against the app. The document is data: tables of the
+endpoints and of their error responses, the shared components, and :func:`openapi_document`,
+which assembles them for one base URL.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from taap.server.discovery import DISCOVERY_PATHS
 
 __all__ = ["openapi_document"]
 
-_ERROR = {"$ref": "#/components/schemas/Error"}
+_STRING = {"type": "string"}
+_DIGITS = {"type": "string", "pattern": "^[0-9]+$"}
+_OBJECT = {"type": "object"}
 
 
-def _error(description: str, *headers: str) -> dict[str, Any]:
-    response: dict[str, Any] = {
-        "description": description,
-        "content": {"application/json": {"schema": _ERROR}},
-    }
-    if headers:
-        response["headers"] = {name: {"$ref": f"#/components/headers/{name}"} for name in headers}
-    return response
+def _const(value: str) -> dict[str, str]:
+    return {"type": "string", "const": value}
+
+
+def _ref(kind: str, name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+_INFO = {
+    "title": "taap token server",
+    "version": "1",
+    "description": "TAAP step 2: OAuth 2.0 client credentials plus a PoP token.",
+}
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error", "error_description", "error_code"],
+        "properties": {"error": _STRING, "error_description": _STRING, "error_code": _STRING},
+        "additionalProperties": False,
+    },
+    "Tokens": {
+        "type": "object",
+        "required": ["id_token", "access_token", "expires_in", "scope", "status"],
+        "properties": {
+            "id_token": _STRING,
+            "access_token": _STRING,
+            "expires_in": _DIGITS,
+            "scope": _const(""),
+            "status": _const("approved"),
+        },
+        "additionalProperties": False,
+    },
+    "V6Body": {
+        "type": "object",
+        "required": ["client_id", "client_secret", "scope"],
+        "anyOf": [{"required": ["grant-type"]}, {"required": ["grant_type"]}],
+        "properties": {
+            "client_id": {"type": "string", "minLength": 1},
+            "client_secret": {"type": "string", "minLength": 1},
+            "scope": _const("response_mode"),
+            "grant-type": _const("client_credentials"),
+            "grant_type": _const("client_credentials"),
+            "storeId": {"type": "string", "maxLength": 64},
+            "dealerCode": {"type": "string", "maxLength": 64},
+        },
+    },
+    "Jwks": {
+        "type": "object",
+        "required": ["keys"],
+        "properties": {"keys": {"type": "array", "items": _OBJECT}},
+    },
+    "Discovery": {
+        "type": "object",
+        "required": ["issuer", "token_endpoint", "jwks_uri", "taap_token_endpoints"],
+        "properties": {
+            "issuer": _STRING,
+            "token_endpoint": _STRING,
+            "jwks_uri": _STRING,
+            "taap_token_endpoints": {"type": "array", "items": _STRING},
+        },
+    },
+}
+
+_COMPONENTS = {
+    "securitySchemes": {
+        "basic": {"type": "http", "scheme": "basic"},
+        "pop": {"type": "apiKey", "in": "header", "name": "X-Authorization"},
+    },
+    "headers": {
+        "WWW-Authenticate": {"schema": _const('Basic realm="taap"')},
+        "Allow": {"schema": _STRING},
+        "Retry-After": {"schema": _DIGITS},
+    },
+    "schemas": _SCHEMAS,
+}
+
+# Status -> (the A6 error codes it carries, the response headers that come with it).
+_ErrorTable = dict[str, tuple[str, tuple[str, ...]]]
+
+_TOKEN_ERRORS: _ErrorTable = {
+    "400": (
+        "request_malformed, body_invalid, grant_type_unsupported (v6), scope_invalid (v6)",
+        (),
+    ),
+    "401": (
+        "client_auth_failed, pop_missing, pop_malformed, pop_signature_invalid, "
+        "pop_expired, pop_ehts_insufficient, pop_edts_mismatch, pop_replayed",
+        ("WWW-Authenticate",),
+    ),
+    "403": ("not_subscribed", ()),
+    "405": ("method_not_allowed", ("Allow",)),
+    "413": ("body_too_large", ()),
+    "415": ("content_type_unsupported", ()),
+    "429": ("rate_limited", ("Retry-After",)),
+    "431": ("headers_too_large", ()),
+    "500": ("internal (never caused by client input)", ()),
+    "503": ("unavailable", ("Retry-After",)),
+}
+
+_GET_ERRORS: _ErrorTable = {
+    "405": ("method_not_allowed", ("Allow",)),
+    "431": ("headers_too_large", ()),
+    "500": ("internal", ()),
+    "503": ("unavailable", ("Retry-After",)),
+}
+
+_TOKEN_VERSIONS = ("v2", "v6")
+
+# (path, operationId, summary, schema of the 200 body) of every GET endpoint.
+_JWKS, _DISCOVERY = _ref("schemas", "Jwks"), _ref("schemas", "Discovery")
+_GET_ENDPOINTS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
+    ("/oauth2/v1/jwks", "jwks", "Public signing keys (current and previous)", _JWKS),
+    ("/healthz", "healthz", "Liveness", _OBJECT),
+    ("/readyz", "readyz", "Readiness: database, replay store, rate limiter, signing key", _OBJECT),
+    ("/openapi.json", "openapi", "This document", _OBJECT),
+    *(
+        (path, f"discovery_{index}", "Authorization server metadata", _DISCOVERY)
+        for index, path in enumerate(DISCOVERY_PATHS)
+    ),
+)
+
+
+def _errors(table: _ErrorTable) -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    for status, (description, headers) in table.items():
+        response: dict[str, Any] = {
+            "description": description,
+            "content": {"application/json": {"schema": _ref("schemas", "Error")}},
+        }
+        if headers:
+            response["headers"] = {name: _ref("headers", name) for name in headers}
+        responses[status] = response
+    return responses
 
 
 def _token_operation(version: str) -> dict[str, Any]:
-    v6 = version == "v6"
-    body_schema = {"$ref": "#/components/schemas/V6Body"} if v6 else {"type": "object"}
+    body_schema = _ref("schemas", "V6Body") if version == "v6" else _OBJECT
+    tokens_issued = {
+        "description": "Tokens issued",
+        "headers": {
+            "Cache-Control": {"schema": _const("no-store")},
+            "Pragma": {"schema": _const("no-cache")},
+        },
+        "content": {"application/json": {"schema": _ref("schemas", "Tokens")}},
+    }
     return {
         "post": {
             "operationId": f"token_{version}",
@@ -53,151 +191,33 @@ def _token_operation(version: str) -> dict[str, Any]:
                 ),
                 "content": {"application/json": {"schema": body_schema}},
             },
-            "responses": {
-                "200": {
-                    "description": "Tokens issued",
-                    "headers": {
-                        "Cache-Control": {"schema": {"type": "string", "const": "no-store"}},
-                        "Pragma": {"schema": {"type": "string", "const": "no-cache"}},
-                    },
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/Tokens"}}
-                    },
-                },
-                "400": _error(
-                    "request_malformed, body_invalid, grant_type_unsupported (v6), "
-                    "scope_invalid (v6)"
-                ),
-                "401": _error(
-                    "client_auth_failed, pop_missing, pop_malformed, pop_signature_invalid, "
-                    "pop_expired, pop_ehts_insufficient, pop_edts_mismatch, pop_replayed",
-                    "WWW-Authenticate",
-                ),
-                "403": _error("not_subscribed"),
-                "405": _error("method_not_allowed", "Allow"),
-                "413": _error("body_too_large"),
-                "415": _error("content_type_unsupported"),
-                "429": _error("rate_limited", "Retry-After"),
-                "431": _error("headers_too_large"),
-                "500": _error("internal (never caused by client input)"),
-                "503": _error("unavailable", "Retry-After"),
-            },
+            "responses": {"200": tokens_issued, **_errors(_TOKEN_ERRORS)},
         }
     }
 
 
 def _get_operation(op_id: str, summary: str, schema: dict[str, Any]) -> dict[str, Any]:
+    ok = {"description": "OK", "content": {"application/json": {"schema": schema}}}
     return {
         "get": {
             "operationId": op_id,
             "summary": summary,
-            "responses": {
-                "200": {"description": "OK", "content": {"application/json": {"schema": schema}}},
-                "405": _error("method_not_allowed", "Allow"),
-                "431": _error("headers_too_large"),
-                "500": _error("internal"),
-                "503": _error("unavailable", "Retry-After"),
-            },
+            "responses": {"200": ok, **_errors(_GET_ERRORS)},
         }
     }
 
 
 def openapi_document(*, base_url: str) -> dict[str, Any]:
     """The OpenAPI 3.1 description of the token server at ``base_url``."""
-    paths: dict[str, Any] = {
-        "/oauth2/v2/tokens": _token_operation("v2"),
-        "/oauth2/v6/tokens": _token_operation("v6"),
-        "/oauth2/v1/jwks": _get_operation(
-            "jwks",
-            "Public signing keys (current and previous)",
-            {"$ref": "#/components/schemas/Jwks"},
-        ),
-        "/healthz": _get_operation("healthz", "Liveness", {"type": "object"}),
-        "/readyz": _get_operation(
-            "readyz",
-            "Readiness: database, replay store, rate limiter, signing key",
-            {"type": "object"},
-        ),
-        "/openapi.json": _get_operation("openapi", "This document", {"type": "object"}),
-    }
-    for index, path in enumerate(DISCOVERY_PATHS):
-        paths[path] = _get_operation(
-            f"discovery_{index}",
-            "Authorization server metadata",
-            {"$ref": "#/components/schemas/Discovery"},
-        )
-    string = {"type": "string"}
-    return {
+    paths = {f"/oauth2/{version}/tokens": _token_operation(version) for version in _TOKEN_VERSIONS}
+    for path, op_id, summary, schema in _GET_ENDPOINTS:
+        paths[path] = _get_operation(op_id, summary, schema)
+    document = {
         "openapi": "3.1.0",
-        "info": {
-            "title": "taap token server",
-            "version": "1",
-            "description": "TAAP step 2: OAuth 2.0 client credentials plus a PoP token.",
-        },
+        "info": _INFO,
         "servers": [{"url": base_url}],
         "paths": paths,
-        "components": {
-            "securitySchemes": {
-                "basic": {"type": "http", "scheme": "basic"},
-                "pop": {"type": "apiKey", "in": "header", "name": "X-Authorization"},
-            },
-            "headers": {
-                "WWW-Authenticate": {"schema": {"type": "string", "const": 'Basic realm="taap"'}},
-                "Allow": {"schema": string},
-                "Retry-After": {"schema": {"type": "string", "pattern": "^[0-9]+$"}},
-            },
-            "schemas": {
-                "Error": {
-                    "type": "object",
-                    "required": ["error", "error_description", "error_code"],
-                    "properties": {
-                        "error": string,
-                        "error_description": string,
-                        "error_code": string,
-                    },
-                    "additionalProperties": False,
-                },
-                "Tokens": {
-                    "type": "object",
-                    "required": ["id_token", "access_token", "expires_in", "scope", "status"],
-                    "properties": {
-                        "id_token": string,
-                        "access_token": string,
-                        "expires_in": {"type": "string", "pattern": "^[0-9]+$"},
-                        "scope": {"type": "string", "const": ""},
-                        "status": {"type": "string", "const": "approved"},
-                    },
-                    "additionalProperties": False,
-                },
-                "V6Body": {
-                    "type": "object",
-                    "required": ["client_id", "client_secret", "scope"],
-                    "anyOf": [{"required": ["grant-type"]}, {"required": ["grant_type"]}],
-                    "properties": {
-                        "client_id": {"type": "string", "minLength": 1},
-                        "client_secret": {"type": "string", "minLength": 1},
-                        "scope": {"type": "string", "const": "response_mode"},
-                        "grant-type": {"type": "string", "const": "client_credentials"},
-                        "grant_type": {"type": "string", "const": "client_credentials"},
-                        "storeId": {"type": "string", "maxLength": 64},
-                        "dealerCode": {"type": "string", "maxLength": 64},
-                    },
-                },
-                "Jwks": {
-                    "type": "object",
-                    "required": ["keys"],
-                    "properties": {"keys": {"type": "array", "items": {"type": "object"}}},
-                },
-                "Discovery": {
-                    "type": "object",
-                    "required": ["issuer", "token_endpoint", "jwks_uri", "taap_token_endpoints"],
-                    "properties": {
-                        "issuer": string,
-                        "token_endpoint": string,
-                        "jwks_uri": string,
-                        "taap_token_endpoints": {"type": "array", "items": string},
-                    },
-                },
-            },
-        },
+        "components": _COMPONENTS,
     }
+    # Every call hands out its own copy: the tables above are shared module state.
+    return copy.deepcopy(document)

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from taap.core._json import JsonError, loads_strict
+from taap.core.strict_json import JsonError, loads_strict
 from taap.errors import (
     BodyInvalidError,
     ClientAuthError,
