@@ -16,7 +16,9 @@ What is timed:
 
 The validator's clock is pinned to the time the PoPs were built, so a long run never ages them.
 In-process batches are interleaved with floor batches and the best batch of each is reported.
-Usage: ``.venv/bin/python bench/bench_guard.py [--requests N] [--repeats R] [--wrk SECONDS]``.
+Usage: ``.venv/bin/python bench/bench_guard.py [--requests N] [--repeats R] [--wrk SECONDS]
+[--json PATH]``; ``--json`` also writes the rows (best and every batch) for
+``bench/compare_commits.py``.
 """
 
 from __future__ import annotations
@@ -229,6 +231,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="requests per batch")
     parser.add_argument("--repeats", type=int, default=5, help="interleaved batches")
     parser.add_argument("--wrk", type=int, default=0, help="seconds of wrk over HTTP (0: skip)")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
     server, client = generate_private_key(2048), generate_private_key(2048)
@@ -274,17 +277,28 @@ def main() -> None:
     print(f"{'what':<54} {'µs/req':>8} {'req/s':>8} {'of floor':>9}")
     for name, per in rows:
         print(f"{name:<54} {per * 1e6:>8.1f} {1 / per:>8.0f} {floor / per:>8.0%}")
+    figures: dict[str, Any] = {
+        "requests": args.requests,
+        "repeats": args.repeats,
+        "rows": {name: {"rps": 1 / per} for name, per in rows},
+        "batches_us": {
+            name: [v * 1e6 for v in values]
+            for name, values in [(rows[0][0], floors), *timings.items()]
+        },
+    }
     if args.wrk:
         result = run_wrk(server, client, args.wrk, 1 / min(samples))
         good = (result["requests"] - result["non_2xx"]) / args.wrk
-        print(
-            f"{'HTTP: wrk -t1 -c16, 1 uvicorn worker, sample app':<54} "
-            f"{1e6 / max(good, 1):>8.1f} {good:>8.0f} {floor * good:>8.0%}"
-        )
+        http_row = "HTTP: wrk -t1 -c16, 1 uvicorn worker, sample app"
+        print(f"{http_row:<54} {1e6 / max(good, 1):>8.1f} {good:>8.0f} {floor * good:>8.0%}")
         print(
             f"  wrk: {result['requests']} requests, {result['non_2xx']} non-2xx, "
             f"avg latency {result['latency_avg']}, {result['pops']} unique PoPs prepared"
         )
+        figures["rows"][http_row] = {"rps": good}
+        figures["wrk"] = result
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":
