@@ -1,7 +1,7 @@
 """``PopRequestsAuth``: TAAP steps 1-4 for ``requests`` (optional extra ``taap[requests]``).
 
-Same behaviour as :class:`~taap.client.auth.PopAuth`: the token comes from the shared
-:class:`~taap.client.tokens.TokenClient` (cache, single flight, retries), every request gets a
+Same behaviour as :class:`~taap.client.httpx_auth.PopAuth`: the token comes from the shared
+:class:`~taap.client.token_client.TokenClient` (cache, single flight, retries), every request gets a
 fresh PoP over its exact body, a 401 ``invalid_token`` re-tokens once and retries once, and
 429/503 are retried after ``Retry-After``. Retries are sent from a response hook through the
 same connection adapter, as ``requests``' own digest auth does.
@@ -19,8 +19,8 @@ from requests.auth import AuthBase
 from taap.client.outcome import Attempt, next_step
 from taap.client.retry import RetryPolicy
 from taap.client.signing import DEFAULT_CONTENT_TYPE, api_pop
-from taap.client.token import Token
-from taap.client.tokens import TokenClient
+from taap.client.token_client import TokenClient
+from taap.client.token_response import Token
 from taap.errors import PopBuildError
 
 __all__ = ["PopRequestsAuth"]

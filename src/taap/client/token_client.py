@@ -10,11 +10,11 @@ from typing import Any
 
 import httpx
 
-from taap.client.cache import Clock, TokenCache
+from taap.client.cached_token import Clock, TokenCache
 from taap.client.credentials import ClientCredentials
 from taap.client.retry import RETRY_STATUSES, RetryPolicy
-from taap.client.token import Token, token_from_response
-from taap.client.token_request import PreparedRequest, TokenEndpoint, build_token_request
+from taap.client.token_request_builder import PreparedRequest, TokenEndpoint, build_token_request
+from taap.client.token_response import Token, token_from_response
 from taap.client.wire import error_from_response
 from taap.core.pop import DEFAULT_TTL
 from taap.errors import TransportError

@@ -6,7 +6,7 @@ yields the token request, reads the answer, then signs and yields the real reque
 lock, so it can be driven by hand.
 
 httpx calls the ``sync_auth_flow`` / ``async_auth_flow`` overrides instead. They obtain the token
-through the :class:`~taap.client.tokens.TokenClient` (its own HTTP client, retries and a
+through the :class:`~taap.client.token_client.TokenClient` (its own HTTP client, retries and a
 single-flight lock: many threads or tasks, one token request) and retry 429/503 answers of the
 API with a fresh PoP after the ``Retry-After`` wait.
 """
@@ -25,9 +25,9 @@ from taap.client.credentials import ClientCredentials
 from taap.client.outcome import Attempt, is_invalid_token, next_step
 from taap.client.retry import RetryPolicy
 from taap.client.signing import DEFAULT_CONTENT_TYPE, api_pop
-from taap.client.token import Token
-from taap.client.token_request import TokenEndpoint
-from taap.client.tokens import TokenClient
+from taap.client.token_client import TokenClient
+from taap.client.token_request_builder import TokenEndpoint
+from taap.client.token_response import Token
 
 __all__ = ["PopAuth"]
 
