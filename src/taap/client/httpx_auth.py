@@ -84,7 +84,10 @@ class PopAuth(PopAuthBase, httpx.Auth):
         return self._call_flow(partial(self.sign, request), _read_json, get_token)
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        """The flow by hand: token request if needed, the signed request, retries as documented.
+        """The flow for driving by hand; it also yields the token request when one is needed.
+
+        No lock is taken; re-token and 429/503 retries are those of httpx's drivers, and the
+        waits happen in ``sleep``.
 
         Raises:
             TaapError: the token server refused (typed A6 error).
@@ -101,7 +104,7 @@ class PopAuth(PopAuthBase, httpx.Auth):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        """What ``httpx.AsyncClient`` runs: cached single-flight token, retries with ``sleep``."""
+        """What ``httpx.AsyncClient`` runs: cached single-flight token, retries with ``async_sleep``."""
         await request.aread()
         flow = self._flow(request)
         reply: httpx.Response | Token | None = None
