@@ -104,7 +104,7 @@ class PopAuth(PopAuthBase, httpx.Auth):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        """What ``httpx.AsyncClient`` runs: cached single-flight token, retries with ``async_sleep``."""
+        """What ``httpx.AsyncClient`` runs: cached single-flight token, waits in ``async_sleep``."""
         await request.aread()
         flow = self._flow(request)
         reply: httpx.Response | Token | None = None
