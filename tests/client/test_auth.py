@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -101,47 +102,36 @@ def test_auth_flow_by_hand_retokens_once_on_invalid_token(
     tokens.close()
 
 
-def test_auth_flow_by_hand_waits_and_retries_429(
-    fake: FakeTaap, fake_url: str, credentials: ClientCredentials
-) -> None:
-    sleeps = Sleeps()
-    tokens = TokenClient(f"{fake_url}/oauth2/v2/tokens", credentials)
-    auth = PopAuth(tokens, sleep=sleeps)
-    tokens.token()
-    flow = auth.auth_flow(httpx.Request("GET", f"{fake_url}/api/x"))
-    first_pop = next(flow).headers["X-Authorization"]
-    retried = flow.send(httpx.Response(429, json=RATE_LIMITED, headers={"Retry-After": "2"}))
-    assert sleeps.calls == [2.0]
-    assert retried.headers["X-Authorization"] != first_pop
-    with pytest.raises(StopIteration):
-        flow.send(httpx.Response(200))
-    tokens.close()
-
-
-def test_auth_flow_by_hand_retries_the_token_request(
+def test_auth_flow_by_hand_retries_like_httpx(
     fake: FakeTaap, fake_url: str, credentials: ClientCredentials
 ) -> None:
     sleeps = Sleeps()
     tokens = TokenClient(f"{fake_url}/oauth2/v2/tokens", credentials)
     flow = PopAuth(tokens, sleep=sleeps).auth_flow(httpx.Request("GET", f"{fake_url}/api/x"))
     first = next(flow)
-    second = flow.send(httpx.Response(503, json=UNAVAILABLE))
+    second = flow.send(httpx.Response(503, json=UNAVAILABLE))  # token server: wait, ask again
     assert second.url.path == "/oauth2/v2/tokens"
     assert second.headers["X-Authorization"] != first.headers["X-Authorization"]
-    assert sleeps.calls == [0.5]
     with httpx.Client() as real:
         signed = flow.send(real.send(second))
     assert signed.url.path == "/api/x"
+    first_pop = signed.headers["X-Authorization"]
+    retried = flow.send(httpx.Response(429, json=RATE_LIMITED, headers={"Retry-After": "2"}))
+    assert retried.headers["X-Authorization"] != first_pop  # the API: wait, resend signed anew
+    assert sleeps.calls == [0.5, 2.0]
+    with pytest.raises(StopIteration):
+        flow.send(httpx.Response(200))
     assert fake.token_requests == 1
     tokens.close()
 
 
+def _token(name: str) -> Token:
+    return Token(access_token=name, id_token=None, expires_in=3600, obtained_at=0.0)
+
+
 def test_call_flow_step_by_step() -> None:
     """The rules of one call, without any I/O: what the flow asks for after each answer."""
-    old, new = (
-        Token(access_token=name, id_token=None, expires_in=3600, obtained_at=0.0)
-        for name in ("old", "new")
-    )
+    old, new = _token("old"), _token("new")
     flow = call_flow(lambda token: ("send", token), httpx.Response.json, RetryPolicy())
     assert next(flow) == NeedToken(None)
     assert flow.send(old) == ("send", old)
@@ -156,17 +146,16 @@ def test_call_flow_step_by_step() -> None:
 
 
 def test_call_flow_gives_up_as_the_policy_says() -> None:
-    token = Token(access_token="t", id_token=None, expires_in=3600, obtained_at=0.0)
     flow = call_flow(lambda token: "send", httpx.Response.json, RetryPolicy(max_retries=1))
     next(flow)
-    flow.send(token)
+    flow.send(_token("t"))
     assert flow.send(httpx.Response(503)) == Wait(0.5)
     assert flow.send(None) == "send"
     with pytest.raises(StopIteration):
         flow.send(httpx.Response(503))  # retries ran out: the 503 is the caller's
     flow = call_flow(lambda token: "send", httpx.Response.json, RetryPolicy())
     next(flow)
-    flow.send(token)
+    flow.send(_token("t"))
     with pytest.raises(StopIteration):
         flow.send(httpx.Response(429, headers={"Retry-After": "600"}))  # over max_retry_after
 
@@ -313,6 +302,14 @@ async def test_api_400_never_retried(fake: FakeTaap, credentials: ClientCredenti
 # -- httpx.Client and threads over loopback -----------------------------------------------
 
 
+def _in_threads(count: int, worker: Callable[[], None]) -> None:
+    threads = [threading.Thread(target=worker) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def test_sync_client_32_threads_one_token(
     fake: FakeTaap, fake_url: str, credentials: ClientCredentials
 ) -> None:
@@ -326,11 +323,7 @@ def test_sync_client_32_threads_one_token(
             barrier.wait()
             statuses.append(http.get("/api/x").status_code)
 
-        threads = [threading.Thread(target=worker) for _ in range(32)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        _in_threads(32, worker)
     tokens.close()
     assert statuses == [200] * 32
     assert fake.token_requests == 1
@@ -411,11 +404,7 @@ def test_requests_adapter_32_threads_one_token(
             barrier.wait()
             statuses.append(session.get(f"{fake_url}/api/x", auth=auth).status_code)
 
-    threads = [threading.Thread(target=worker) for _ in range(32)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _in_threads(32, worker)
     tokens.close()
     assert statuses == [200] * 32
     assert fake.token_requests == 1
