@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import httpx
 import pytest
 import requests
 
-from taap.client import ClientCredentials, PopAuth, PopRequestsAuth, TokenClient
+from taap.client import ClientCredentials, PopAuth, PopRequestsAuth, RetryPolicy, Token, TokenClient
+from taap.client.flows import NeedToken, Wait, call_flow
 from taap.core import request_parts, verify_access_token, verify_pop_token
 from taap.core.keys import PrivateKey
 from taap.errors import PopBuildError, RequestMalformedError
@@ -18,6 +20,8 @@ from ._fake import ISSUER, KID, FakeTaap, Scripted
 BASE = "http://fake.test"
 TOKEN_INVALID = {"error": "invalid_token", "error_code": "token_invalid"}
 POP_EXPIRED = {"error": "invalid_request", "error_code": "pop_expired"}
+RATE_LIMITED = {"error": "slow_down", "error_code": "rate_limited"}
+UNAVAILABLE = {"error": "temporarily_unavailable", "error_code": "unavailable"}
 
 
 class Sleeps:
@@ -96,6 +100,64 @@ def test_auth_flow_by_hand_retokens_once_on_invalid_token(
     with pytest.raises(StopIteration):
         flow.send(httpx.Response(401, json=TOKEN_INVALID))  # only once
     tokens.close()
+
+
+def test_auth_flow_by_hand_retries_like_httpx(
+    fake: FakeTaap, fake_url: str, credentials: ClientCredentials
+) -> None:
+    sleeps = Sleeps()
+    tokens = TokenClient(f"{fake_url}/oauth2/v2/tokens", credentials)
+    flow = PopAuth(tokens, sleep=sleeps).auth_flow(httpx.Request("GET", f"{fake_url}/api/x"))
+    first = next(flow)
+    second = flow.send(httpx.Response(503, json=UNAVAILABLE))  # token server: wait, ask again
+    assert second.url.path == "/oauth2/v2/tokens"
+    assert second.headers["X-Authorization"] != first.headers["X-Authorization"]
+    with httpx.Client() as real:
+        signed = flow.send(real.send(second))
+    assert signed.url.path == "/api/x"
+    first_pop = signed.headers["X-Authorization"]
+    retried = flow.send(httpx.Response(429, json=RATE_LIMITED, headers={"Retry-After": "2"}))
+    assert retried.headers["X-Authorization"] != first_pop  # the API: wait, resend signed anew
+    assert sleeps.calls == [0.5, 2.0]
+    with pytest.raises(StopIteration):
+        flow.send(httpx.Response(200))
+    assert fake.token_requests == 1
+    tokens.close()
+
+
+def _token(name: str) -> Token:
+    return Token(access_token=name, id_token=None, expires_in=3600, obtained_at=0.0)
+
+
+def test_call_flow_step_by_step() -> None:
+    """The rules of one call, without any I/O: what the flow asks for after each answer."""
+    old, new = _token("old"), _token("new")
+    flow = call_flow(lambda token: ("send", token), httpx.Response.json, RetryPolicy())
+    assert next(flow) == NeedToken(None)
+    assert flow.send(old) == ("send", old)
+    assert flow.send(httpx.Response(503, json=UNAVAILABLE)) == Wait(0.5)
+    assert flow.send(None) == ("send", old)
+    assert flow.send(httpx.Response(401, json=TOKEN_INVALID)) == NeedToken(old)
+    assert flow.send(new) == ("send", new)
+    assert flow.send(httpx.Response(429, headers={"Retry-After": "3"})) == Wait(3.0)
+    assert flow.send(None) == ("send", new)
+    with pytest.raises(StopIteration):
+        flow.send(httpx.Response(401, json=TOKEN_INVALID))  # a new token only once
+
+
+def test_call_flow_gives_up_as_the_policy_says() -> None:
+    flow = call_flow(lambda token: "send", httpx.Response.json, RetryPolicy(max_retries=1))
+    next(flow)
+    flow.send(_token("t"))
+    assert flow.send(httpx.Response(503)) == Wait(0.5)
+    assert flow.send(None) == "send"
+    with pytest.raises(StopIteration):
+        flow.send(httpx.Response(503))  # retries ran out: the 503 is the caller's
+    flow = call_flow(lambda token: "send", httpx.Response.json, RetryPolicy())
+    next(flow)
+    flow.send(_token("t"))
+    with pytest.raises(StopIteration):
+        flow.send(httpx.Response(429, headers={"Retry-After": "600"}))  # over max_retry_after
 
 
 # -- httpx.AsyncClient -------------------------------------------------------------------
@@ -240,6 +302,14 @@ async def test_api_400_never_retried(fake: FakeTaap, credentials: ClientCredenti
 # -- httpx.Client and threads over loopback -----------------------------------------------
 
 
+def _in_threads(count: int, worker: Callable[[], None]) -> None:
+    threads = [threading.Thread(target=worker) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def test_sync_client_32_threads_one_token(
     fake: FakeTaap, fake_url: str, credentials: ClientCredentials
 ) -> None:
@@ -253,11 +323,7 @@ def test_sync_client_32_threads_one_token(
             barrier.wait()
             statuses.append(http.get("/api/x").status_code)
 
-        threads = [threading.Thread(target=worker) for _ in range(32)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        _in_threads(32, worker)
     tokens.close()
     assert statuses == [200] * 32
     assert fake.token_requests == 1
@@ -322,6 +388,26 @@ def test_requests_adapter_retokens_and_retries(
     assert sleeps.calls == [2.0]
     assert refused.status_code == 400
     assert fake.api_requests == 4
+
+
+def test_requests_adapter_32_threads_one_token(
+    fake: FakeTaap, fake_url: str, credentials: ClientCredentials
+) -> None:
+    fake.token_delay = 0.05
+    tokens = TokenClient(f"{fake_url}/oauth2/v2/tokens", credentials)
+    auth = PopRequestsAuth(tokens)
+    barrier = threading.Barrier(32)
+    statuses: list[int] = []
+
+    def worker() -> None:
+        with requests.Session() as session:
+            barrier.wait()
+            statuses.append(session.get(f"{fake_url}/api/x", auth=auth).status_code)
+
+    _in_threads(32, worker)
+    tokens.close()
+    assert statuses == [200] * 32
+    assert fake.token_requests == 1
 
 
 def test_requests_adapter_refuses_streamed_bodies(

@@ -18,6 +18,8 @@ from taap.client import (
     TokenEndpoint,
     build_token_request,
 )
+from taap.client.flows import NeedToken
+from taap.client.profiles import Profile, resolve_settings
 from taap.core import PrivateKey
 from taap.errors import ClientAuthError, KeyFormatError, TaapError, TransportError
 
@@ -53,6 +55,7 @@ def test_reprs_hide_secret_and_key(credentials: ClientCredentials, fake_url: str
             repr(PopAuth(tokens)),
             repr(PopRequestsAuth(tokens)),
             repr(token),
+            repr(NeedToken(token)),  # what a flow asks its driver for
             repr(prepared),
         ]
     )
@@ -60,6 +63,37 @@ def test_reprs_hide_secret_and_key(credentials: ClientCredentials, fake_url: str
     _assert_clean(shown, credentials.key)
     assert token.access_token not in shown
     assert credentials.client_id in shown  # the id is not a secret and helps debugging
+
+
+def test_profile_and_settings_hide_secret_and_password() -> None:
+    password = "key-password-" + SECRET
+    stored = Profile(
+        token_url="http://127.0.0.1:8000/oauth2/v2/tokens",
+        client_id="taap-c",
+        client_secret=SECRET,
+        key="key.pem",
+        password_env="MY_KEY_PASSWORD",
+    )
+    settings = resolve_settings(
+        Profile(), profile=stored, environ={"MY_KEY_PASSWORD": password}, require_url=True
+    )
+    assert settings.password is not None
+    shown = " ".join(
+        [
+            repr(stored),
+            str(stored),
+            repr(settings),
+            str(settings),
+            repr(settings.client_secret),
+            str(settings.password),
+            f"{settings.password!r}",
+        ]
+    )
+    assert SECRET not in shown
+    assert "key-password" not in shown
+    assert "taap-c" in shown  # the id and the places are shown: they help debugging
+    assert settings.client_secret.reveal() == SECRET
+    assert settings.password.reveal() == password
 
 
 def test_secret_cannot_be_pickled() -> None:

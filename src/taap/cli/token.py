@@ -24,7 +24,7 @@ from taap.client.profiles import (
     resolve_settings,
     save_profile,
 )
-from taap.client.tokens import TokenClient
+from taap.client.token_client import TokenClient
 
 __all__ = ["register"]
 

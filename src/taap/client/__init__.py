@@ -14,20 +14,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from taap.client.auth import PopAuth
-from taap.client.cache import TokenCache
+from taap.client.cached_token import TokenCache
 from taap.client.credentials import ClientCredentials, Secret, basic_authorization
+from taap.client.httpx_auth import PopAuth
 from taap.client.retry import NO_RETRY, RetryPolicy
 from taap.client.signing import api_pop
-from taap.client.token import Token, parse_expires_in, token_from_response
-from taap.client.token_request import (
+from taap.client.token_client import TokenClient
+from taap.client.token_request_builder import (
     PreparedRequest,
     TokenEndpoint,
     build_token_request,
     curl_command,
     endpoint_version,
 )
-from taap.client.tokens import TokenClient
+from taap.client.token_response import Token, parse_expires_in, token_from_response
 from taap.client.wire import error_from_response, parse_retry_after
 
 if TYPE_CHECKING:

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 import httpx
 
-from taap.client.auth import PopAuth
+from taap.client.httpx_auth import PopAuth
 from taap.client.profiles import ClientSettings
 from taap.client.retry import RetryPolicy
-from taap.client.tokens import TokenClient
+from taap.client.token_client import TokenClient
 from taap.errors import TransportError
 
 __all__ = ["call_api", "response_head"]

@@ -32,7 +32,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from taap.client.credentials import ClientCredentials, Secret
-from taap.client.token_request import TokenEndpoint, TokenVersion
+from taap.client.token_request_builder import TokenEndpoint, TokenVersion
 from taap.errors import ConfigurationError
 
 __all__ = [

@@ -1,31 +1,29 @@
 """``PopRequestsAuth``: TAAP steps 1-4 for ``requests`` (optional extra ``taap[requests]``).
 
-Same behaviour as :class:`~taap.client.auth.PopAuth`: the token comes from the shared
-:class:`~taap.client.tokens.TokenClient` (cache, single flight, retries), every request gets a
-fresh PoP over its exact body, a 401 ``invalid_token`` re-tokens once and retries once, and
-429/503 are retried after ``Retry-After``. Retries are sent from a response hook through the
-same connection adapter, as ``requests``' own digest auth does.
+The same flow as :class:`~taap.client.httpx_auth.PopAuth` (:func:`~taap.client.flows.call_flow`):
+the token comes from the shared :class:`~taap.client.token_client.TokenClient` (cache, single
+flight, retries), every request gets a fresh PoP over its exact body, a 401 ``invalid_token``
+re-tokens once and retries once, and 429/503 are retried after ``Retry-After``. Retries are sent
+from a response hook through the same connection adapter, as ``requests``' own digest auth does.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+import itertools
+from collections.abc import Generator
 from typing import Any
 
 import requests
 from requests.auth import AuthBase
 
-from taap.client.outcome import Attempt, next_step
-from taap.client.retry import RetryPolicy
-from taap.client.signing import DEFAULT_CONTENT_TYPE, api_pop
-from taap.client.token import Token
-from taap.client.tokens import TokenClient
+from taap.client.flows import Finished, advance
+from taap.client.pop_auth_base import PopAuthBase
+from taap.client.token_response import Token
 from taap.errors import PopBuildError
 
 __all__ = ["PopRequestsAuth"]
 
-_TOKEN_ATTR = "_taap_token"
+_FLOW_ATTR = "_taap_flow"
 
 
 def _body(request: requests.PreparedRequest) -> bytes:
@@ -43,21 +41,8 @@ def _body(request: requests.PreparedRequest) -> bytes:
     raise PopBuildError("a streamed or file body cannot be signed; pass bytes or str")
 
 
-class PopRequestsAuth(AuthBase):
+class PopRequestsAuth(PopAuthBase, AuthBase):
     """``requests`` authentication performing TAAP steps 3-4 (and 1-2 when a token is needed)."""
-
-    def __init__(
-        self,
-        tokens: TokenClient,
-        *,
-        signed_headers: Sequence[str] = (),
-        retry: RetryPolicy | None = None,
-        sleep: Callable[[float], None] | None = None,
-    ) -> None:
-        self.tokens = tokens
-        self.signed_headers = tuple(signed_headers)
-        self.retry = retry if retry is not None else tokens.retry
-        self._sleep = sleep or time.sleep
 
     def sign(self, request: requests.PreparedRequest, token: Token) -> requests.PreparedRequest:
         """Set ``Authorization``, ``X-Authorization`` (and ``Content-Type`` if absent).
@@ -67,57 +52,33 @@ class PopRequestsAuth(AuthBase):
             PopBuildError: a streamed body, or a header in ``signed_headers`` is missing.
         """
         body = _body(request)
-        headers = request.headers
-        content_type = headers.get("Content-Type")
-        if content_type is None:
-            content_type = headers["Content-Type"] = DEFAULT_CONTENT_TYPE
-        authorization = headers["Authorization"] = f"Bearer {token.access_token}"
-        headers["X-Authorization"] = api_pop(
-            method=request.method or "GET",
-            target=request.path_url,
-            content_type=content_type,
-            authorization=authorization,
-            body=body,
-            key=self.tokens.credentials.key,
-            extra=[(name, headers.get(name)) for name in self.signed_headers],
-            now=self.tokens.clock(),
-            ttl=self.tokens.pop_ttl,
+        self._set_pop_headers(
+            request.headers, request.method or "GET", request.path_url, body, token
         )
-        setattr(request, _TOKEN_ATTR, token)
         return request
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        self.sign(request, self.tokens.token())
-        request.hooks["response"].append(self._on_response)
-        return request
+        # The request itself is sent first and a copy per retry, so each answer in ``history``
+        # keeps the request it answered.
+        targets = itertools.chain([request], iter(request.copy, None))
+        flow = self._call_flow(
+            lambda token: self.sign(next(targets), token), requests.Response.json
+        )
+        steps = self._run_sync(flow)
+        signed = next(steps)
+        setattr(signed, _FLOW_ATTR, steps)
+        signed.hooks["response"].append(self._on_response)
+        return signed
 
     def _on_response(self, response: requests.Response, **kwargs: Any) -> requests.Response:
-        attempt = Attempt()
-        while True:
-            step = next_step(
-                response.status_code,
-                response.headers.get("Retry-After"),
-                response.json,
-                attempt,
-                self.retry,
-            )
-            if step == "done":
-                return response
-            sent = response.request
-            token: Token = getattr(sent, _TOKEN_ATTR)
-            if isinstance(step, float):
-                self._sleep(step)
-            else:
-                token = self.tokens.refresh(token)
-            retry = self.sign(sent.copy(), token)
+        steps: Generator[requests.PreparedRequest, requests.Response, None] | None
+        steps = getattr(response.request, _FLOW_ATTR, None)
+        while steps is not None and not isinstance(retry := advance(steps, response), Finished):
             # Drain and release the answer we are replacing, as requests' digest auth does.
             _ = response.content
             response.close()
-            connection = response.connection
-            new = connection.send(retry, **kwargs)
+            new = response.connection.send(retry, **kwargs)
             new.history = [*response.history, response]
             new.request = retry
             response = new
-
-    def __repr__(self) -> str:
-        return f"PopRequestsAuth(tokens={self.tokens!r}, signed_headers={self.signed_headers!r})"
+        return response

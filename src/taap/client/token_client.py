@@ -5,16 +5,17 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
 import httpx
 
-from taap.client.cache import Clock, TokenCache
+from taap.client.cached_token import Clock, TokenCache
 from taap.client.credentials import ClientCredentials
+from taap.client.flows import Finished, Wait, advance
 from taap.client.retry import RETRY_STATUSES, RetryPolicy
-from taap.client.token import Token, token_from_response
-from taap.client.token_request import PreparedRequest, TokenEndpoint, build_token_request
+from taap.client.token_request_builder import PreparedRequest, TokenEndpoint, build_token_request
+from taap.client.token_response import Token, token_from_response
 from taap.client.wire import error_from_response
 from taap.core.pop import DEFAULT_TTL
 from taap.errors import TransportError
@@ -66,7 +67,7 @@ class TokenClient:
         self._timeout = timeout
         self._create_lock = threading.Lock()  # two threads must not each create a client
 
-    # -- sans-I/O pieces (also used by PopAuth.auth_flow) --------------------------------
+    # -- sans-I/O pieces: the flow and its parts ------------------------------------------
 
     def prepare(self) -> PreparedRequest:
         """A token request with a fresh PoP, stamped by this client's clock.
@@ -97,9 +98,9 @@ class TokenClient:
         self.cache.store(token)
         return token
 
-    def _delay_or_raise(self, retry: int, outcome: httpx.Response | Exception) -> float:
-        # One rule for sync and async: wait (returns seconds) or give up (raises).
-        if isinstance(outcome, Exception):
+    def _delay_or_raise(self, retry: int, outcome: httpx.Response | httpx.HTTPError) -> float:
+        # Wait (returns seconds) or give up (raises).
+        if isinstance(outcome, httpx.HTTPError):
             delay = self.retry.delay(retry, None)
             if delay is None:
                 raise TransportError(
@@ -113,6 +114,37 @@ class TokenClient:
             raise error
         return delay
 
+    def fetch_flow(self) -> Generator[httpx.Request | Wait, Any, Token]:
+        """Steps 1-2 as a flow (:mod:`taap.client.flows`): ask, and retry 429/503 and failures.
+
+        Send back each request's response, or the ``httpx.HTTPError`` that kept it from being
+        answered; every retry is a new request with a fresh PoP. The token is cached.
+
+        Raises:
+            TaapError: the server's error (typed), or ``TransportError`` once retries ran out.
+        """
+        retry = 0
+        while True:
+            request, sent_at = self.token_request()
+            outcome: httpx.Response | httpx.HTTPError = yield request
+            if isinstance(outcome, httpx.Response):
+                outcome.read()  # a flow driven by hand may be handed a streamed response
+                if outcome.status_code not in RETRY_STATUSES:
+                    return self.accept(outcome, sent_at)
+            elif not isinstance(outcome, RETRYABLE_EXCEPTIONS):
+                raise TransportError(f"token request failed: {type(outcome).__name__}") from outcome
+            yield Wait(self._delay_or_raise(retry, outcome))
+            retry += 1
+
+    def token_flow(self, stale: Token | None = None) -> Generator[httpx.Request | Wait, Any, Token]:
+        """The usable token other than ``stale``, else :meth:`fetch_flow`; takes no lock."""
+        if stale is not None:
+            self.cache.invalidate(stale)
+        token = self.cache.current()
+        if token is None:
+            token = yield from self.fetch_flow()
+        return token
+
     # -- synchronous ---------------------------------------------------------------------
 
     def _client(self) -> httpx.Client:
@@ -121,26 +153,27 @@ class TokenClient:
                 self._http = httpx.Client(timeout=self._timeout)
             return self._http
 
+    def _send(self, request: httpx.Request) -> httpx.Response | httpx.HTTPError:
+        try:
+            return self._client().send(request)
+        except httpx.HTTPError as exc:
+            return exc
+
     def fetch(self) -> Token:
         """Ask the token server now, retrying 429/503 and connection failures.
 
         Raises:
             TaapError: the server's error (typed), or ``TransportError`` once retries ran out.
         """
-        retry = 0
-        while True:
-            request, sent_at = self.token_request()
-            outcome: httpx.Response | Exception
-            try:
-                outcome = self._client().send(request)
-            except RETRYABLE_EXCEPTIONS as exc:
-                outcome = exc
-            except httpx.HTTPError as exc:
-                raise TransportError(f"token request failed: {type(exc).__name__}") from exc
-            if isinstance(outcome, httpx.Response) and outcome.status_code not in RETRY_STATUSES:
-                return self.accept(outcome, sent_at)
-            self._sleep(self._delay_or_raise(retry, outcome))
-            retry += 1
+        flow = self.fetch_flow()
+        reply: httpx.Response | httpx.HTTPError | None = None
+        while not isinstance(step := advance(flow, reply), Finished):
+            if isinstance(step, Wait):
+                self._sleep(step.seconds)
+                reply = None
+            else:
+                reply = self._send(step)
+        return step.value
 
     def token(self) -> Token:
         """The cached token, or a new one (one thread fetches, the others wait for it).
@@ -150,13 +183,16 @@ class TokenClient:
         """
         return self.cache.get(self.fetch)
 
-    def refresh(self, stale: Token) -> Token:
+    def refresh(self, stale: Token | None) -> Token:
         """A token other than ``stale`` (rejected by an API): fetch unless a peer already did.
+
+        ``None`` (nothing rejected yet) is :meth:`token`.
 
         Raises:
             TaapError: as :meth:`fetch`.
         """
-        self.cache.invalidate(stale)
+        if stale is not None:
+            self.cache.invalidate(stale)
         return self.token()
 
     def close(self) -> None:
@@ -178,26 +214,23 @@ class TokenClient:
             self._async_http = httpx.AsyncClient(timeout=self._timeout)
         return self._async_http
 
-    async def afetch(self) -> Token:
-        """Async :meth:`fetch`.
+    async def _asend(self, request: httpx.Request) -> httpx.Response | httpx.HTTPError:
+        try:
+            return await self._async_client().send(request)
+        except httpx.HTTPError as exc:
+            return exc
 
-        Raises:
-            TaapError: the server's error (typed), or ``TransportError`` once retries ran out.
-        """
-        retry = 0
-        while True:
-            request, sent_at = self.token_request()
-            outcome: httpx.Response | Exception
-            try:
-                outcome = await self._async_client().send(request)
-            except RETRYABLE_EXCEPTIONS as exc:
-                outcome = exc
-            except httpx.HTTPError as exc:
-                raise TransportError(f"token request failed: {type(exc).__name__}") from exc
-            if isinstance(outcome, httpx.Response) and outcome.status_code not in RETRY_STATUSES:
-                return self.accept(outcome, sent_at)
-            await self._async_sleep(self._delay_or_raise(retry, outcome))
-            retry += 1
+    async def afetch(self) -> Token:
+        """Async :meth:`fetch`, with the same retries and errors."""
+        flow = self.fetch_flow()
+        reply: httpx.Response | httpx.HTTPError | None = None
+        while not isinstance(step := advance(flow, reply), Finished):
+            if isinstance(step, Wait):
+                await self._async_sleep(step.seconds)
+                reply = None
+            else:
+                reply = await self._asend(step)
+        return step.value
 
     async def atoken(self) -> Token:
         """Async :meth:`token` (one task fetches, the others wait for it).
@@ -207,13 +240,14 @@ class TokenClient:
         """
         return await self.cache.aget(self.afetch)
 
-    async def arefresh(self, stale: Token) -> Token:
+    async def arefresh(self, stale: Token | None) -> Token:
         """Async :meth:`refresh`.
 
         Raises:
             TaapError: as :meth:`afetch`.
         """
-        self.cache.invalidate(stale)
+        if stale is not None:
+            self.cache.invalidate(stale)
         return await self.atoken()
 
     async def aclose(self) -> None:

@@ -14,7 +14,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable
 
-from taap.client.token import Token
+from taap.client.token_response import Token
 
 __all__ = ["Clock", "TokenCache"]
 
