@@ -290,3 +290,18 @@ def test_usable_cpus_without_an_affinity_mask(monkeypatch: pytest.MonkeyPatch) -
     assert signing.usable_cpus() == 6
     monkeypatch.setattr(os, "cpu_count", lambda: None)
     assert signing.usable_cpus() == 1
+
+
+def test_secrets_stay_out_of_reprs() -> None:
+    from taap.server.tokens.clientauth import V6Body, parse_v6_body
+
+    body = parse_v6_body(
+        b'{"client_id":"c1","client_secret":"s3cret-value","grant_type":"client_credentials",'
+        b'"scope":"response_mode"}',
+        client_id="c1",
+        client_secret="s3cret-value",
+    )
+    assert isinstance(body, V6Body)
+    assert body.client_secret == "s3cret-value"
+    assert "s3cret-value" not in repr(body)
+    assert "s3cret-value" not in str(body)
