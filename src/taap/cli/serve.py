@@ -46,21 +46,13 @@ def sample_fallback(app: TokenServerApp) -> ASGIApp:
         from taap.resource.settings import GuardSettings
     except ImportError as exc:  # the resource package is optional at run time
         raise ConfigurationError("--with-sample-apis needs taap.resource.sample") from exc
-    server = app.settings
-    # The guard judges with this server's settings (JWKS refresh, leeway, PoP policy, caps).
-    # jwks_min_refresh is truncated: a guard must never wait longer than the node's
-    # publish-before-use delay (taap.server.tokens.registry_cache).
-    guard = GuardSettings(
-        policy=server.policy,
-        leeway=server.leeway,
-        max_body=server.max_body,
-        max_headers=server.max_headers,
-        jwks_ttl=max(1, int(server.jwks_ttl)),
-        jwks_min_refresh=int(server.jwks_min_refresh),
-        redis_url=server.redis_url,
-    )
+    # The guard judges with this server's settings (JWKS refresh, leeway, PoP policy, caps):
+    # its jwks_min_refresh is the node's publish-before-use delay, so it never waits longer
+    # than that for a rotated-in key (taap.server.tokens.registry_cache).
     sample: ASGIApp = create_sample_app(
-        server.base_url, replay_store=app.replay_store, settings=guard
+        app.settings.base_url,
+        replay_store=app.replay_store,
+        settings=GuardSettings.from_settings(app.settings),
     )
     return sample
 
