@@ -20,6 +20,20 @@ from taap.server.sql import open_registry
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 
 
+async def _client(node: Node, database_url: str, pepper: str, key: PrivateKey) -> LoadClient:
+    """A client registered in the node's registry, asking the node itself for tokens."""
+    registry = await open_registry(database_url, pepper=pepper.encode())
+    try:
+        record, secret = await registry.create_client(
+            name=node.name, keys=[key.public], apis=["connectivity"]
+        )
+    finally:
+        await registry.close()
+    return LoadClient(
+        node.name, record.client_id, secret, key, node.base + "/oauth2/v2/tokens", Recorder()
+    )
+
+
 async def test_two_workers_serve_the_guarded_sample_apis(
     tmp_path: Path, redis_url: str, rsa_key: PrivateKey
 ) -> None:
@@ -33,37 +47,21 @@ async def test_two_workers_serve_the_guarded_sample_apis(
         TAAP_JWKS_MIN_REFRESH="2.5",
         TAAP_PUBLIC_URL=f"http://127.0.0.1:{port}",
     )
-    registry = await open_registry(database_url, pepper=env["TAAP_PEPPER"].encode())
-    try:
-        record, secret = await registry.create_client(
-            name="workers", keys=[rsa_key.public], apis=["connectivity"]
-        )
-    finally:
-        await registry.close()
-    node = Node(
-        "workers",
-        port,
-        ["--workers", "2", "--with-sample-apis", "--database-url", database_url],
-        env,
-        tmp_path,
-    )
+    args = ["--workers", "2", "--with-sample-apis", "--database-url", database_url]
+    node = Node("workers", port, args, env, tmp_path)
+    client = await _client(node, database_url, env["TAAP_PEPPER"], rsa_key)
     node.start()
     try:
         node.wait_ready()
-        client = LoadClient(
-            "w", record.client_id, secret, rsa_key, node.base + "/oauth2/v2/tokens", Recorder()
-        )
-        try:
-            token = client.get_token()
-            assert token is not None
-            assert token.status_code == 200, token.text
-            call = client.call(node.base)
-            assert call is not None
-            assert call.status_code == 200, call.text
-        finally:
-            client.close()
+        token = client.get_token()
+        assert token is not None
+        assert token.status_code == 200, token.text
+        call = client.call(node.base)
+        assert call is not None
+        assert call.status_code == 200, call.text
         assert httpx.get(node.base + DEVICE_PATH).json()["error_code"] == "token_invalid"
     finally:
+        client.close()
         node.kill()
 
 
@@ -87,27 +85,10 @@ async def test_a_flag_alone_reaches_every_worker(
     port = free_port()
     # --token-mode and --redis-url only as flags: no TAAP_TOKEN_MODE anywhere.
     env = clean_env(TAAP_PEPPER="workers-test-pepper-0123456789", TAAP_SHUTDOWN_DRAIN="0")
-    registry = await open_registry(database_url, pepper=env["TAAP_PEPPER"].encode())
-    try:
-        record, secret = await registry.create_client(
-            name="flags", keys=[rsa_key.public], apis=["connectivity"]
-        )
-    finally:
-        await registry.close()
-    node = Node(
-        "flags",
-        port,
-        [
-            *("--workers", "2", "--token-mode", "single"),
-            *("--redis-url", redis_url, "--database-url", database_url),
-        ],
-        env,
-        tmp_path,
-    )
+    args = ["--workers", "2", "--token-mode", "single", "--redis-url", redis_url]
+    node = Node("flags", port, [*args, "--database-url", database_url], env, tmp_path)
+    client = await _client(node, database_url, env["TAAP_PEPPER"], rsa_key)
     node.start()
-    client = LoadClient(
-        "f", record.client_id, secret, rsa_key, node.base + "/oauth2/v2/tokens", Recorder()
-    )
     try:
         node.wait_ready()
         assert node.proc is not None
@@ -132,5 +113,5 @@ async def test_a_flag_alone_reaches_every_worker(
         assert len(answered) == 2
     finally:
         client.close()
-        node.terminate()
-        assert node.wait_exit() == 0
+        node.kill()  # SIGTERM first
+    assert node.proc.returncode == 0  # a requested, completed shutdown of every worker
