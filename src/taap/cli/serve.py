@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import tempfile
 from collections.abc import Iterator
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from pydantic import SecretStr
 
 from taap.errors import ConfigurationError
 from taap.server.app import ASGIApp, TokenServerApp
 from taap.server.logs import uvicorn_log_config
 from taap.server.settings import ServerSettings
 
-__all__ = ["register", "sample_fallback", "worker_app"]
+if TYPE_CHECKING:
+    import uvicorn
+
+__all__ = ["register", "sample_fallback"]
 
 # CLI option name -> settings field; each is also read from TAAP_<FIELD>.
 _OPTIONS = (
@@ -46,46 +49,15 @@ def sample_fallback(app: TokenServerApp) -> ASGIApp:
         from taap.resource.settings import GuardSettings
     except ImportError as exc:  # the resource package is optional at run time
         raise ConfigurationError("--with-sample-apis needs taap.resource.sample") from exc
-    server = app.settings
-    # The guard judges with this server's settings (JWKS refresh, leeway, PoP policy, caps).
-    # jwks_min_refresh is truncated: a guard must never wait longer than the node's
-    # publish-before-use delay (taap.server.tokens.registry_cache).
-    guard = GuardSettings(
-        policy=server.policy,
-        leeway=server.leeway,
-        max_body=server.max_body,
-        max_headers=server.max_headers,
-        jwks_ttl=max(1, int(server.jwks_ttl)),
-        jwks_min_refresh=int(server.jwks_min_refresh),
-        redis_url=server.redis_url,
-    )
+    # The guard judges with this server's settings (JWKS refresh, leeway, PoP policy, caps):
+    # its jwks_min_refresh is the node's publish-before-use delay, so it never waits longer
+    # than that for a rotated-in key (taap.server.tokens.registry_cache).
     sample: ASGIApp = create_sample_app(
-        server.base_url, replay_store=app.replay_store, settings=guard
+        app.settings.base_url,
+        replay_store=app.replay_store,
+        settings=GuardSettings.from_settings(app.settings),
     )
     return sample
-
-
-def worker_app() -> ASGIApp:
-    """uvicorn factory for ``--workers N``: settings come from the ``TAAP_*`` environment."""
-    from taap.server.runtime import DeferredApp
-
-    settings = ServerSettings.load()
-    return DeferredApp(
-        ServerSettings.load,
-        fallback=sample_fallback if settings.with_sample_apis else None,
-        install_signals=True,
-    )
-
-
-def _export(settings: ServerSettings) -> None:
-    # Worker processes rebuild the settings from the environment; flags become variables.
-    for name, value in settings.model_dump(exclude_none=True).items():
-        if isinstance(value, SecretStr):  # the pepper, the key-encryption key
-            value = value.get_secret_value()
-        if value is not None:
-            os.environ[f"TAAP_{name.upper()}"] = (
-                str(value).lower() if isinstance(value, bool) else str(value)
-            )
 
 
 @click.command("serve")
@@ -135,20 +107,38 @@ def serve(**options: Any) -> None:
     # Open (and on first start create) the registry once here: configuration and database
     # errors end as one line before uvicorn starts, and workers never race on migrations.
     asyncio.run(_preflight(settings))
-    fallback = sample_fallback if settings.with_sample_apis else None
     # uvicorn re-raises the SIGTERM it shut down on once it is done; this handler turns it
     # into exit status 0 (a requested, completed shutdown), not death by signal.
     signal.signal(signal.SIGTERM, _exit_zero)
-    if settings.workers > 1:
-        _export(settings)
-        with _multiprocess_metrics(settings):
-            uvicorn.run(
-                "taap.cli.serve:worker_app", factory=True, workers=settings.workers, **common
-            )
-        return
     from taap.server.runtime import DeferredApp
 
-    uvicorn.run(DeferredApp(lambda: settings, fallback=fallback, install_signals=True), **common)
+    with _metrics_directory(settings) as metrics_dir:
+        # Called in each worker process: a spawned worker gets it (the validated settings
+        # with it) pickled inside uvicorn's Config, so nothing goes through the environment.
+        app_factory = functools.partial(
+            DeferredApp,
+            settings,
+            fallback=sample_fallback if settings.with_sample_apis else None,
+            install_signals=True,
+            metrics_dir=metrics_dir,
+        )
+        if settings.workers > 1:
+            _run_workers(
+                uvicorn.Config(app_factory, factory=True, workers=settings.workers, **common)
+            )
+        else:
+            uvicorn.run(app_factory, factory=True, **common)
+
+
+def _run_workers(config: uvicorn.Config) -> None:
+    # What uvicorn.run does for workers > 1, which it allows only for an import string (then
+    # each worker would rebuild the app, settings included, from the environment): bind once
+    # in the parent, spawn the workers with the config, supervise them until SIGTERM/SIGINT.
+    from uvicorn.supervisors import Multiprocess
+
+    sockets = [config.bind_socket()]
+    with contextlib.suppress(KeyboardInterrupt):
+        Multiprocess(config, sockets=sockets).run()
 
 
 def _exit_zero(signum: int, frame: FrameType | None) -> None:
@@ -156,15 +146,18 @@ def _exit_zero(signum: int, frame: FrameType | None) -> None:
 
 
 @contextlib.contextmanager
-def _multiprocess_metrics(settings: ServerSettings) -> Iterator[None]:
-    # Each worker keeps its metric values in files here; /metrics on any worker sums them.
-    if not settings.metrics or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        yield  # off, or the operator's own directory (which they empty between runs)
+def _metrics_directory(settings: ServerSettings) -> Iterator[str | None]:
+    # prometheus-client's multi-process mode is its own contract: each worker process finds
+    # PROMETHEUS_MULTIPROC_DIR as it starts and keeps its values in files there; the app is
+    # told the same directory, so /metrics on any worker sums every worker's files.
+    chosen = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+    if chosen or not settings.metrics or settings.workers == 1:
+        yield chosen  # the operator's own directory (they empty it between runs), or none
         return
     with tempfile.TemporaryDirectory(prefix="taap-metrics-") as folder:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
         try:
-            yield
+            yield folder
         finally:
             del os.environ["PROMETHEUS_MULTIPROC_DIR"]
 

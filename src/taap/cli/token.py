@@ -6,6 +6,7 @@ variables and profiles is :func:`taap.client.profiles.resolve_settings`'s.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -58,8 +59,8 @@ def _credential_options(url_flag: str) -> Callable[[F], F]:
 def _settings(options: dict[str, Any], *, require_url: bool = True) -> ClientSettings:
     if options["client_secret"] and options["client_secret_env"]:
         raise click.UsageError("--client-secret and --client-secret-env exclude each other")
-    name = profile_name(options["profile"])
-    profile = load_profile(name, config_path(), required=options["profile"] is not None)
+    name = profile_name(options["profile"], os.environ)
+    profile = load_profile(name, config_path(os.environ), required=options["profile"] is not None)
     flags = Profile(
         token_url=options["token_url"],
         client_id=options["client_id"],
@@ -71,7 +72,7 @@ def _settings(options: dict[str, Any], *, require_url: bool = True) -> ClientSet
         store_id=options["store_id"],
         dealer_code=options["dealer_code"],
     )
-    return resolve_settings(flags, profile=profile, require_url=require_url)
+    return resolve_settings(flags, profile=profile, environ=os.environ, require_url=require_url)
 
 
 @click.command()
@@ -178,8 +179,8 @@ def configure(
         store_id=store_id,
         dealer_code=dealer_code,
     )
-    name = profile_name(profile)
-    path = save_profile(name, stored, config_path())
+    name = profile_name(profile, os.environ)
+    path = save_profile(name, stored, config_path(os.environ))
     click.echo(f"profile {name!r} written to {path}")
 
 

@@ -139,23 +139,22 @@ class ClientSettings:
         )
 
 
-def config_path(environ: Mapping[str, str] | None = None) -> Path:
-    """``$TAAP_CONFIG``, else ``$XDG_CONFIG_HOME/taap/config.toml``, else ``~/.config/…``."""
-    env = os.environ if environ is None else environ
-    if env.get("TAAP_CONFIG"):
-        return Path(env["TAAP_CONFIG"])
-    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+def config_path(environ: Mapping[str, str]) -> Path:
+    """``$TAAP_CONFIG``, else ``$XDG_CONFIG_HOME/taap/config.toml``, else ``~/.config/…``
+    (variables of ``environ``, the caller's environment)."""
+    if environ.get("TAAP_CONFIG"):
+        return Path(environ["TAAP_CONFIG"])
+    base = environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "taap" / "config.toml"
 
 
-def profile_name(flag: str | None, environ: Mapping[str, str] | None = None) -> str:
-    """The profile to use: the flag, else ``$TAAP_PROFILE``, else ``default``.
+def profile_name(flag: str | None, environ: Mapping[str, str]) -> str:
+    """The profile to use: the flag, else ``$TAAP_PROFILE`` of ``environ``, else ``default``.
 
     Raises:
         ConfigurationError: a name other than letters, digits, ``_`` and ``-``.
     """
-    env = os.environ if environ is None else environ
-    name = flag or env.get("TAAP_PROFILE") or "default"
+    name = flag or environ.get("TAAP_PROFILE") or "default"
     if not _NAME.match(name):
         raise ConfigurationError("profile names use letters, digits, '_' and '-' only")
     return name
@@ -243,17 +242,17 @@ def resolve_settings(
     flags: Profile,
     *,
     profile: Profile,
-    environ: Mapping[str, str] | None = None,
+    environ: Mapping[str, str],
     require_url: bool = True,
 ) -> ClientSettings:
-    """Merge flags over ``TAAP_*`` variables over the profile, and read referenced secrets.
+    """Merge flags over the ``TAAP_*`` variables of ``environ`` (the caller's environment) over
+    the profile, and read referenced secrets from ``environ``.
 
     Raises:
         ConfigurationError: a required value is missing, or a referenced variable is unset.
     """
-    env = os.environ if environ is None else environ
     merged = {
-        name: _pick(getattr(flags, name), var, getattr(profile, name), env)
+        name: _pick(getattr(flags, name), var, getattr(profile, name), environ)
         for name, var in ENV_VARS.items()
         if name != "client_secret"
     }
@@ -268,11 +267,11 @@ def resolve_settings(
     if flags.client_secret:
         secret: Secret | None = Secret(flags.client_secret)
     elif flags.client_secret_env:
-        secret = _env_secret(flags.client_secret_env, env, "--client-secret-env")
-    elif env.get(ENV_VARS["client_secret"]):
-        secret = Secret(env[ENV_VARS["client_secret"]])
+        secret = _env_secret(flags.client_secret_env, environ, "--client-secret-env")
+    elif environ.get(ENV_VARS["client_secret"]):
+        secret = Secret(environ[ENV_VARS["client_secret"]])
     elif profile.client_secret_env:
-        secret = _env_secret(profile.client_secret_env, env, "profile client_secret_env")
+        secret = _env_secret(profile.client_secret_env, environ, "profile client_secret_env")
     elif profile.client_secret:
         secret = Secret(profile.client_secret)
     else:
@@ -287,11 +286,11 @@ def resolve_settings(
         raise ConfigurationError("missing credentials")
     password_var = flags.password_env or profile.password_env
     if flags.password_env:
-        password: Secret | None = _env_secret(flags.password_env, env, "--password-env")
-    elif env.get(_PASSWORD_VAR):
-        password = Secret(env[_PASSWORD_VAR])
+        password: Secret | None = _env_secret(flags.password_env, environ, "--password-env")
+    elif environ.get(_PASSWORD_VAR):
+        password = Secret(environ[_PASSWORD_VAR])
     elif password_var:
-        password = _env_secret(password_var, env, "profile password_env")
+        password = _env_secret(password_var, environ, "profile password_env")
     else:
         password = None
     version: TokenVersion | None = None

@@ -2,71 +2,58 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from taap.core.pop import PopPolicy
-from taap.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from taap.settings import SharedSettings
 
 __all__ = ["GuardSettings"]
-
-_MIB = 1024 * 1024
-
-
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from exc
-    if value < minimum:
-        raise ConfigurationError(f"{name} must be >= {minimum}")
-    return value
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GuardSettings:
-    """How the guard judges requests. Defaults are A8's."""
+    """How the guard judges requests. Defaults are A8's (:class:`taap.settings.SharedSettings`
+    holds them, with the range of each)."""
 
     policy: PopPolicy = field(default_factory=PopPolicy)
     #: leeway (s) for the access token's ``exp``/``iat``; the PoP's is ``policy.leeway``
     leeway: int = 10
-    max_body: int = _MIB
+    max_body: int = 1024 * 1024
     max_headers: int = 16 * 1024
-    jwks_ttl: int = 300
-    jwks_min_refresh: int = 30
+    jwks_ttl: float = 300
+    jwks_min_refresh: float = 30
     redis_url: str | None = None
     #: verified access tokens remembered (0: verify every token in full); not an A8 setting
     token_cache: int = 4096
 
     @classmethod
+    def from_settings(cls, settings: SharedSettings) -> GuardSettings:
+        """The guard's part of ``settings``: the same values the token server (a
+        ``ServerSettings``) or the guard's own environment (:meth:`from_env`) hold."""
+        return cls(
+            policy=settings.policy,
+            leeway=settings.leeway,
+            max_body=settings.max_body,
+            max_headers=settings.max_headers,
+            jwks_ttl=settings.jwks_ttl,
+            jwks_min_refresh=settings.jwks_min_refresh,
+            redis_url=settings.redis_url,
+            token_cache=settings.guard_token_cache,
+        )
+
+    @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GuardSettings:
-        """Read the ``TAAP_*`` variables of A8 that concern the guard.
+        """Read the ``TAAP_*`` variables of A8 that concern the guard (``environ`` defaults to
+        ``os.environ``). Needs pydantic-settings (the ``server`` extra).
 
         Raises:
-            ConfigurationError: a variable is not a valid value.
+            ConfigurationError: a variable is not a valid value; the message names it.
         """
-        env = os.environ if environ is None else environ
-        leeway = _int(env, "TAAP_LEEWAY", 10)
-        try:
-            policy = PopPolicy.named(
-                env.get("TAAP_POP_POLICY") or "strict",
-                leeway=leeway,
-                max_ttl=_int(env, "TAAP_POP_MAX_TTL", 120, 1),
-                max_age=_int(env, "TAAP_POP_MAX_AGE", 60, 1),
-            )
-        except ValueError as exc:
-            raise ConfigurationError(str(exc)) from exc
-        return cls(
-            policy=policy,
-            leeway=leeway,
-            max_body=_int(env, "TAAP_MAX_BODY", _MIB, 0),
-            max_headers=_int(env, "TAAP_MAX_HEADERS", 16 * 1024, 1024),
-            jwks_ttl=_int(env, "TAAP_JWKS_TTL", 300, 1),
-            jwks_min_refresh=_int(env, "TAAP_JWKS_MIN_REFRESH", 30, 0),
-            redis_url=env.get("TAAP_REDIS_URL") or None,
-            token_cache=_int(env, "TAAP_GUARD_TOKEN_CACHE", 4096, 0),
-        )
+        # Imported here: the guard itself runs on the base install, without pydantic.
+        from taap.settings import SharedSettings
+
+        return cls.from_settings(SharedSettings.load(environ=environ))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
 import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -71,12 +70,14 @@ async def build_app(
     fallback: FallbackFactory | None = None,
     migrate: bool = True,
     lifecycle: Lifecycle | None = None,
+    metrics_dir: str | None = None,
 ) -> TokenServerApp:
     """Open the registry and stores named by ``settings``; the token-server app.
 
     Private signing keys are encrypted at rest with ``TAAP_KEY_ENCRYPTION_KEY`` when it is set
-    (and must then be readable with it). Metrics go to prometheus-client's multi-process files
-    when ``PROMETHEUS_MULTIPROC_DIR`` is set (``taap serve --workers N``).
+    (and must then be readable with it). ``metrics_dir``: prometheus-client's multi-process
+    directory, when the process was started with ``PROMETHEUS_MULTIPROC_DIR`` set to it
+    (``taap serve --workers N``); the metrics then live in its files.
 
     Raises:
         ConfigurationError: bad settings (database URL, pepper, driver).
@@ -109,7 +110,7 @@ async def build_app(
         replay_store=replay,
         limiter=limiter,
         on_close=on_close,
-        metrics=ServerMetrics(multiprocess_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None),
+        metrics=ServerMetrics(multiprocess_dir=metrics_dir),
         lifecycle=lifecycle,
     )
     if fallback is not None:
@@ -122,16 +123,19 @@ class DeferredApp:
 
     def __init__(
         self,
-        settings_factory: Callable[[], ServerSettings],
+        settings: ServerSettings,
         *,
         fallback: FallbackFactory | None = None,
         migrate: bool = False,
         lifecycle: Lifecycle | None = None,
         install_signals: bool = False,
+        metrics_dir: str | None = None,
     ) -> None:
         """``install_signals``: put the SIGTERM drain of ``lifecycle`` in front of the server's
-        handler at start-up (``taap serve``; never for an app embedded elsewhere)."""
-        self._settings_factory = settings_factory
+        handler at start-up (``taap serve``; never for an app embedded elsewhere).
+        ``metrics_dir``: as for :func:`build_app`."""
+        self._settings = settings
+        self._metrics_dir = metrics_dir
         self._fallback = fallback
         self._migrate = migrate
         self._lifecycle = lifecycle
@@ -142,12 +146,16 @@ class DeferredApp:
     async def _get(self) -> ASGIApp:
         async with self._lock:
             if self._app is None:
-                settings = self._settings_factory()
+                settings = self._settings
                 configure_logging(settings.log_format)
                 lifecycle = self._lifecycle or Lifecycle(drain=settings.shutdown_drain)
                 # Workers of a multi-process server do not migrate: the parent did it once.
                 app: ASGIApp = await build_app(
-                    settings, fallback=self._fallback, migrate=self._migrate, lifecycle=lifecycle
+                    settings,
+                    fallback=self._fallback,
+                    migrate=self._migrate,
+                    lifecycle=lifecycle,
+                    metrics_dir=self._metrics_dir,
                 )
                 if settings.otel:
                     from taap.server.tracing import TracingApp

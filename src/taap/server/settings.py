@@ -1,25 +1,25 @@
 """Token-server settings (TAAP.md A8): ``TAAP_*`` environment variables, CLI flags on top.
 
-Build one :class:`ServerSettings` at the edge (``taap serve`` or the caller of ``create_app``)
-and pass it down; nothing below reads the environment.
+Build one :class:`ServerSettings` at the edge (``ServerSettings.load()`` in ``taap serve`` or
+in the caller of ``create_app``) and pass it down; nothing below reads the environment. The
+settings the guard reads too come from :class:`taap.settings.SharedSettings`; the registry's
+own (database, pepper, key-encryption key) from :class:`RegistrySettings`, which the registry
+commands can load on their own.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
 
-from taap.core.pop import PopPolicy
-from taap.errors import ConfigurationError
+from taap.settings import SharedSettings, TaapSettings
 from taap.stores.ratelimit import Rate
 
-__all__ = ["Rate", "ServerSettings", "parse_rate", "trusted_networks"]
+__all__ = ["Rate", "RegistrySettings", "ServerSettings", "parse_rate", "trusted_networks"]
 
 TokenMode = Literal["separate", "single"]
-PolicyName = Literal["strict", "lenient", "java-compat"]
 LogFormat = Literal["json", "text"]
 # More signing threads than this buys nothing for one event loop feeding them (docs/server.md).
 _AUTO_SIGN_THREADS_MAX = 4
@@ -55,40 +55,54 @@ def trusted_networks(
     return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
 
 
-class ServerSettings(BaseSettings):
-    """Every A8 setting with its default. Environment: ``TAAP_<NAME>``."""
+class RegistrySettings(TaapSettings):
+    """What opens the client registry: the database, the pepper (A5) and the key-encryption key
+    of the private signing keys. ``taap serve`` and the registry commands read the same."""
 
-    model_config = SettingsConfigDict(env_prefix="TAAP_", frozen=True, extra="ignore")
+    database_url: str = "sqlite:///./taap.db"
+    pepper: SecretStr | None = None
+    # Operations (issue 7), not in A8.
+    key_encryption_key: SecretStr | None = None
+
+    @field_validator("key_encryption_key")
+    @classmethod
+    def _check_kek(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (a passphrase for PKCS#8 PEM)")
+        return value
+
+    def key_password(self) -> bytes | None:
+        """The key-encryption key for private signing keys at rest, or None (stored plain)."""
+        if self.key_encryption_key is None:
+            return None
+        return self.key_encryption_key.get_secret_value().encode("utf-8") or None
+
+    def pepper_bytes(self) -> bytes | None:
+        """The pepper from ``TAAP_PEPPER`` as bytes, or None (then the registry decides)."""
+        return self.pepper.get_secret_value().encode("utf-8") if self.pepper else None
+
+
+class ServerSettings(SharedSettings, RegistrySettings):
+    """Every A8 setting of the token server with its default. Environment: ``TAAP_<NAME>``."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
-    database_url: str = "sqlite:///./taap.db"
-    redis_url: str | None = None
-    pepper: SecretStr | None = None
     issuer: str | None = None
     public_url: str | None = None
     token_mode: TokenMode = "separate"
-    pop_policy: PolicyName = "strict"
-    leeway: int = Field(default=10, ge=0, le=300)
-    pop_max_ttl: int = Field(default=120, ge=1, le=3600)
-    pop_max_age: int = Field(default=60, ge=1, le=3600)
     token_ttl: int = Field(default=3600, ge=60, le=86400)
-    max_body: int = Field(default=1024 * 1024, ge=1024)
-    max_headers: int = Field(default=16 * 1024, ge=1024)
     rate_client: str = "10/6"
     rate_address: str = "30/2"
     forwarded_allow_ips: str = ""
     key_refresh: float = Field(default=30.0, ge=0)
     registry_cache: float = Field(default=0.0, ge=0)
-    # Guard (resource server) settings of A8; the token server only carries them along.
-    jwks_ttl: float = Field(default=300.0, ge=0)
-    jwks_min_refresh: float = Field(default=30.0, ge=0)
     # Not in A8: bound of the in-process replay store (A3 step 7 names 500,000).
     replay_capacity: int = Field(default=500_000, ge=1)
     with_sample_apis: bool = False
     # Operations (issue 7), not in A8.
-    key_encryption_key: SecretStr | None = None
     shutdown_drain: float = Field(default=2.0, ge=0, le=300)
     shutdown_timeout: float = Field(default=20.0, ge=0, le=3600)
     metrics: bool = True
@@ -121,20 +135,6 @@ class ServerSettings(BaseSettings):
             raise ValueError("must be an absolute http(s) URL")
         return value
 
-    @field_validator("redis_url")
-    @classmethod
-    def _blank_is_none(cls, value: str | None) -> str | None:
-        return value or None
-
-    @field_validator("key_encryption_key")
-    @classmethod
-    def _check_kek(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or not value.get_secret_value():
-            return None
-        if len(value.get_secret_value()) < 16:
-            raise ValueError("must be at least 16 characters (a passphrase for PKCS#8 PEM)")
-        return value
-
     @model_validator(mode="after")
     def _check_workers(self) -> ServerSettings:
         if self.workers > 1 and not self.redis_url:
@@ -158,24 +158,6 @@ class ServerSettings(BaseSettings):
             return 0
         return min(cpus - 1, _AUTO_SIGN_THREADS_MAX)
 
-    @classmethod
-    def load(cls, **overrides: Any) -> ServerSettings:
-        """Environment plus explicit overrides (``None`` values are ignored).
-
-        Raises:
-            ConfigurationError: a setting is invalid; the message names it.
-        """
-        given = {name: value for name, value in overrides.items() if value is not None}
-        try:
-            return cls(**given)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: "
-                f"{str(err['msg']).removeprefix('Value error, ')}"
-                for err in exc.errors()
-            )
-            raise ConfigurationError(f"invalid settings: {problems}") from None
-
     # -- derived values -------------------------------------------------------------------
     @property
     def base_url(self) -> str:
@@ -188,29 +170,9 @@ class ServerSettings(BaseSettings):
         return self.issuer or f"{self.base_url}/oauth2/v1"
 
     @property
-    def policy(self) -> PopPolicy:
-        """The PoP policy with the configured leeway and caps."""
-        return PopPolicy.named(
-            self.pop_policy,
-            leeway=self.leeway,
-            max_ttl=self.pop_max_ttl,
-            max_age=self.pop_max_age,
-        )
-
-    @property
     def client_rate(self) -> Rate:
         return parse_rate(self.rate_client)
 
     @property
     def address_rate(self) -> Rate:
         return parse_rate(self.rate_address)
-
-    def key_password(self) -> bytes | None:
-        """The key-encryption key for private signing keys at rest, or None (stored plain)."""
-        if self.key_encryption_key is None:
-            return None
-        return self.key_encryption_key.get_secret_value().encode("utf-8") or None
-
-    def pepper_bytes(self) -> bytes | None:
-        """The pepper from ``TAAP_PEPPER`` as bytes, or None (then the registry decides)."""
-        return self.pepper.get_secret_value().encode("utf-8") if self.pepper else None
