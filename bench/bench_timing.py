@@ -48,11 +48,11 @@ from typing import Any
 import httpx
 
 from taap.core import generate_private_key
-from taap.server.database import parse_database_url
-from taap.server.pepper import load_pepper
+from taap.server.registry.database import parse_database_url
+from taap.server.registry.pepper import load_pepper
+from taap.server.registry.sql import open_registry
 from taap.server.runtime import build_app
 from taap.server.settings import ServerSettings
-from taap.server.sql import open_registry
 
 TAAP = str(Path(sys.executable).parent / "taap")
 PATH = "/oauth2/v2/tokens"

@@ -36,9 +36,9 @@ from pathlib import Path
 import httpx
 
 from taap.core import PrivateKey, build_pop_token, generate_private_key, load_private_key
-from taap.server.database import parse_database_url
-from taap.server.pepper import load_pepper
-from taap.server.sql import open_registry
+from taap.server.registry.database import parse_database_url
+from taap.server.registry.pepper import load_pepper
+from taap.server.registry.sql import open_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"

@@ -39,9 +39,9 @@ from typing import Any
 import psycopg
 
 from taap.core import PrivateKey, generate_private_key
-from taap.server._registry_rules import to_datetime
-from taap.server.database import parse_database_url
-from taap.server.sql import _CLIENT_SQL, open_registry
+from taap.server.registry._rules import to_datetime
+from taap.server.registry.database import parse_database_url
+from taap.server.registry.sql import _CLIENT_SQL, open_registry
 
 PEPPER = b"bench-pepper-0123456789"
 MESSAGE = b"x" * 600

@@ -30,9 +30,9 @@ from taap.core import (  # noqa: E402
     generate_private_key,
     request_pairs,
 )
-from taap.server.database import parse_database_url  # noqa: E402
-from taap.server.pepper import load_pepper  # noqa: E402
-from taap.server.sql import open_registry  # noqa: E402
+from taap.server.registry.database import parse_database_url  # noqa: E402
+from taap.server.registry.pepper import load_pepper  # noqa: E402
+from taap.server.registry.sql import open_registry  # noqa: E402
 
 TAAP = str(Path(sys.executable).parent / "taap")
 

@@ -22,9 +22,9 @@ from token_cases import Case
 
 from taap.core import PrivateKey, build_pop_token, generate_private_key, request_pairs
 from taap.core._b64 import b64url_encode
-from taap.server.database import parse_database_url
-from taap.server.pepper import load_pepper
-from taap.server.sql import open_registry
+from taap.server.registry.database import parse_database_url
+from taap.server.registry.pepper import load_pepper
+from taap.server.registry.sql import open_registry
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 

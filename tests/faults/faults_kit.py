@@ -24,10 +24,10 @@ from e2e_kit import TAAP, Client, Service, clean_env, free_port, start_service
 
 from logkit import audit_records
 from taap.core import PrivateKey, build_pop_token, request_pairs
-from taap.server.database import parse_database_url
-from taap.server.pepper import load_pepper
 from taap.server.registry import Registry
-from taap.server.sql import open_registry
+from taap.server.registry.database import parse_database_url
+from taap.server.registry.pepper import load_pepper
+from taap.server.registry.sql import open_registry
 
 T = TypeVar("T")
 PG_BIN = Path(os.environ.get("TAAP_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))

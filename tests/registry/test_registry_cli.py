@@ -18,10 +18,10 @@ from registry_kit import PgDatabases
 
 from taap.cli.main import cli
 from taap.core import PrivateKey
-from taap.server.database import DEFAULT_DATABASE_URL, parse_database_url
-from taap.server.pepper import load_pepper
-from taap.server.secrets import verify_secret
-from taap.server.sql import open_registry
+from taap.server.registry.database import DEFAULT_DATABASE_URL, parse_database_url
+from taap.server.registry.pepper import load_pepper
+from taap.server.registry.secrets import verify_secret
+from taap.server.registry.sql import open_registry
 
 
 @pytest.fixture

@@ -17,13 +17,12 @@ from registry_kit import PEPPER, FakeClock
 from taap.cli.main import cli
 from taap.core import PrivateKey
 from taap.errors import ConfigurationError, NotFoundError
-from taap.server import migrations
-from taap.server._decoy import DECOY_API, DECOY_CLIENT_ID
-from taap.server._registry_rules import is_client_id, to_datetime
-from taap.server.database import parse_database_url
-from taap.server.memory import MemoryRegistry
-from taap.server.registry import Registry
-from taap.server.sql import _CLIENT_SQL, SqlRegistry, open_registry
+from taap.server.registry import Registry, migrations
+from taap.server.registry._decoy import DECOY_API, DECOY_CLIENT_ID
+from taap.server.registry._rules import is_client_id, to_datetime
+from taap.server.registry.database import parse_database_url
+from taap.server.registry.memory import MemoryRegistry
+from taap.server.registry.sql import _CLIENT_SQL, SqlRegistry, open_registry
 
 
 def _migration() -> ModuleType:

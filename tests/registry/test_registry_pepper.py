@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from taap.errors import ConfigurationError
-from taap.server.database import parse_database_url
-from taap.server.pepper import (
+from taap.server.registry.database import parse_database_url
+from taap.server.registry.pepper import (
     PepperFile,
     PepperValue,
     load_pepper,

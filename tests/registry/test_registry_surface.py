@@ -10,15 +10,16 @@ from pathlib import Path
 import pytest
 
 MODULES = [
-    "taap.server.memory",
-    "taap.server.database",
-    "taap.server.pepper",
-    "taap.server.sql",
-    "taap.server.migrations",
-    "taap.server._registry_rules",
-    "taap.server._sql_runner",
-    "taap.server._sql_tables",
+    "taap.server.registry.memory",
+    "taap.server.registry.database",
+    "taap.server.registry.pepper",
+    "taap.server.registry.sql",
+    "taap.server.registry.migrations",
+    "taap.server.registry._rules",
+    "taap.server.registry._sql_runner",
+    "taap.server.registry._sql_tables",
     "taap.server.registry",
+    "taap.server.registry.port",
 ]
 
 
@@ -39,9 +40,9 @@ def test_registry_cli_does_not_import_sqlalchemy() -> None:
 
 
 def test_registry_port_is_implemented_by_both() -> None:
-    from taap.server.memory import MemoryRegistry
     from taap.server.registry import Registry
-    from taap.server.sql import SqlRegistry
+    from taap.server.registry.memory import MemoryRegistry
+    from taap.server.registry.sql import SqlRegistry
 
     wanted = {n for n in vars(Registry) if not n.startswith("_")}
     for cls in (MemoryRegistry, SqlRegistry):
@@ -51,8 +52,8 @@ def test_registry_port_is_implemented_by_both() -> None:
 
 async def test_empty_pepper_or_bad_prefix_refused(tmp_path: Path) -> None:
     from taap.errors import ConfigurationError
-    from taap.server.memory import MemoryRegistry
-    from taap.server.sql import open_registry
+    from taap.server.registry.memory import MemoryRegistry
+    from taap.server.registry.sql import open_registry
 
     with pytest.raises(ConfigurationError, match="pepper"):
         MemoryRegistry(b"", signing_key_bits=None)

@@ -25,7 +25,7 @@ from taap.errors import NotFoundError
 from taap.server.registry import ApiProduct, ClientRecord, SigningKeyRecord
 
 if TYPE_CHECKING:
-    from taap.server.sql import SqlRegistry
+    from taap.server.registry.sql import SqlRegistry
 
 # SQLAlchemy and Alembic load only when a registry command runs: every other `taap` command
 # (pop, token, keygen ...) starts without paying their ~250 ms import.
@@ -53,9 +53,9 @@ def _run(
 ) -> T:
     """Open the registry (migrating it if new), run ``action``, close it."""
 
-    from taap.server.database import parse_database_url
-    from taap.server.pepper import load_pepper
-    from taap.server.sql import open_registry
+    from taap.server.registry.database import parse_database_url
+    from taap.server.registry.pepper import load_pepper
+    from taap.server.registry.sql import open_registry
 
     async def main() -> T:
         database = parse_database_url(database_url)
@@ -473,9 +473,9 @@ def db() -> None:
 @_database_option
 def db_upgrade(revision: str, database_url: str) -> None:
     """Run the schema migrations (first start does this too); creates a signing key if none."""
-    from taap.server.database import parse_database_url
-    from taap.server.pepper import load_pepper
-    from taap.server.sql import upgrade_database
+    from taap.server.registry.database import parse_database_url
+    from taap.server.registry.pepper import load_pepper
+    from taap.server.registry.sql import upgrade_database
 
     database = parse_database_url(database_url)
     if database.sqlite_path is not None:
@@ -493,8 +493,8 @@ def db_upgrade(revision: str, database_url: str) -> None:
 @_database_option
 def db_downgrade(revision: str, yes: bool, database_url: str) -> None:
     """Take the schema back to REVISION ('base' drops every registry table)."""
-    from taap.server.database import parse_database_url
-    from taap.server.sql import downgrade_database
+    from taap.server.registry.database import parse_database_url
+    from taap.server.registry.sql import downgrade_database
 
     database = parse_database_url(database_url)
     reached = asyncio.run(downgrade_database(database, revision))

@@ -19,13 +19,13 @@ from typing import Any
 from taap.core.replay import ReplayStore
 from taap.server.app import ASGIApp, TokenServerApp, create_app
 from taap.server.audit import AUDIT_LOGGER, AuditHandler
-from taap.server.database import parse_database_url
 from taap.server.lifecycle import Lifecycle
 from taap.server.logs import JsonFormatter
 from taap.server.metrics import ServerMetrics
-from taap.server.pepper import load_pepper
+from taap.server.registry.database import parse_database_url
+from taap.server.registry.pepper import load_pepper
+from taap.server.registry.sql import open_registry
 from taap.server.settings import ServerSettings
-from taap.server.sql import open_registry
 from taap.server.wire import Receive, Scope, Send
 from taap.stores.ratelimit import RateLimiter
 

@@ -13,8 +13,8 @@ from secrets import token_bytes
 
 from taap.core.keys import PrivateKey, PublicKey, generate_private_key
 from taap.errors import ConfigurationError, NotFoundError
-from taap.server._decoy import DECOY_API, DECOY_CLIENT_ID
-from taap.server._registry_rules import (
+from taap.server.registry._decoy import DECOY_API, DECOY_CLIENT_ID
+from taap.server.registry._rules import (
     DEFAULT_CLIENT_ID_PREFIX,
     DEFAULT_KEY_PUBLISH_SECONDS,
     check_client_id,
@@ -29,14 +29,14 @@ from taap.server._registry_rules import (
     publishable_keys,
     to_datetime,
 )
-from taap.server.registry import (
+from taap.server.registry.port import (
     DEFAULT_PRODUCTS,
     ApiProduct,
     ClientRecord,
     ClientStatus,
     SigningKeyRecord,
 )
-from taap.server.secrets import generate_secret, hash_secret, is_weak_secret
+from taap.server.registry.secrets import generate_secret, hash_secret, is_weak_secret
 
 __all__ = ["MemoryRegistry"]
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from taap.errors import ConfigurationError
-from taap.server.database import DatabaseUrl
+from taap.server.registry.database import DatabaseUrl
 
 __all__ = [
     "MIN_PEPPER_LENGTH",

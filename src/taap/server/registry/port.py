@@ -1,11 +1,11 @@
 """The client registry port (TAAP.md A5): what the token server reads and the CLI administers.
 
-Implementations: ``taap.server.sql.SqlRegistry`` (SQLite by default, PostgreSQL for production)
-and ``MemoryRegistry`` (tests). Every method may raise :class:`~taap.errors.UnavailableError`
-when the backing store cannot be reached. On the hot path "not found" is ``None``, never an
-exception; administrative calls raise :class:`~taap.errors.NotFoundError` for an unknown client,
-API, key thumbprint or kid, and :class:`~taap.errors.ConfigurationError` for refused input
-(docs/registry.md lists the rules).
+Implementations: ``taap.server.registry.sql.SqlRegistry`` (SQLite by default, PostgreSQL for
+production) and ``MemoryRegistry`` (tests). Every method may raise
+:class:`~taap.errors.UnavailableError` when the backing store cannot be reached. On the hot path
+"not found" is ``None``, never an exception; administrative calls raise
+:class:`~taap.errors.NotFoundError` for an unknown client, API, key thumbprint or kid, and
+:class:`~taap.errors.ConfigurationError` for refused input (docs/registry.md lists the rules).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 from taap.errors import ConfigurationError
-from taap.server.registry import ApiProduct, SigningKeyRecord
+from taap.server.registry.port import ApiProduct, SigningKeyRecord
 
 __all__ = [
     "CLIENT_ID_ALPHABET",

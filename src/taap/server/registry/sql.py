@@ -7,7 +7,7 @@ Hot path: :meth:`SqlRegistry.get_client` is one statement (a ``UNION ALL`` of th
 its live secrets, keys and subscriptions) and nothing is cached but parsed key objects, so a
 change made by the CLI or another node is seen by the next request (A8 ``TAAP_REGISTRY_CACHE=0``).
 An unknown id reads the timing decoy's rows instead and builds its record before answering
-``None`` (SECURITY.md A2; :mod:`taap.server._decoy`), so both cost the same.
+``None`` (SECURITY.md A2; :mod:`taap.server.registry._decoy`), so both cost the same.
 Every database failure becomes :class:`~taap.errors.UnavailableError` (503), chained.
 """
 
@@ -25,9 +25,9 @@ from sqlalchemy.engine import Connection, Row
 from taap.core.keys import PrivateKey, PublicKey, generate_private_key, load_private_key
 from taap.core.keys import load_public_key as _load_public_key
 from taap.errors import ConfigurationError, KeyFormatError, NotFoundError, TaapError
-from taap.server import migrations
-from taap.server._decoy import DECOY_CLIENT_ID, is_decoy
-from taap.server._registry_rules import (
+from taap.server.registry import migrations
+from taap.server.registry._decoy import DECOY_CLIENT_ID, is_decoy
+from taap.server.registry._rules import (
     DEFAULT_CLIENT_ID_PREFIX,
     DEFAULT_KEY_PUBLISH_SECONDS,
     check_client_id,
@@ -42,8 +42,8 @@ from taap.server._registry_rules import (
     publishable_keys,
     to_datetime,
 )
-from taap.server._sql_runner import Runner, make_runner
-from taap.server._sql_tables import (
+from taap.server.registry._sql_runner import Runner, make_runner
+from taap.server.registry._sql_tables import (
     api_products,
     client_keys,
     client_secrets,
@@ -51,9 +51,9 @@ from taap.server._sql_tables import (
     signing_keys,
     subscriptions,
 )
-from taap.server.database import DatabaseUrl, parse_database_url
-from taap.server.registry import ApiProduct, ClientRecord, ClientStatus, SigningKeyRecord
-from taap.server.secrets import generate_secret, hash_secret, is_weak_secret
+from taap.server.registry.database import DatabaseUrl, parse_database_url
+from taap.server.registry.port import ApiProduct, ClientRecord, ClientStatus, SigningKeyRecord
+from taap.server.registry.secrets import generate_secret, hash_secret, is_weak_secret
 
 __all__ = ["SqlRegistry", "downgrade_database", "open_registry", "upgrade_database"]
 
