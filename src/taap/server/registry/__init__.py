@@ -14,6 +14,8 @@ from taap.server.registry.port import (
     ClientRecord,
     ClientStatus,
     Registry,
+    RegistryAdmin,
+    RegistryReader,
     SigningKeyRecord,
     TokenServerVersion,
 )
@@ -24,6 +26,8 @@ __all__ = [
     "ClientRecord",
     "ClientStatus",
     "Registry",
+    "RegistryAdmin",
+    "RegistryReader",
     "SigningKeyRecord",
     "TokenServerVersion",
 ]
