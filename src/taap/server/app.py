@@ -29,7 +29,7 @@ from taap.server.lifecycle import Lifecycle
 from taap.server.logs import REQUEST_ID, RequestIds
 from taap.server.metrics import CONTENT_TYPE, ServerMetrics
 from taap.server.openapi import openapi_document
-from taap.server.registry import Registry
+from taap.server.registry import RegistryReader
 from taap.server.settings import ServerSettings, trusted_networks
 from taap.server.wire import Receive, Scope, Send, error_response, json_bytes, send_response
 from taap.stores.ratelimit import MemoryRateLimiter, RateLimiter
@@ -63,7 +63,7 @@ class TokenServerApp:
     def __init__(
         self,
         settings: ServerSettings,
-        registry: Registry,
+        registry: RegistryReader,
         tokens: TokenEndpoints,
         *,
         fallback: ASGIApp | None = None,
@@ -225,7 +225,7 @@ class TokenServerApp:
 
 def create_app(
     settings: ServerSettings,
-    registry: Registry,
+    registry: RegistryReader,
     *,
     pepper: bytes,
     replay_store: ReplayStore | None = None,
