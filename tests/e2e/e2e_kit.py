@@ -19,9 +19,9 @@ from urllib.parse import unquote
 import httpx
 
 from taap.core import PrivateKey, build_pop_token, request_pairs
-from taap.server.registry import Registry
 from taap.server.registry.database import parse_database_url
 from taap.server.registry.pepper import load_pepper
+from taap.server.registry.port import Registry
 from taap.server.registry.sql import open_registry
 
 HERE = Path(__file__).resolve().parent

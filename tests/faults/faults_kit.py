@@ -24,9 +24,9 @@ from e2e_kit import TAAP, Client, Service, clean_env, free_port, start_service
 
 from logkit import audit_records
 from taap.core import PrivateKey, build_pop_token, request_pairs
-from taap.server.registry import Registry
 from taap.server.registry.database import parse_database_url
 from taap.server.registry.pepper import load_pepper
+from taap.server.registry.port import Registry
 from taap.server.registry.sql import open_registry
 
 T = TypeVar("T")

@@ -22,7 +22,7 @@ from rich.table import Table
 from taap.cli._io import read_input
 from taap.core.keys import load_public_key
 from taap.errors import NotFoundError
-from taap.server.registry import ApiProduct, ClientRecord, SigningKeyRecord
+from taap.server.registry.port import ApiProduct, ClientRecord, SigningKeyRecord
 
 if TYPE_CHECKING:
     from taap.server.registry.sql import SqlRegistry

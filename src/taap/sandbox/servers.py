@@ -27,9 +27,9 @@ from taap.errors import UnavailableError
 from taap.resource.sample import create_sample_app
 from taap.resource.settings import GuardSettings
 from taap.server.app import create_app
-from taap.server.registry import ClientRecord, Registry
 from taap.server.registry.database import parse_database_url
 from taap.server.registry.pepper import load_pepper
+from taap.server.registry.port import ClientRecord, Registry
 from taap.server.registry.sql import open_registry
 from taap.server.settings import ServerSettings
 

@@ -29,7 +29,7 @@ from taap.server.lifecycle import Lifecycle
 from taap.server.logs import REQUEST_ID, RequestIds
 from taap.server.metrics import CONTENT_TYPE, ServerMetrics
 from taap.server.openapi import openapi_document
-from taap.server.registry import RegistryReader
+from taap.server.registry.port import RegistryReader
 from taap.server.settings import ServerSettings, trusted_networks
 from taap.server.wire import Receive, Scope, Send, error_response, json_bytes, send_response
 from taap.stores.ratelimit import MemoryRateLimiter, RateLimiter

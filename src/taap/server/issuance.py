@@ -50,7 +50,7 @@ from taap.server.audit import AuditLog
 from taap.server.clientauth import check_v2_body, parse_basic, parse_v6_body, source_address
 from taap.server.logs import REQUEST_ID, RequestIds
 from taap.server.metrics import ServerMetrics
-from taap.server.registry import ApiProduct, ClientRecord, RegistryReader, SigningKeyRecord
+from taap.server.registry.port import ApiProduct, ClientRecord, RegistryReader, SigningKeyRecord
 from taap.server.registry.secrets import verify_secret
 from taap.server.settings import ServerSettings, trusted_networks
 from taap.server.signing import SigningThreads, sign_all

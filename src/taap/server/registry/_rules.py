@@ -1,7 +1,9 @@
 """Rules every registry implementation shares (TAAP.md A5): ids, input checks, key publication.
 
 Kept apart from the storage adapters so ``MemoryRegistry`` and ``SqlRegistry`` refuse exactly the
-same input with exactly the same errors, which the contract tests pin.
+same input with exactly the same errors, which the contract tests pin. :class:`RegistryRules` is
+their common base: the admin calls whose checks and generated values are the same everywhere,
+each ending in one storage step the implementation writes.
 """
 
 from __future__ import annotations
@@ -9,16 +11,22 @@ from __future__ import annotations
 import re
 import secrets
 import string
-from collections.abc import Iterable, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from taap.core.keys import PublicKey
 from taap.errors import ConfigurationError
-from taap.server.registry.port import ApiProduct, SigningKeyRecord
+from taap.server.registry.port import ApiProduct, ClientRecord, ClientStatus, SigningKeyRecord
+from taap.server.registry.secrets import generate_secret, hash_secret, is_weak_secret
 
 __all__ = [
     "CLIENT_ID_ALPHABET",
     "DEFAULT_CLIENT_ID_PREFIX",
     "DEFAULT_KEY_PUBLISH_SECONDS",
+    "NewClient",
+    "RegistryRules",
     "check_client_id",
     "check_grace",
     "check_name",
@@ -164,3 +172,154 @@ def publishable_keys(keys: Iterable[SigningKeyRecord], now: datetime) -> list[Si
 def dedupe(items: Sequence[str]) -> tuple[str, ...]:
     """``items`` without repeats, first occurrence kept."""
     return tuple(dict.fromkeys(items))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+class NewClient:
+    """A client that passed the checks, ready to store: its secret only as the peppered digest."""
+
+    client_id: str
+    name: str
+    digest: bytes
+    weak: bool
+    keys: tuple[PublicKey, ...]  # one per thumbprint, first occurrence kept
+    apis: tuple[str, ...]  # without repeats; storage refuses an unknown one
+
+    def __repr__(self) -> str:
+        return f"NewClient(client_id={self.client_id!r}, name={self.name!r})"
+
+
+class RegistryRules(ABC):
+    """The part of :class:`~taap.server.registry.port.Registry` both implementations share.
+
+    Every check here runs before storage is touched, in the same order for both, so both raise
+    the same first error for the same bad input. ``clock`` returns POSIX seconds.
+    """
+
+    def __init__(
+        self, pepper: bytes, clock: Callable[[], float], prefix: str, publish_seconds: float
+    ) -> None:
+        if not pepper:
+            raise ConfigurationError("the registry needs a non-empty pepper")
+        self._pepper = pepper
+        self._clock = clock
+        self._prefix = check_prefix(prefix)
+        self._publish_seconds = publish_seconds
+
+    async def create_client(
+        self,
+        *,
+        name: str,
+        keys: Sequence[PublicKey],
+        apis: Sequence[str],
+        secret: str | None = None,
+        client_id: str | None = None,
+    ) -> tuple[ClientRecord, str]:
+        """Create a client; returns the record and the plaintext secret (shown once).
+
+        Raises:
+            ConfigurationError: bad name, id or secret, or the id is taken.
+            NotFoundError: an API id is unknown.
+            UnavailableError: the database cannot be reached.
+        """
+        cleaned = check_name(name)
+        plain, weak = self._new_secret(secret)
+        cid = check_client_id(client_id) if client_id is not None else new_client_id(self._prefix)
+        new = NewClient(
+            client_id=cid,
+            name=cleaned,
+            digest=hash_secret(self._pepper, plain),
+            weak=weak,
+            keys=tuple({k.thumbprint: k for k in keys}.values()),
+            apis=dedupe(apis),
+        )
+        return await self._insert_client(new), plain
+
+    async def set_status(self, client_id: str, status: ClientStatus) -> ClientRecord:
+        """Enable or disable a client.
+
+        Raises:
+            NotFoundError: unknown client.
+            ConfigurationError: status is not ``active`` or ``disabled``.
+            UnavailableError: the database cannot be reached.
+        """
+        if status not in ("active", "disabled"):
+            raise ConfigurationError("status must be 'active' or 'disabled'")
+        return await self._store_status(client_id, status)
+
+    async def rotate_secret(
+        self, client_id: str, secret: str | None = None, *, grace: float = 0
+    ) -> str:
+        """Replace the client's secret; the previous one stays valid ``grace`` seconds.
+
+        Raises:
+            NotFoundError: unknown client.
+            ConfigurationError: bad chosen secret or grace period.
+            UnavailableError: the database cannot be reached.
+        """
+        plain, weak = self._new_secret(secret)
+        check_grace(grace)
+        digest = hash_secret(self._pepper, plain)
+        await self._replace_secret(client_id, digest, weak=weak, grace=grace)
+        return plain
+
+    async def subscribe(self, client_id: str, api_id: str) -> ClientRecord:
+        """Subscribe the client to an API product (idempotent).
+
+        Raises:
+            NotFoundError: unknown client or API.
+            UnavailableError: the database cannot be reached.
+        """
+        return await self._store_subscription(client_id, api_id, subscribed=True)
+
+    async def unsubscribe(self, client_id: str, api_id: str) -> ClientRecord:
+        """Remove a subscription (idempotent).
+
+        Raises:
+            NotFoundError: unknown client or API.
+            UnavailableError: the database cannot be reached.
+        """
+        return await self._store_subscription(client_id, api_id, subscribed=False)
+
+    async def create_product(self, product: ApiProduct) -> ApiProduct:
+        """Add a custom API product.
+
+        Raises:
+            ConfigurationError: invalid product or the id exists.
+            UnavailableError: the database cannot be reached.
+        """
+        return await self._insert_product(check_product(product))
+
+    @staticmethod
+    def _new_secret(chosen: str | None) -> tuple[str, bool]:
+        """The plaintext secret (``chosen``, checked, else generated) and its weak flag."""
+        if chosen is None:
+            return generate_secret(), False
+        return check_secret(chosen), is_weak_secret(chosen)
+
+    # -- storage steps, one per call above ----------------------------------------------
+    @abstractmethod
+    async def _insert_client(self, new: NewClient) -> ClientRecord:
+        """Store ``new`` with one current secret; refuse a taken id, then an unknown API."""
+
+    @abstractmethod
+    async def _store_status(self, client_id: str, status: ClientStatus) -> ClientRecord:
+        """Set the status of an existing client (``NotFoundError`` otherwise)."""
+
+    @abstractmethod
+    async def _replace_secret(
+        self, client_id: str, digest: bytes, *, weak: bool, grace: float
+    ) -> None:
+        """Make ``digest`` the current secret; the newest previous one lives ``grace`` seconds
+        more when ``grace`` > 0, every other one goes (at most two live secrets)."""
+
+    @abstractmethod
+    async def _store_subscription(
+        self, client_id: str, api_id: str, *, subscribed: bool
+    ) -> ClientRecord:
+        """Add or remove one subscription, idempotently (unknown client, then unknown API:
+        ``NotFoundError``)."""
+
+    @abstractmethod
+    async def _insert_product(self, product: ApiProduct) -> ApiProduct:
+        """Store a checked product (``ConfigurationError`` when its id exists)."""
