@@ -53,7 +53,7 @@ from taap.core import (
     load_private_key,
     request_pairs,
 )
-from taap.server.sql import open_registry
+from taap.server.registry.sql import open_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"

@@ -48,11 +48,11 @@ from typing import Any
 import httpx
 
 from taap.core import generate_private_key
-from taap.server.database import parse_database_url
-from taap.server.pepper import load_pepper
+from taap.server.registry.database import parse_database_url
+from taap.server.registry.pepper import load_pepper
+from taap.server.registry.sql import open_registry
 from taap.server.runtime import build_app
 from taap.server.settings import ServerSettings
-from taap.server.sql import open_registry
 
 TAAP = str(Path(sys.executable).parent / "taap")
 PATH = "/oauth2/v2/tokens"
@@ -252,7 +252,7 @@ async def run_asgi(app: Any, target: Target, order: list[str], warmup: int) -> R
 
 # -- set-up ------------------------------------------------------------------------------
 async def _register(database_url: str) -> Target:
-    pepper = load_pepper(parse_database_url(database_url), environ={})
+    pepper = load_pepper(parse_database_url(database_url))
     registry = await open_registry(database_url, pepper=pepper)
     try:
         key = generate_private_key(2048)

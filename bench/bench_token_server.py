@@ -36,9 +36,9 @@ from pathlib import Path
 import httpx
 
 from taap.core import PrivateKey, build_pop_token, generate_private_key, load_private_key
-from taap.server.database import parse_database_url
-from taap.server.pepper import load_pepper
-from taap.server.sql import open_registry
+from taap.server.registry.database import parse_database_url
+from taap.server.registry.pepper import load_pepper
+from taap.server.registry.sql import open_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -227,7 +227,7 @@ class Setup:
 async def _register(database_url: str) -> tuple[str, str, PrivateKey]:
     key = generate_private_key(2048)
     database = parse_database_url(database_url)
-    registry = await open_registry(database, pepper=load_pepper(database, {}))
+    registry = await open_registry(database, pepper=load_pepper(database))
     try:
         record, secret = await registry.create_client(
             name="bench", keys=[key.public], apis=["connectivity", "sms-notification"]

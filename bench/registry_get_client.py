@@ -39,9 +39,10 @@ from typing import Any
 import psycopg
 
 from taap.core import PrivateKey, generate_private_key
-from taap.server._registry_rules import to_datetime
-from taap.server.database import parse_database_url
-from taap.server.sql import _CLIENT_SQL, open_registry
+from taap.server.registry._rules import to_datetime
+from taap.server.registry._sql_core import CLIENT_SQL
+from taap.server.registry.database import parse_database_url
+from taap.server.registry.sql import open_registry
 
 PEPPER = b"bench-pepper-0123456789"
 MESSAGE = b"x" * 600
@@ -59,7 +60,7 @@ def _query_floor(url: str, client_id: str, n: int) -> float:
     """p50 µs of the get_client statement on the bare driver."""
     parsed = parse_database_url(url)
     dialect = parsed.url.get_dialect()()
-    compiled = _CLIENT_SQL.compile(dialect=dialect)
+    compiled = CLIENT_SQL.compile(dialect=dialect)
     now = to_datetime(time.time())
     samples: list[float] = []
     if parsed.backend == "sqlite":

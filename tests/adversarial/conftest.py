@@ -30,9 +30,9 @@ from taap.core import (  # noqa: E402
     generate_private_key,
     request_pairs,
 )
-from taap.server.database import parse_database_url  # noqa: E402
-from taap.server.pepper import load_pepper  # noqa: E402
-from taap.server.sql import open_registry  # noqa: E402
+from taap.server.registry.database import parse_database_url  # noqa: E402
+from taap.server.registry.pepper import load_pepper  # noqa: E402
+from taap.server.registry.sql import open_registry  # noqa: E402
 
 TAAP = str(Path(sys.executable).parent / "taap")
 
@@ -55,7 +55,7 @@ def _free_port() -> int:
 
 def _register(database_url: str, keys: dict[str, PrivateKey]) -> dict[str, Client]:
     async def run() -> dict[str, Client]:
-        pepper = load_pepper(parse_database_url(database_url), environ={})
+        pepper = load_pepper(parse_database_url(database_url))
         registry = await open_registry(database_url, pepper=pepper)
         try:
             out: dict[str, Client] = {}

@@ -22,9 +22,9 @@ from token_cases import Case
 
 from taap.core import PrivateKey, build_pop_token, generate_private_key, request_pairs
 from taap.core._b64 import b64url_encode
-from taap.server.database import parse_database_url
-from taap.server.pepper import load_pepper
-from taap.server.sql import open_registry
+from taap.server.registry.database import parse_database_url
+from taap.server.registry.pepper import load_pepper
+from taap.server.registry.sql import open_registry
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 
@@ -54,7 +54,7 @@ def server_key(arena: Arena) -> tuple[str, PrivateKey, str]:
     """(kid, signing key, issuer) of the running server, from its registry and discovery."""
 
     async def read() -> tuple[str, PrivateKey]:
-        pepper = load_pepper(parse_database_url(arena.database_url), environ={})
+        pepper = load_pepper(parse_database_url(arena.database_url))
         registry = await open_registry(arena.database_url, pepper=pepper, migrate=False)
         try:
             record = (await registry.signing_keys())[0]

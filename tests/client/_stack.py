@@ -18,7 +18,7 @@ from taap.core.replay import MemoryReplayStore
 from taap.resource.keys import StaticKeys
 from taap.resource.sample import create_sample_app
 from taap.server.app import create_app
-from taap.server.memory import MemoryRegistry
+from taap.server.registry.memory import MemoryRegistry
 from taap.server.settings import ServerSettings
 
 PEPPER = b"client-tests-pepper-0123456789"

@@ -15,7 +15,7 @@ import pytest
 from cluster_kit import DEVICE_PATH, LoadClient, Node, Recorder, clean_env, free_port, jwt_part
 
 from taap.core import PrivateKey
-from taap.server.sql import open_registry
+from taap.server.registry.sql import open_registry
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 

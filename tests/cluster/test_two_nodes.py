@@ -43,7 +43,7 @@ from cluster_kit import (
 
 from logkit import audit_records
 from taap.core import PrivateKey, build_pop_token, generate_private_key, request_pairs
-from taap.server.sql import open_registry
+from taap.server.registry.sql import open_registry
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis, pytest.mark.nginx]
 

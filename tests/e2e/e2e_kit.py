@@ -19,10 +19,10 @@ from urllib.parse import unquote
 import httpx
 
 from taap.core import PrivateKey, build_pop_token, request_pairs
-from taap.server.database import parse_database_url
-from taap.server.pepper import load_pepper
-from taap.server.registry import Registry
-from taap.server.sql import open_registry
+from taap.server.registry.database import parse_database_url
+from taap.server.registry.pepper import load_pepper
+from taap.server.registry.port import Registry
+from taap.server.registry.sql import open_registry
 
 HERE = Path(__file__).resolve().parent
 TAAP = str(Path(sys.executable).parent / "taap")
@@ -101,7 +101,7 @@ def with_registry(database_url: str, work: Callable[[Registry], Awaitable[T]]) -
     """Run ``work`` on the registry the token server uses (its own loop, opened and closed)."""
 
     async def run() -> T:
-        pepper = load_pepper(parse_database_url(database_url), environ={})
+        pepper = load_pepper(parse_database_url(database_url))
         registry = await open_registry(database_url, pepper=pepper)
         try:
             return await work(registry)

@@ -15,7 +15,7 @@ import pytest
 from taap.client import ClientCredentials, PopAuth, Secret, TokenClient
 from taap.core import PrivateKey
 from taap.sandbox import Sandbox, running_sandbox
-from taap.server.registry import ApiProduct
+from taap.server.registry.port import ApiProduct
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,7 @@ import pytest
 from e2e_kit import Stack, with_registry
 
 from taap.core import issue_access_token
-from taap.server.registry import Registry, SigningKeyRecord
+from taap.server.registry.port import Registry, SigningKeyRecord
 
 pytestmark = pytest.mark.e2e
 

@@ -24,10 +24,10 @@ from e2e_kit import TAAP, Client, Service, clean_env, free_port, start_service
 
 from logkit import audit_records
 from taap.core import PrivateKey, build_pop_token, request_pairs
-from taap.server.database import parse_database_url
-from taap.server.pepper import load_pepper
-from taap.server.registry import Registry
-from taap.server.sql import open_registry
+from taap.server.registry.database import parse_database_url
+from taap.server.registry.pepper import load_pepper
+from taap.server.registry.port import Registry
+from taap.server.registry.sql import open_registry
 
 T = TypeVar("T")
 PG_BIN = Path(os.environ.get("TAAP_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -258,7 +258,7 @@ def on_registry(
     """Run ``work`` on the server's registry (pepper from ``environ`` or the SQLite file)."""
 
     async def run() -> T:
-        pepper = load_pepper(parse_database_url(database_url), environ=dict(environ))
+        pepper = load_pepper(parse_database_url(database_url), environ.get("TAAP_PEPPER"))
         registry = await open_registry(database_url, pepper=pepper)
         try:
             return await work(registry)

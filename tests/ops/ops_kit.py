@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 
 from taap.core import PrivateKey, build_pop_token, generate_private_key
-from taap.server.database import parse_database_url
-from taap.server.pepper import load_pepper
-from taap.server.sql import open_registry
+from taap.server.registry.database import parse_database_url
+from taap.server.registry.pepper import load_pepper
+from taap.server.registry.sql import open_registry
 
 TAAP = str(Path(sys.executable).parent / "taap")
 V2 = "/oauth2/v2/tokens"
@@ -119,7 +119,7 @@ def register(database_url: str, *, key_password: bytes | None = None) -> Client:
         key = generate_private_key(2048)
         database = parse_database_url(database_url)
         registry = await open_registry(
-            database, pepper=load_pepper(database, {}), key_password=key_password
+            database, pepper=load_pepper(database), key_password=key_password
         )
         try:
             record, secret = await registry.create_client(

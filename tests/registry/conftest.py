@@ -20,9 +20,9 @@ import pytest
 from registry_kit import PEPPER, FakeClock, PgDatabases
 
 from taap.core import PrivateKey
-from taap.server.memory import MemoryRegistry
-from taap.server.registry import Registry
-from taap.server.sql import open_registry
+from taap.server.registry.memory import MemoryRegistry
+from taap.server.registry.port import Registry
+from taap.server.registry.sql import open_registry
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import uuid
 
 import psycopg
 
-from taap.server._decoy import DECOY_CLIENT_ID
-from taap.server.database import parse_database_url
-from taap.server.registry import DEFAULT_PRODUCTS
+from taap.server.registry._decoy import DECOY_CLIENT_ID
+from taap.server.registry.database import parse_database_url
+from taap.server.registry.port import DEFAULT_PRODUCTS
 
 PEPPER = b"registry-test-pepper-0123456789"
 

@@ -18,10 +18,10 @@ from registry_kit import PgDatabases
 
 from taap.cli.main import cli
 from taap.core import PrivateKey
-from taap.server.database import DEFAULT_DATABASE_URL, parse_database_url
-from taap.server.pepper import load_pepper
-from taap.server.secrets import verify_secret
-from taap.server.sql import open_registry
+from taap.server.registry.database import DEFAULT_DATABASE_URL, parse_database_url
+from taap.server.registry.pepper import load_pepper
+from taap.server.registry.secrets import verify_secret
+from taap.server.registry.sql import open_registry
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ def test_create_prints_id_and_secret_once(taap: Taap, workdir: Path) -> None:
     # The pepper file was made beside the database, 0600, and the secret verifies with it.
     pepper_path = workdir / "pepper"
     assert stat.S_IMODE(pepper_path.stat().st_mode) == 0o600
-    pepper = load_pepper(parse_database_url(taap.url), environ={})
+    pepper = load_pepper(parse_database_url(taap.url))
     record = _client(taap.url, out["client_id"], pepper)
     assert verify_secret(pepper, out["client_secret"], record.secret_digests)
     assert record.apis == ("location", "sms-notification")

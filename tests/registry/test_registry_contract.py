@@ -10,9 +10,9 @@ from registry_kit import PEPPER, FakeClock
 
 from taap.core import PrivateKey, generate_private_key
 from taap.errors import ConfigurationError, NotFoundError
-from taap.server._registry_rules import DEFAULT_KEY_PUBLISH_SECONDS
-from taap.server.registry import DEFAULT_PRODUCTS, ApiProduct, Registry
-from taap.server.secrets import hash_secret, verify_secret
+from taap.server.registry._rules import DEFAULT_KEY_PUBLISH_SECONDS
+from taap.server.registry.port import DEFAULT_PRODUCTS, ApiProduct, Registry
+from taap.server.registry.secrets import hash_secret, verify_secret
 
 CLIENT_ID = re.compile(r"taap-[A-Za-z0-9]{32}")
 

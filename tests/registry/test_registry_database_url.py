@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from taap.errors import ConfigurationError
-from taap.server.database import DEFAULT_DATABASE_URL, mask_url, parse_database_url
+from taap.server.registry.database import DEFAULT_DATABASE_URL, mask_url, parse_database_url
 
 
 @pytest.mark.parametrize(

@@ -17,13 +17,14 @@ from registry_kit import PEPPER, FakeClock
 from taap.cli.main import cli
 from taap.core import PrivateKey
 from taap.errors import ConfigurationError, NotFoundError
-from taap.server import migrations
-from taap.server._decoy import DECOY_API, DECOY_CLIENT_ID
-from taap.server._registry_rules import is_client_id, to_datetime
-from taap.server.database import parse_database_url
-from taap.server.memory import MemoryRegistry
-from taap.server.registry import Registry
-from taap.server.sql import _CLIENT_SQL, SqlRegistry, open_registry
+from taap.server.registry import migrations
+from taap.server.registry._decoy import DECOY_API, DECOY_CLIENT_ID
+from taap.server.registry._rules import is_client_id, to_datetime
+from taap.server.registry._sql_core import CLIENT_SQL
+from taap.server.registry.database import parse_database_url
+from taap.server.registry.memory import MemoryRegistry
+from taap.server.registry.port import Registry
+from taap.server.registry.sql import SqlRegistry, open_registry
 
 
 def _migration() -> ModuleType:
@@ -101,8 +102,8 @@ async def test_unknown_id_reads_the_decoy_rows_as_a_known_id_reads_its_own(
         now = FakeClock()()
         params = {"now": to_datetime(now)}
         runner = registry._runner
-        known = await runner.fetch(_CLIENT_SQL, {"cid": record.client_id, **params})
-        unknown = await runner.fetch(_CLIENT_SQL, {"cid": "taap-nobody-by-this-id", **params})
+        known = await runner.fetch(CLIENT_SQL, {"cid": record.client_id, **params})
+        unknown = await runner.fetch(CLIENT_SQL, {"cid": "taap-nobody-by-this-id", **params})
         # Same statement, same number and kinds of rows: the same work for both answers.
         assert sorted(r[0] for r in known) == sorted(r[0] for r in unknown) == ["a", "c", "k", "s"]
         head_known = next(r for r in known if r[0] == "c")

@@ -11,11 +11,11 @@ import sqlalchemy as sa
 from registry_kit import PEPPER, PgDatabases
 
 from taap.core import PrivateKey
-from taap.server import migrations
-from taap.server._decoy import DECOY_CLIENT_ID
-from taap.server._sql_tables import VERSION_TABLE, metadata
-from taap.server.database import parse_database_url
-from taap.server.sql import downgrade_database, open_registry, upgrade_database
+from taap.server.registry import migrations
+from taap.server.registry._decoy import DECOY_CLIENT_ID
+from taap.server.registry._sql_tables import VERSION_TABLE, metadata
+from taap.server.registry.database import parse_database_url
+from taap.server.registry.sql import downgrade_database, open_registry, upgrade_database
 
 TABLES = {
     "clients",

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from taap.errors import ConfigurationError
-from taap.server.database import parse_database_url
-from taap.server.pepper import (
+from taap.server.registry.database import parse_database_url
+from taap.server.registry.pepper import (
     PepperFile,
     PepperValue,
     load_pepper,
@@ -54,13 +54,13 @@ def test_repr_hides_value() -> None:
 
 def test_file_created_0600_once_and_reused(tmp_path: Path) -> None:
     database = parse_database_url(f"sqlite:///{tmp_path}/taap.db")
-    first = load_pepper(database, environ={})
+    first = load_pepper(database)
     path = tmp_path / "pepper"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert len(first) >= 43
-    assert load_pepper(database, environ={}) == first
+    assert load_pepper(database) == first
     # The file holds exactly what TAAP_PEPPER would: moving to the variable changes nothing.
-    assert load_pepper(database, environ={"TAAP_PEPPER": path.read_text()}) == first
+    assert load_pepper(database, path.read_text()) == first
     assert [p.name for p in tmp_path.iterdir()] == ["pepper"]  # no temporary left behind
 
 
@@ -88,4 +88,4 @@ def test_empty_file_refused(tmp_path: Path) -> None:
 def test_missing_directory_is_an_os_error(tmp_path: Path) -> None:
     database = parse_database_url(f"sqlite:///{tmp_path}/missing/taap.db")
     with pytest.raises(OSError, match="No such file"):
-        load_pepper(database, environ={})
+        load_pepper(database)

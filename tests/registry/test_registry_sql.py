@@ -15,10 +15,10 @@ from registry_kit import PEPPER, PgDatabases
 
 from taap.core import PrivateKey
 from taap.errors import ConfigurationError, UnavailableError
-from taap.server.database import parse_database_url
-from taap.server.registry import DEFAULT_PRODUCTS, ApiProduct
-from taap.server.secrets import verify_secret
-from taap.server.sql import SqlRegistry, open_registry
+from taap.server.registry.database import parse_database_url
+from taap.server.registry.port import DEFAULT_PRODUCTS, ApiProduct
+from taap.server.registry.secrets import verify_secret
+from taap.server.registry.sql import SqlRegistry, open_registry
 
 
 def _closed_port() -> int:

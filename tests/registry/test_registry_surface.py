@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 
 MODULES = [
-    "taap.server.memory",
-    "taap.server.database",
-    "taap.server.pepper",
-    "taap.server.sql",
-    "taap.server.migrations",
-    "taap.server._registry_rules",
-    "taap.server._sql_runner",
-    "taap.server._sql_tables",
-    "taap.server.registry",
+    "taap.server.registry.memory",
+    "taap.server.registry.database",
+    "taap.server.registry.pepper",
+    "taap.server.registry.sql",
+    "taap.server.registry.migrations",
+    "taap.server.registry._rules",
+    "taap.server.registry._sql_runner",
+    "taap.server.registry._sql_tables",
+    "taap.server.registry.port",
 ]
 
 
@@ -39,11 +39,14 @@ def test_registry_cli_does_not_import_sqlalchemy() -> None:
 
 
 def test_registry_port_is_implemented_by_both() -> None:
-    from taap.server.memory import MemoryRegistry
-    from taap.server.registry import Registry
-    from taap.server.sql import SqlRegistry
+    from taap.server.registry.memory import MemoryRegistry
+    from taap.server.registry.port import Registry, RegistryAdmin, RegistryReader
+    from taap.server.registry.sql import SqlRegistry
 
-    wanted = {n for n in vars(Registry) if not n.startswith("_")}
+    # Registry is the union of the two ports: their methods are what both must provide.
+    assert {RegistryReader, RegistryAdmin} <= set(Registry.__mro__)
+    ports = (RegistryReader, RegistryAdmin)
+    wanted = {n for port in ports for n in vars(port) if not n.startswith("_")}
     for cls in (MemoryRegistry, SqlRegistry):
         missing = {n for n in wanted if not callable(getattr(cls, n, None))}
         assert not missing, f"{cls.__name__} lacks {missing}"
@@ -51,8 +54,8 @@ def test_registry_port_is_implemented_by_both() -> None:
 
 async def test_empty_pepper_or_bad_prefix_refused(tmp_path: Path) -> None:
     from taap.errors import ConfigurationError
-    from taap.server.memory import MemoryRegistry
-    from taap.server.sql import open_registry
+    from taap.server.registry.memory import MemoryRegistry
+    from taap.server.registry.sql import open_registry
 
     with pytest.raises(ConfigurationError, match="pepper"):
         MemoryRegistry(b"", signing_key_bits=None)

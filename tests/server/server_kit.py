@@ -17,7 +17,7 @@ from taap.core.replay import MemoryReplayStore
 from taap.core.tokens import verify_access_token
 from taap.server.app import TokenServerApp, create_app
 from taap.server.audit import AuditLog
-from taap.server.memory import MemoryRegistry
+from taap.server.registry.memory import MemoryRegistry
 from taap.server.settings import ServerSettings
 from taap.stores.ratelimit import Bucket, MemoryRateLimiter
 

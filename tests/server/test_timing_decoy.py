@@ -16,10 +16,10 @@ import sqlalchemy as sa
 from server_kit import PEPPER, Harness, basic, make_harness, v6_body
 
 from taap.core import PrivateKey
-from taap.server._decoy import DECOY_CLIENT_ID
-from taap.server.database import parse_database_url
-from taap.server.secrets import hash_secret
-from taap.server.sql import SqlRegistry, open_registry
+from taap.server.registry._decoy import DECOY_CLIENT_ID
+from taap.server.registry.database import parse_database_url
+from taap.server.registry.secrets import hash_secret
+from taap.server.registry.sql import SqlRegistry, open_registry
 
 KNOWN = "the-decoy-secret-an-attacker-somehow-knows-0123"
 

@@ -28,11 +28,11 @@ from taap.errors import UnavailableError
 from taap.resource.sample import create_sample_app
 from taap.resource.settings import GuardSettings
 from taap.server.app import create_app
-from taap.server.database import parse_database_url
-from taap.server.pepper import load_pepper
-from taap.server.registry import ClientRecord, Registry
+from taap.server.registry.database import parse_database_url
+from taap.server.registry.pepper import load_pepper
+from taap.server.registry.port import ClientRecord, Registry
+from taap.server.registry.sql import open_registry
 from taap.server.settings import ServerSettings
-from taap.server.sql import open_registry
 
 __all__ = ["Sandbox", "running_sandbox"]
 
@@ -111,9 +111,12 @@ async def _open_apps(
 ) -> tuple[Registry, Any, Any]:
     """The registry, the token server app and the sample APIs app that trusts it."""
     token_url = _url(token_sock)
-    pepper = load_pepper(parse_database_url(database_url), environ={})
+    pepper = load_pepper(parse_database_url(database_url))
     registry = await open_registry(database_url, pepper=pepper)
+    # The sandbox is self-contained: defaults, not the caller's TAAP_* variables (its guard
+    # below uses the defaults too, so both sides judge alike).
     settings = ServerSettings.load(
+        environ={},
         database_url=database_url,
         public_url=token_url,
         port=token_sock.getsockname()[1],

@@ -39,7 +39,7 @@ from taap.server.lifecycle import Lifecycle
 from taap.server.logs import REQUEST_ID, RequestIds
 from taap.server.metrics import CONTENT_TYPE, ServerMetrics
 from taap.server.openapi import openapi_document
-from taap.server.registry import Registry
+from taap.server.registry.port import RegistryReader
 from taap.server.settings import ServerSettings, trusted_networks
 from taap.server.tokens import TokenEndpoints, Version
 from taap.stores.ratelimit import MemoryRateLimiter, RateLimiter
@@ -73,7 +73,7 @@ class TokenServerApp:
     def __init__(
         self,
         settings: ServerSettings,
-        registry: Registry,
+        registry: RegistryReader,
         tokens: TokenEndpoints,
         *,
         fallback: ASGIApp | None = None,
@@ -237,7 +237,7 @@ class TokenServerApp:
 
 def create_app(
     settings: ServerSettings,
-    registry: Registry,
+    registry: RegistryReader,
     *,
     pepper: bytes,
     replay_store: ReplayStore | None = None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from taap.server.registry import SigningKeyRecord
+from taap.server.registry.port import SigningKeyRecord
 
 __all__ = ["DISCOVERY_PATHS", "discovery_document", "jwks_document"]
 

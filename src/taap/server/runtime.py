@@ -19,13 +19,13 @@ from taap.asgi import Receive, Scope, Send
 from taap.core.replay import ReplayStore
 from taap.server.app import ASGIApp, TokenServerApp, create_app
 from taap.server.audit import AUDIT_LOGGER, AuditHandler
-from taap.server.database import parse_database_url
 from taap.server.lifecycle import Lifecycle
 from taap.server.logs import JsonFormatter
 from taap.server.metrics import ServerMetrics
-from taap.server.pepper import load_pepper
+from taap.server.registry.database import parse_database_url
+from taap.server.registry.pepper import load_pepper
+from taap.server.registry.sql import open_registry
 from taap.server.settings import ServerSettings
-from taap.server.sql import open_registry
 from taap.stores.ratelimit import RateLimiter
 
 __all__ = ["DeferredApp", "FallbackFactory", "build_app", "configure_logging", "resolve_pepper"]
@@ -59,9 +59,7 @@ def resolve_pepper(settings: ServerSettings) -> bytes:
         ConfigurationError: no pepper with PostgreSQL, bad URL, short pepper.
         OSError: the pepper file cannot be created or read.
     """
-    database = parse_database_url(settings.database_url)
-    env = {"TAAP_PEPPER": settings.pepper.get_secret_value()} if settings.pepper else {}
-    return load_pepper(database, env)
+    return load_pepper(parse_database_url(settings.database_url), settings.pepper_text())
 
 
 async def build_app(

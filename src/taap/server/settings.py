@@ -79,9 +79,14 @@ class RegistrySettings(TaapSettings):
             return None
         return self.key_encryption_key.get_secret_value().encode("utf-8") or None
 
+    def pepper_text(self) -> str | None:
+        """``TAAP_PEPPER`` as given, or None (then the registry's A5 rules decide)."""
+        return self.pepper.get_secret_value() if self.pepper else None
+
     def pepper_bytes(self) -> bytes | None:
         """The pepper from ``TAAP_PEPPER`` as bytes, or None (then the registry decides)."""
-        return self.pepper.get_secret_value().encode("utf-8") if self.pepper else None
+        text = self.pepper_text()
+        return text.encode("utf-8") if text is not None else None
 
 
 class ServerSettings(SharedSettings, RegistrySettings):

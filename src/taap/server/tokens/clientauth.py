@@ -32,8 +32,8 @@ from taap.errors import (
     RateLimitedError,
     ScopeInvalidError,
 )
-from taap.server.registry import ClientRecord
-from taap.server.secrets import verify_secret
+from taap.server.registry.port import ClientRecord
+from taap.server.registry.secrets import verify_secret
 from taap.server.tokens.registry_cache import RegistryCache
 from taap.stores.ratelimit import Bucket, Rate, RateLimiter
 

@@ -49,7 +49,7 @@ from taap.errors import (
 )
 from taap.server.audit import AuditLog
 from taap.server.metrics import ServerMetrics
-from taap.server.registry import Registry, SigningKeyRecord
+from taap.server.registry.port import RegistryReader, SigningKeyRecord
 from taap.server.settings import ServerSettings, trusted_networks
 from taap.server.tokens.clientauth import Authenticated, ClientAuthenticator, source_address
 from taap.server.tokens.minting import Minted, TokenMinter
@@ -89,7 +89,7 @@ class TokenEndpoints:
     def __init__(
         self,
         settings: ServerSettings,
-        registry: Registry,
+        registry: RegistryReader,
         *,
         pepper: bytes,
         replay_store: ReplayStore,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from taap.core.jws import join_compact
 from taap.core.tokens import access_token_input, id_token_input
-from taap.server.registry import SigningKeyRecord
+from taap.server.registry.port import SigningKeyRecord
 from taap.server.tokens.signing import SigningThreads
 
 __all__ = ["Minted", "TokenMinter", "token_response_body"]

@@ -17,7 +17,7 @@ from typing import Literal, TypeVar
 
 from taap.errors import UnavailableError
 from taap.server.metrics import ServerMetrics
-from taap.server.registry import ApiProduct, ClientRecord, Registry, SigningKeyRecord
+from taap.server.registry.port import ApiProduct, ClientRecord, RegistryReader, SigningKeyRecord
 
 __all__ = ["RegistryCache", "Version"]
 
@@ -49,7 +49,7 @@ class RegistryCache:
 
     def __init__(
         self,
-        registry: Registry,
+        registry: RegistryReader,
         metrics: ServerMetrics,
         *,
         client_ttl: float,

@@ -2,7 +2,7 @@
 
 :func:`upgrade` and :func:`downgrade` take an open SQLAlchemy connection inside a transaction;
 ``taap db upgrade`` and the first start of the token server call them through
-``taap.server.sql``.
+``taap.server.registry.sql``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
-from taap.server._sql_tables import VERSION_TABLE
+from taap.server.registry._sql_tables import VERSION_TABLE
 
 __all__ = ["HEAD", "current_revision", "downgrade", "head_revision", "upgrade"]
 

@@ -1,11 +1,14 @@
-"""The client registry port (TAAP.md A5): what the token server reads and the CLI administers.
+"""The client registry's ports (TAAP.md A5) and the records they carry.
 
-Implementations: ``taap.server.sql.SqlRegistry`` (SQLite by default, PostgreSQL for production)
-and ``MemoryRegistry`` (tests). Every method may raise :class:`~taap.errors.UnavailableError`
-when the backing store cannot be reached. On the hot path "not found" is ``None``, never an
-exception; administrative calls raise :class:`~taap.errors.NotFoundError` for an unknown client,
-API, key thumbprint or kid, and :class:`~taap.errors.ConfigurationError` for refused input
-(docs/registry.md lists the rules).
+:class:`RegistryReader` is what the token server reads on the hot path; :class:`RegistryAdmin`
+is what the CLI (and a developer portal) administers; :class:`Registry` is both, as every
+implementation provides: ``taap.server.registry.sql.SqlRegistry`` (SQLite by default,
+PostgreSQL for production) and ``taap.server.registry.memory.MemoryRegistry`` (tests).
+
+Every method may raise :class:`~taap.errors.UnavailableError` when the backing store cannot be
+reached. On the hot path "not found" is ``None``, never an exception; administrative calls raise
+:class:`~taap.errors.NotFoundError` for an unknown client, API, key thumbprint or kid, and
+:class:`~taap.errors.ConfigurationError` for refused input (docs/registry.md lists the rules).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ __all__ = [
     "ClientRecord",
     "ClientStatus",
     "Registry",
+    "RegistryAdmin",
+    "RegistryReader",
     "SigningKeyRecord",
     "TokenServerVersion",
 ]
@@ -100,10 +105,10 @@ class SigningKeyRecord:
     extra: dict[str, str] = field(default_factory=dict)
 
 
-class Registry(Protocol):
-    """Reads on the hot path, writes for administration. All times are UTC."""
+class RegistryReader(Protocol):
+    """The read port: what the token server asks on every request (``TokenEndpoints``) and
+    for JWKS and readiness. Kept small so the hot path depends on nothing it does not call."""
 
-    # -- hot path -----------------------------------------------------------------------
     async def get_client(self, client_id: str) -> ClientRecord | None: ...
 
     async def list_products(self) -> Sequence[ApiProduct]: ...
@@ -114,7 +119,12 @@ class Registry(Protocol):
 
     async def ping(self) -> bool: ...
 
-    # -- administration -----------------------------------------------------------------
+    async def close(self) -> None: ...
+
+
+class RegistryAdmin(Protocol):
+    """The admin port: what the CLI (and a developer portal) changes and lists."""
+
     async def create_client(
         self,
         *,
@@ -159,3 +169,8 @@ class Registry(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class Registry(RegistryReader, RegistryAdmin, Protocol):
+    """Both ports: what an implementation provides, and what a caller holds that serves
+    tokens and administers (the sandbox). All times are UTC."""

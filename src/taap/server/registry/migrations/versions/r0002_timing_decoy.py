@@ -26,7 +26,7 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-#: As of this revision (taap.server._decoy holds the same values; a test compares them).
+#: As of this revision (taap.server.registry._decoy holds the same values; a test compares them).
 DECOY_CLIENT_ID = "taap:timing-decoy"
 DECOY_API = "connectivity"
 

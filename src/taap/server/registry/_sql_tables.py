@@ -25,6 +25,19 @@ VERSION_TABLE = "taap_alembic_version"
 metadata = sa.MetaData()
 _TS = sa.DateTime(timezone=True)
 
+
+def _owner(*, index: bool = False, primary_key: bool = False) -> sa.Column[str]:
+    """The owning client's id: its rows go with the client."""
+    return sa.Column(
+        "client_id",
+        sa.String(128),
+        sa.ForeignKey("clients.id", ondelete="CASCADE"),
+        nullable=False,
+        index=index,
+        primary_key=primary_key,
+    )
+
+
 clients = sa.Table(
     "clients",
     metadata,
@@ -40,13 +53,7 @@ client_secrets = sa.Table(
     "client_secrets",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column(
-        "client_id",
-        sa.String(128),
-        sa.ForeignKey("clients.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
+    _owner(index=True),
     # HMAC-SHA-256(pepper, secret), hex: never the secret itself.
     sa.Column("digest", sa.String(64), nullable=False),
     sa.Column("weak", sa.Boolean, nullable=False),
@@ -60,12 +67,7 @@ client_keys = sa.Table(
     metadata,
     # A surrogate id keeps registration order (several keys can share a timestamp).
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column(
-        "client_id",
-        sa.String(128),
-        sa.ForeignKey("clients.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    _owner(),
     sa.Column("thumbprint", sa.String(64), nullable=False),
     sa.Column("pem", sa.Text, nullable=False),
     sa.Column("created_at", _TS, nullable=False),
@@ -86,12 +88,7 @@ api_products = sa.Table(
 subscriptions = sa.Table(
     "subscriptions",
     metadata,
-    sa.Column(
-        "client_id",
-        sa.String(128),
-        sa.ForeignKey("clients.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    _owner(primary_key=True),
     sa.Column(
         "api_id",
         sa.String(64),

@@ -1,15 +1,15 @@
-"""Alembic environment: uses the connection handed over by ``taap.server.migrations``."""
+"""Alembic environment: uses the connection handed over by ``taap.server.registry.migrations``."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from taap.server._sql_tables import VERSION_TABLE
+from taap.server.registry._sql_tables import VERSION_TABLE
 
 connection = context.config.attributes.get("connection")
 if connection is None:
     raise RuntimeError(
-        "run taap's migrations through `taap db upgrade` (taap.server.migrations.upgrade)"
+        "run taap's migrations through `taap db upgrade` (taap.server.registry.migrations.upgrade)"
     )
 
 context.configure(

@@ -1,4 +1,4 @@
-"""An in-memory :class:`~taap.server.registry.Registry` for tests and throw-away servers.
+"""An in-memory :class:`~taap.server.registry.port.Registry` for tests and throw-away servers.
 
 Behaves like ``SqlRegistry`` (the contract tests run against both): same ids, same checks, same
 errors, same signing-key publication rules. Nothing is persisted.
@@ -13,30 +13,23 @@ from secrets import token_bytes
 
 from taap.core.keys import PrivateKey, PublicKey, generate_private_key
 from taap.errors import ConfigurationError, NotFoundError
-from taap.server._decoy import DECOY_API, DECOY_CLIENT_ID
-from taap.server._registry_rules import (
+from taap.server.registry._decoy import DECOY_API, DECOY_CLIENT_ID
+from taap.server.registry._rules import (
     DEFAULT_CLIENT_ID_PREFIX,
     DEFAULT_KEY_PUBLISH_SECONDS,
-    check_client_id,
-    check_grace,
-    check_name,
-    check_prefix,
-    check_product,
-    check_secret,
-    dedupe,
+    NewClient,
+    RegistryRules,
     is_client_id,
-    new_client_id,
     publishable_keys,
     to_datetime,
 )
-from taap.server.registry import (
+from taap.server.registry.port import (
     DEFAULT_PRODUCTS,
     ApiProduct,
     ClientRecord,
     ClientStatus,
     SigningKeyRecord,
 )
-from taap.server.secrets import generate_secret, hash_secret, is_weak_secret
 
 __all__ = ["MemoryRegistry"]
 
@@ -60,7 +53,7 @@ class _Client:
     updated_at: float
 
 
-class MemoryRegistry:
+class MemoryRegistry(RegistryRules):
     """The whole registry in dictionaries; seeded with the five A5 products and one key.
 
     ``clock`` returns POSIX seconds (injected so tests can move time); ``signing_key_bits`` is
@@ -78,12 +71,7 @@ class MemoryRegistry:
         signing_key_bits: int | None = 2048,
         signing_key: PrivateKey | None = None,
     ) -> None:
-        if not pepper:
-            raise ConfigurationError("the registry needs a non-empty pepper")
-        self._pepper = pepper
-        self._clock = clock
-        self._prefix = check_prefix(client_id_prefix)
-        self._publish_seconds = key_publish_seconds
+        super().__init__(pepper, clock, client_id_prefix, key_publish_seconds)
         self._clients: dict[str, _Client] = {}
         self._products: dict[str, ApiProduct] = {p.id: p for p in DEFAULT_PRODUCTS}
         self._signing: list[SigningKeyRecord] = []
@@ -130,84 +118,10 @@ class MemoryRegistry:
         return True
 
     # -- administration -----------------------------------------------------------------
-    async def create_client(
-        self,
-        *,
-        name: str,
-        keys: Sequence[PublicKey],
-        apis: Sequence[str],
-        secret: str | None = None,
-        client_id: str | None = None,
-    ) -> tuple[ClientRecord, str]:
-        """Create a client; returns the record and the plaintext secret (shown once).
-
-        Raises:
-            ConfigurationError: bad name, id, secret, or the id is taken.
-            NotFoundError: an API id is unknown.
-        """
-        cleaned = check_name(name)
-        chosen = check_secret(secret) if secret is not None else None
-        cid = check_client_id(client_id) if client_id is not None else new_client_id(self._prefix)
-        if cid in self._clients:
-            raise ConfigurationError(f"client id {cid!r} is already registered")
-        api_ids = dedupe(apis)
-        for api in api_ids:
-            self._product(api)
-        plain = chosen if chosen is not None else generate_secret()
-        now = self._clock()
-        unique: dict[str, PublicKey] = {k.thumbprint: k for k in keys}
-        client = _Client(
-            client_id=cid,
-            name=cleaned,
-            status="active",
-            secrets=[self._secret(plain, weak=chosen is not None and is_weak_secret(chosen))],
-            keys=list(unique.values()),
-            apis=sorted(api_ids),
-            created_at=now,
-            updated_at=now,
-        )
-        self._clients[cid] = client
-        return self._record(client), plain
-
     async def list_clients(self) -> Sequence[ClientRecord]:
         """Every client, oldest first."""
         ordered = sorted(self._clients.values(), key=lambda c: (c.created_at, c.client_id))
         return [self._record(c) for c in ordered]
-
-    async def set_status(self, client_id: str, status: ClientStatus) -> ClientRecord:
-        """Enable or disable a client.
-
-        Raises:
-            NotFoundError: unknown client.
-            ConfigurationError: status is not ``active`` or ``disabled``.
-        """
-        if status not in ("active", "disabled"):
-            raise ConfigurationError("status must be 'active' or 'disabled'")
-        client = self._client(client_id)
-        client.status = status
-        return self._touch(client)
-
-    async def rotate_secret(
-        self, client_id: str, secret: str | None = None, *, grace: float = 0
-    ) -> str:
-        """Replace the client's secret; the previous one stays valid ``grace`` seconds.
-
-        Raises:
-            NotFoundError: unknown client.
-            ConfigurationError: bad chosen secret or grace period.
-        """
-        chosen = check_secret(secret) if secret is not None else None
-        check_grace(grace)
-        client = self._client(client_id)
-        now = self._clock()
-        current = [s for s in client.secrets if s.expires_at is None]
-        # At most two live secrets: the new one and the one it replaces (if a grace is asked).
-        kept = [replace(s, expires_at=now + grace) for s in current[:1]] if grace > 0 else []
-        plain = chosen if chosen is not None else generate_secret()
-        weak = chosen is not None and is_weak_secret(chosen)
-        client.secrets = [self._secret(plain, weak=weak), *kept]
-        self._touch(client)
-        return plain
 
     async def add_key(self, client_id: str, key: PublicKey) -> ClientRecord:
         """Register another PoP public key for the client.
@@ -237,41 +151,6 @@ class MemoryRegistry:
             raise ConfigurationError("cannot remove the client's last key: add the new one first")
         client.keys = remaining
         return self._touch(client)
-
-    async def subscribe(self, client_id: str, api_id: str) -> ClientRecord:
-        """Subscribe the client to an API product (idempotent).
-
-        Raises:
-            NotFoundError: unknown client or API.
-        """
-        client = self._client(client_id)
-        self._product(api_id)
-        if api_id not in client.apis:
-            client.apis = sorted([*client.apis, api_id])
-        return self._touch(client)
-
-    async def unsubscribe(self, client_id: str, api_id: str) -> ClientRecord:
-        """Remove a subscription (idempotent).
-
-        Raises:
-            NotFoundError: unknown client or API.
-        """
-        client = self._client(client_id)
-        self._product(api_id)
-        client.apis = [a for a in client.apis if a != api_id]
-        return self._touch(client)
-
-    async def create_product(self, product: ApiProduct) -> ApiProduct:
-        """Add a custom API product.
-
-        Raises:
-            ConfigurationError: invalid product or the id exists.
-        """
-        check_product(product)
-        if product.id in self._products:
-            raise ConfigurationError(f"API {product.id!r} already exists")
-        self._products[product.id] = product
-        return product
 
     async def rotate_signing_key(self, *, bits: int = 2048) -> SigningKeyRecord:
         """Create the next signing key; the previous one stays published for its tokens' life.
@@ -311,12 +190,59 @@ class MemoryRegistry:
     async def close(self) -> None:
         """Nothing to release."""
 
+    # -- storage steps of RegistryRules -------------------------------------------------
+    async def _insert_client(self, new: NewClient) -> ClientRecord:
+        if new.client_id in self._clients:
+            raise ConfigurationError(f"client id {new.client_id!r} is already registered")
+        for api in new.apis:
+            self._product(api)
+        now = self._clock()
+        client = _Client(
+            client_id=new.client_id,
+            name=new.name,
+            status="active",
+            secrets=[_Secret(digest=new.digest, weak=new.weak, expires_at=None)],
+            keys=list(new.keys),
+            apis=sorted(new.apis),
+            created_at=now,
+            updated_at=now,
+        )
+        self._clients[new.client_id] = client
+        return self._record(client)
+
+    async def _store_status(self, client_id: str, status: ClientStatus) -> ClientRecord:
+        client = self._client(client_id)
+        client.status = status
+        return self._touch(client)
+
+    async def _replace_secret(
+        self, client_id: str, digest: bytes, *, weak: bool, grace: float
+    ) -> None:
+        client = self._client(client_id)
+        now = self._clock()
+        current = [s for s in client.secrets if s.expires_at is None]
+        kept = [replace(s, expires_at=now + grace) for s in current[:1]] if grace > 0 else []
+        client.secrets = [_Secret(digest=digest, weak=weak, expires_at=None), *kept]
+        self._touch(client)
+
+    async def _store_subscription(
+        self, client_id: str, api_id: str, *, subscribed: bool
+    ) -> ClientRecord:
+        client = self._client(client_id)
+        self._product(api_id)
+        others = [a for a in client.apis if a != api_id]
+        client.apis = sorted([*others, api_id]) if subscribed else others
+        return self._touch(client)
+
+    async def _insert_product(self, product: ApiProduct) -> ApiProduct:
+        if product.id in self._products:
+            raise ConfigurationError(f"API {product.id!r} already exists")
+        self._products[product.id] = product
+        return product
+
     # -- helpers ------------------------------------------------------------------------
     def _signing_record(self, key: PrivateKey) -> SigningKeyRecord:
         return SigningKeyRecord(kid=key.thumbprint, key=key, created_at=to_datetime(self._clock()))
-
-    def _secret(self, plain: str, *, weak: bool) -> _Secret:
-        return _Secret(digest=hash_secret(self._pepper, plain), weak=weak, expires_at=None)
 
     def _client(self, client_id: str) -> _Client:
         client = self._clients.get(client_id)

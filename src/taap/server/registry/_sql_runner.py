@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
 from taap.errors import ConfigurationError, TaapError, UnavailableError
-from taap.server.database import DatabaseUrl, mask_url
+from taap.server.registry.database import DatabaseUrl, mask_url
 
 __all__ = ["MODES", "Runner", "make_runner", "unavailable"]
 

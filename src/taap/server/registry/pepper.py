@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from taap.errors import ConfigurationError
-from taap.server.database import DatabaseUrl
+from taap.server.registry.database import DatabaseUrl
 
 __all__ = [
     "MIN_PEPPER_LENGTH",
@@ -112,15 +111,14 @@ def _create(path: Path) -> str:
     return value
 
 
-def load_pepper(database: DatabaseUrl, environ: Mapping[str, str] | None = None) -> bytes:
-    """The pepper for ``database`` per A5 (``environ`` defaults to ``os.environ``).
+def load_pepper(database: DatabaseUrl, configured: str | None = None) -> bytes:
+    """The pepper for ``database`` per A5; ``configured`` is ``TAAP_PEPPER`` as read at the edge.
 
     Raises:
         ConfigurationError: see :func:`pepper_source` and :func:`read_or_create_pepper_file`.
         OSError: the pepper file cannot be created or read.
     """
-    env = os.environ if environ is None else environ
-    source = pepper_source(env.get(PEPPER_ENV), database)
+    source = pepper_source(configured, database)
     if isinstance(source, PepperValue):
         return source.value
     return read_or_create_pepper_file(source.path)

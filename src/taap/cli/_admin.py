@@ -1,0 +1,111 @@
+"""What the registry commands (`taap clients`, `apis`, `keys`, `db`) share: the options every
+one takes, opening the registry around one call, and output helpers.
+
+SQLAlchemy and Alembic load only when a registry command runs: every other `taap` command
+(pop, token, keygen ...) starts without paying their ~250 ms import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from taap.server.registry.sql import SqlRegistry
+    from taap.server.settings import RegistrySettings
+
+__all__ = [
+    "DASH_VALUES",
+    "console",
+    "database_option",
+    "echo_json",
+    "iso",
+    "json_option",
+    "registry_settings",
+    "run_registry",
+]
+
+_DEFAULT_DATABASE_URL = "sqlite:///./taap.db"  # TAAP.md A8
+
+T = TypeVar("T")
+
+database_option = click.option(
+    "--database-url",
+    envvar="TAAP_DATABASE_URL",
+    default=_DEFAULT_DATABASE_URL,
+    show_default=True,
+    help="sqlite:///path/taap.db or postgresql://user:pass@host/db (env TAAP_DATABASE_URL).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+
+
+#: Thumbprints and kids are base64url, so one in 64 starts with "-": without this click would
+#: take such a value for an unknown option ("No such option '-E'") instead of the argument.
+DASH_VALUES = {"ignore_unknown_options": True}
+
+
+def run_registry(
+    database_url: str,
+    action: Callable[[SqlRegistry], Awaitable[T]],
+    *,
+    client_id_prefix: str = "taap-",
+) -> T:
+    """Open the registry (migrating it if new), run ``action``, close it."""
+
+    from taap.server.registry.database import parse_database_url
+    from taap.server.registry.pepper import load_pepper
+    from taap.server.registry.sql import open_registry
+
+    settings = registry_settings(database_url)
+
+    async def main() -> T:
+        database = parse_database_url(database_url)
+        registry = await open_registry(
+            database,
+            pepper=load_pepper(database, settings.pepper_text()),
+            client_id_prefix=client_id_prefix,
+            key_password=settings.key_password(),
+        )
+        try:
+            return await action(registry)
+        finally:
+            await registry.close()
+
+    return asyncio.run(main())
+
+
+def registry_settings(database_url: str) -> RegistrySettings:
+    """``TAAP_PEPPER`` and ``TAAP_KEY_ENCRYPTION_KEY``, read here once as `taap serve` reads
+    them, so the CLI and the server hash secrets and store signing keys the same way.
+
+    Raises:
+        ConfigurationError: a value is refused (e.g. a key-encryption key under 16 characters).
+    """
+    from taap.server.settings import RegistrySettings
+
+    return RegistrySettings.load(database_url=database_url)
+
+
+def console() -> Console:
+    """Where tables go: the terminal, or a wide plain console when output is piped."""
+    # Piped output gets a wide console, so ids and thumbprints are never cut.
+    terminal = Console()
+    return terminal if terminal.is_terminal else Console(width=200, color_system=None)
+
+
+def echo_json(value: Any) -> None:
+    """``value`` as indented JSON on standard output (``--json``)."""
+    click.echo(json.dumps(value, indent=2, sort_keys=False))
+
+
+def iso(value: datetime | None) -> str | None:
+    """``value`` in UTC to the second, ``Z``-suffixed (``None`` stays ``None``)."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
