@@ -202,32 +202,21 @@ class Authenticated:
     buckets: list[Bucket]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ClientAuthenticator:
     """A4 steps 5-6: Basic credentials → the active client's record → the failed-auth limit."""
 
-    def __init__(
-        self,
-        cache: RegistryCache,
-        limiter: RateLimiter,
-        *,
-        pepper: bytes,
-        client_rate: Rate,
-        address_rate: Rate,
-    ) -> None:
-        self._cache = cache
-        self.limiter = limiter
-        self._pepper = pepper
-        self._client_rate = client_rate
-        self._address_rate = address_rate
-
-    def __repr__(self) -> str:
-        return f"ClientAuthenticator(limiter={self.limiter!r})"
+    cache: RegistryCache
+    limiter: RateLimiter
+    pepper: bytes = field(repr=False)
+    client_rate: Rate
+    address_rate: Rate
 
     def buckets(self, client_id: str | None, source: str) -> list[Bucket]:
         """The address's bucket, and the client's when an id was given."""
-        buckets = [Bucket(f"addr:{source}", self._address_rate)]
+        buckets = [Bucket(f"addr:{source}", self.address_rate)]
         if client_id is not None:
-            buckets.append(Bucket(f"client:{client_id}", self._client_rate))
+            buckets.append(Bucket(f"client:{client_id}", self.client_rate))
         return buckets
 
     async def penalise(self, buckets: list[Bucket], *, now: float) -> float:
@@ -250,9 +239,9 @@ class ClientAuthenticator:
         try:
             client_id, secret = parse_basic(authorization)
             claimant.client_id = client_id
-            record = await self._cache.client(client_id)
+            record = await self.cache.client(client_id)
             digests = record.secret_digests if record is not None else ()
-            if not verify_secret(self._pepper, secret, digests) or record is None:
+            if not verify_secret(self.pepper, secret, digests) or record is None:
                 raise ClientAuthError(log_detail="unknown client or wrong secret")
             if record.status != "active":
                 raise ClientAuthError(log_detail="client is disabled")

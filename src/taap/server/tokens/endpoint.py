@@ -110,17 +110,11 @@ class TokenEndpoints:
         self._policy = settings.policy
         self._networks = trusted_networks(settings.forwarded_allow_ips)
         self.reads = RegistryCache(
-            registry,
-            self.metrics,
-            client_ttl=settings.registry_cache,
-            key_refresh=settings.key_refresh,
-            publish_delay=settings.jwks_min_refresh,
-            clock=clock,
-            monotonic=monotonic,
+            registry, self.metrics, settings, clock=clock, monotonic=monotonic
         )
         self.auth = ClientAuthenticator(
-            self.reads,
-            limiter,
+            cache=self.reads,
+            limiter=limiter,
             pepper=pepper,
             client_rate=settings.client_rate,
             address_rate=settings.address_rate,
@@ -128,7 +122,7 @@ class TokenEndpoints:
         threads = settings.signing_threads(cpus if cpus is not None else usable_cpus())
         self.signer = SigningThreads(threads)
         self.minter = TokenMinter(
-            self.signer,
+            signer=self.signer,
             issuer=settings.issuer_url,
             ttl=settings.token_ttl,
             single=settings.token_mode == "single",

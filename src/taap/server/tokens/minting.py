@@ -48,17 +48,14 @@ class Minted:
     exp: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TokenMinter:
     """Builds and signs the tokens of one answer (``single`` mode: the access token twice)."""
 
-    def __init__(self, signer: SigningThreads, *, issuer: str, ttl: int, single: bool) -> None:
-        self.signer = signer
-        self._issuer = issuer
-        self._ttl = ttl
-        self._single = single
-
-    def __repr__(self) -> str:
-        return f"TokenMinter(issuer={self._issuer!r}, ttl={self._ttl}, single={self._single})"
+    signer: SigningThreads
+    issuer: str
+    ttl: int
+    single: bool
 
     async def mint(
         self,
@@ -79,28 +76,28 @@ class TokenMinter:
         inputs = [
             access_token_input(
                 kid=signing.kid,
-                issuer=self._issuer,
+                issuer=self.issuer,
                 client_id=client_id,
                 apis=apis,
                 cnf_jwk=cnf_jwk,
                 now=now,
-                ttl=self._ttl,
+                ttl=self.ttl,
                 jti=token_jti,
                 extra=claims or None,
             )
         ]
-        if not self._single:
+        if not self.single:
             inputs.append(
                 id_token_input(
                     kid=signing.kid,
-                    issuer=self._issuer,
+                    issuer=self.issuer,
                     client_id=client_id,
                     now=now,
-                    ttl=self._ttl,
+                    ttl=self.ttl,
                 )
             )
         signatures = await self.signer.sign(signing.key, inputs)
         access = join_compact(inputs[0], signatures[0])
-        id_token = access if self._single else join_compact(inputs[1], signatures[1])
-        body = token_response_body(id_token=id_token, access_token=access, expires_in=self._ttl - 1)
-        return Minted(body=body, token_jti=token_jti, exp=int(now) + self._ttl)
+        id_token = access if self.single else join_compact(inputs[1], signatures[1])
+        body = token_response_body(id_token=id_token, access_token=access, expires_in=self.ttl - 1)
+        return Minted(body=body, token_jti=token_jti, exp=int(now) + self.ttl)

@@ -18,6 +18,7 @@ from typing import Literal, TypeVar
 from taap.errors import UnavailableError
 from taap.server.metrics import ServerMetrics
 from taap.server.registry.port import ApiProduct, ClientRecord, RegistryReader, SigningKeyRecord
+from taap.server.settings import ServerSettings
 
 __all__ = ["RegistryCache", "Version"]
 
@@ -51,20 +52,18 @@ class RegistryCache:
         self,
         registry: RegistryReader,
         metrics: ServerMetrics,
+        settings: ServerSettings,
         *,
-        client_ttl: float,
-        key_refresh: float,
-        publish_delay: float,
         clock: Callable[[], float],
         monotonic: Callable[[], float],
     ) -> None:
         self.registry = registry
         self._metrics = metrics
-        self._client_ttl = client_ttl
-        self._key_refresh = key_refresh
-        self._publish_delay = publish_delay
-        self._clock = clock
-        self._monotonic = monotonic
+        self._client_ttl = settings.registry_cache
+        self._key_refresh = settings.key_refresh
+        # Publish before use: see published_long_enough.
+        self._publish_delay = settings.jwks_min_refresh
+        self._clock, self._monotonic = clock, monotonic
         self._clients: dict[str, tuple[float, ClientRecord | None]] = {}
         self._products: dict[str, ApiProduct] = {}
         self._signing: SigningKeyRecord | None = None
