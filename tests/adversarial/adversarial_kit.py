@@ -10,16 +10,12 @@ normalises an attack away), forged JOSE objects, and the observations every case
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import json
-import os
 import re
 import socket
 import sqlite3
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -30,6 +26,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
+from kit.processes import taap_ok
+from kit.wire import basic
 from logkit import audit_records
 from taap.core import PrivateKey, build_pop_token, compute_edts, request_pairs
 from taap.core._b64 import b64url_encode
@@ -40,7 +38,6 @@ __all__ = [
     "Client",
     "Reply",
     "Snapshot",
-    "basic",
     "claim_redis_db",
     "cli",
     "forge",
@@ -52,10 +49,6 @@ __all__ = [
 # TAAP.md A8: the only failures that take a token from the failed-auth buckets.
 COUNTED = frozenset({"client_auth_failed", "pop_signature_invalid"})
 LOCK_KEY = "taap-adversarial:lock"
-
-
-def basic(client_id: str, secret: str) -> str:
-    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
 
 
 def segment(part: Mapping[str, Any] | bytes | str) -> str:
@@ -370,19 +363,6 @@ def expect_refused(
     return reply
 
 
-TAAP = str(Path(sys.executable).parent / "taap")
-
-
 def cli(arena: Arena, *args: str) -> str:
     """Run the real ``taap`` CLI against the server's database; its stdout."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TAAP_")}
-    done = subprocess.run(
-        [TAAP, *args, "--database-url", arena.database_url],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
+    return taap_ok(*args, "--database-url", arena.database_url)

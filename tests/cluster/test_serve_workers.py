@@ -10,15 +10,16 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
-from cluster_kit import DEVICE_PATH, LoadClient, Node, Recorder, clean_env, free_port
+from cluster_kit import DEVICE_PATH, LoadClient, Node, Recorder
 
+from kit.clients import register_client
+from kit.processes import clean_env, free_port
 from taap.core import PrivateKey
-from taap.server.sql import open_registry
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 
 
-async def test_two_workers_serve_the_guarded_sample_apis(
+def test_two_workers_serve_the_guarded_sample_apis(
     tmp_path: Path, redis_url: str, rsa_key: PrivateKey
 ) -> None:
     database_url = f"sqlite:///{tmp_path / 'taap.db'}"
@@ -31,13 +32,8 @@ async def test_two_workers_serve_the_guarded_sample_apis(
         TAAP_JWKS_MIN_REFRESH="2.5",
         TAAP_PUBLIC_URL=f"http://127.0.0.1:{port}",
     )
-    registry = await open_registry(database_url, pepper=env["TAAP_PEPPER"].encode())
-    try:
-        record, secret = await registry.create_client(
-            name="workers", keys=[rsa_key.public], apis=["connectivity"]
-        )
-    finally:
-        await registry.close()
+    registered = register_client(database_url, rsa_key, ["connectivity"], "workers", environ=env)
+    registered.http.close()
     node = Node(
         "workers",
         port,
@@ -49,7 +45,12 @@ async def test_two_workers_serve_the_guarded_sample_apis(
     try:
         node.wait_ready()
         client = LoadClient(
-            "w", record.client_id, secret, rsa_key, node.base + "/oauth2/v2/tokens", Recorder()
+            "w",
+            registered.client_id,
+            registered.secret,
+            rsa_key,
+            node.base + "/oauth2/v2/tokens",
+            Recorder(),
         )
         try:
             token = client.get_token()

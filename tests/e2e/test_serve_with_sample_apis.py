@@ -6,16 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from e2e_kit import (
-    Service,
-    Stack,
-    clean_env,
-    free_port,
-    register_all,
-    start_service,
-    token_server_cmd,
-)
+from e2e_kit import Stack
 
+from kit.clients import register_clients
+from kit.processes import start_serve
 from taap.core import PrivateKey
 
 pytestmark = pytest.mark.e2e
@@ -27,15 +21,8 @@ DEVICE = "/iot-connectivity/v1/devices/8901260000000000002"
 def combined(tmp_path_factory: pytest.TempPathFactory, rsa_key: PrivateKey) -> Iterator[Stack]:
     folder = tmp_path_factory.mktemp("combined")
     database_url = f"sqlite:///{folder / 'taap.db'}"
-    clients = register_all(database_url, {"a": (rsa_key, ("connectivity",))})
-    port = free_port()
-    service: Service = start_service(
-        "token-server+sample",
-        [*token_server_cmd(database_url, port), "--with-sample-apis"],
-        url=f"http://127.0.0.1:{port}",
-        env=clean_env(),
-        folder=folder,
-    )
+    clients = register_clients(database_url, {"a": (rsa_key, ("connectivity",))})
+    service = start_serve(folder, database_url, "--with-sample-apis", name="token-server+sample")
     running = Stack(folder, database_url, service, service, clients)
     yield running
     for client in clients.values():

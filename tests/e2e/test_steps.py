@@ -12,8 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from e2e_kit import TAAP, Service, Stack, start_echo
+from e2e_kit import Stack, start_echo
 
+from kit.processes import TAAP, Service
 from taap.client import ClientCredentials, PopAuth, Secret, TokenClient
 from taap.core import PrivateKey
 
