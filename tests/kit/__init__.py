@@ -7,6 +7,7 @@
   (directly or with ``taap clients create``) that perform steps 1-4 by hand.
 - :mod:`kit.postgres`: throw-away PostgreSQL databases.
 - :mod:`kit.wire`: Basic credentials and JWT segments as tests build and read them.
+- :mod:`kit.jose`: JOSE objects forged by hand (any segment, any signature) and PoP claims.
 
 Imported as ``kit``: ``tests/`` has no ``__init__.py``, so pytest's default ``prepend`` import
 mode puts ``tests/`` on ``sys.path`` when it loads ``tests/conftest.py``, before any test module
