@@ -10,16 +10,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
-from cluster_kit import DEVICE_PATH, LoadClient, Node, Recorder
+from cluster_kit import DEVICE_PATH, LoadClient, Node, Recorder, clean_env, free_port
 
-from kit.clients import register_client
-from kit.processes import clean_env, free_port
 from taap.core import PrivateKey
+from taap.server.sql import open_registry
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 
 
-def test_two_workers_serve_the_guarded_sample_apis(
+async def test_two_workers_serve_the_guarded_sample_apis(
     tmp_path: Path, redis_url: str, rsa_key: PrivateKey
 ) -> None:
     database_url = f"sqlite:///{tmp_path / 'taap.db'}"
@@ -32,8 +31,13 @@ def test_two_workers_serve_the_guarded_sample_apis(
         TAAP_JWKS_MIN_REFRESH="2.5",
         TAAP_PUBLIC_URL=f"http://127.0.0.1:{port}",
     )
-    registered = register_client(database_url, rsa_key, ["connectivity"], "workers", environ=env)
-    registered.http.close()
+    registry = await open_registry(database_url, pepper=env["TAAP_PEPPER"].encode())
+    try:
+        record, secret = await registry.create_client(
+            name="workers", keys=[rsa_key.public], apis=["connectivity"]
+        )
+    finally:
+        await registry.close()
     node = Node(
         "workers",
         port,
@@ -45,12 +49,7 @@ def test_two_workers_serve_the_guarded_sample_apis(
     try:
         node.wait_ready()
         client = LoadClient(
-            "w",
-            registered.client_id,
-            registered.secret,
-            rsa_key,
-            node.base + "/oauth2/v2/tokens",
-            Recorder(),
+            "w", record.client_id, secret, rsa_key, node.base + "/oauth2/v2/tokens", Recorder()
         )
         try:
             token = client.get_token()
