@@ -15,24 +15,13 @@ from typing import Any
 
 import pytest
 
+from kit.processes import need_service
 from taap.core import PrivateKey, generate_private_key, load_private_key
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS_PATH = ROOT / "tests" / "vectors" / "tmo-vectors.json"
 NPM_CACHE = ROOT / ".cache" / "npm"
 TMO_BUILDER_VERSION = "1.0.0"
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def need_service(what: str, why: str) -> None:
-    """Fail under CI, skip locally: a missing service must never pass CI silently."""
-    message = f"{what} unavailable: {why}"
-    if in_ci():
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")

@@ -10,19 +10,15 @@ normalises an attack away), forged JOSE objects, and the observations every case
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import json
-import os
 import re
 import socket
 import sqlite3
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,9 +26,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
+from kit import jose
+from kit.jose import forge, segment
+from kit.processes import taap_ok
+from kit.wire import basic
 from logkit import audit_records
-from taap.core import PrivateKey, build_pop_token, compute_edts, request_pairs
-from taap.core._b64 import b64url_encode
+from taap.core import PrivateKey, build_pop_token, request_pairs
 
 __all__ = [
     "COUNTED",
@@ -40,7 +39,6 @@ __all__ = [
     "Client",
     "Reply",
     "Snapshot",
-    "basic",
     "claim_redis_db",
     "cli",
     "forge",
@@ -54,53 +52,14 @@ COUNTED = frozenset({"client_auth_failed", "pop_signature_invalid"})
 LOCK_KEY = "taap-adversarial:lock"
 
 
-def basic(client_id: str, secret: str) -> str:
-    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-
-
-def segment(part: Mapping[str, Any] | bytes | str) -> str:
-    """A JOSE segment: a dict as compact JSON, bytes as they are, a str taken verbatim."""
-    if isinstance(part, Mapping):
-        return b64url_encode(json.dumps(dict(part), separators=(",", ":")).encode())
-    if isinstance(part, bytes):
-        return b64url_encode(part)
-    return part
-
-
-def forge(
-    header: Mapping[str, Any] | bytes | str,
-    payload: Mapping[str, Any] | bytes | str,
-    key: PrivateKey | None,
-    *,
-    signature: str | None = None,
-) -> str:
-    """A compact JWS signed RS256 by ``key`` over exactly the given segments."""
-    signing_input = f"{segment(header)}.{segment(payload)}"
-    if signature is None:
-        assert key is not None
-        signature = b64url_encode(key.sign_rs256(signing_input.encode("ascii")))
-    return f"{signing_input}.{signature}"
-
-
 def pop_claims(
     pairs: Sequence[tuple[str, str | bytes]], *, now: float | None = None, **changes: Any
 ) -> dict[str, Any]:
-    """Valid strict PoP claims over ``pairs``; ``changes`` override (``...`` removes)."""
-    iat = int(time.time() if now is None else now)
-    claims: dict[str, Any] = {
-        "edts": compute_edts(v for _, v in pairs),
-        "v": "1",
-        "exp": iat + 60,
-        "ehts": ";".join(n for n, _ in pairs),
-        "iat": iat,
-        "jti": str(uuid.uuid4()),
-    }
-    for name, value in changes.items():
-        if value is ...:
-            claims.pop(name, None)
-        else:
-            claims[name] = value
-    return claims
+    """Valid strict PoP claims over ``pairs``, issued now, with a fresh jti; ``changes``
+    override (``...`` removes)."""
+    return jose.pop_claims(
+        pairs, int(time.time() if now is None else now), str(uuid.uuid4()), changes
+    )
 
 
 POP_HEADER = {"alg": "RS256", "typ": "JWT"}
@@ -370,19 +329,6 @@ def expect_refused(
     return reply
 
 
-TAAP = str(Path(sys.executable).parent / "taap")
-
-
 def cli(arena: Arena, *args: str) -> str:
     """Run the real ``taap`` CLI against the server's database; its stdout."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TAAP_")}
-    done = subprocess.run(
-        [TAAP, *args, "--database-url", arena.database_url],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
+    return taap_ok(*args, "--database-url", arena.database_url)

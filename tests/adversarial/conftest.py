@@ -6,35 +6,28 @@ outside. Default settings (rate limits included): the buckets are emptied after 
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 # The kit's assertions are the suite's: show their operands when they fail.
 pytest.register_assert_rewrite("adversarial_kit")
 
 from adversarial_kit import LOCK_KEY, Arena, Client, claim_redis_db  # noqa: E402
 
+from kit.clients import with_registry  # noqa: E402
+from kit.processes import Service, start_serve  # noqa: E402
 from taap.core import (  # noqa: E402
     PrivateKey,
     build_pop_token,
     generate_private_key,
     request_pairs,
 )
-from taap.server.registry.database import parse_database_url  # noqa: E402
-from taap.server.registry.pepper import load_pepper  # noqa: E402
-from taap.server.registry.sql import open_registry  # noqa: E402
-
-TAAP = str(Path(sys.executable).parent / "taap")
+from taap.server.registry import Registry  # noqa: E402
 
 # name -> (key name, API products)
 CLIENTS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -47,29 +40,18 @@ CLIENTS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _register(database_url: str, keys: dict[str, PrivateKey]) -> dict[str, Client]:
-    async def run() -> dict[str, Client]:
-        pepper = load_pepper(parse_database_url(database_url))
-        registry = await open_registry(database_url, pepper=pepper)
-        try:
-            out: dict[str, Client] = {}
-            for name, (key_names, apis) in CLIENTS.items():
-                wanted = [keys[k] for k in key_names.split("+")]
-                record, secret = await registry.create_client(
-                    name=f"adv-{name}", keys=[k.public for k in wanted], apis=apis
-                )
-                out[name] = Client(name, record.client_id, secret, wanted[0])
-            return out
-        finally:
-            await registry.close()
+    async def run(registry: Registry) -> dict[str, Client]:
+        out: dict[str, Client] = {}
+        for name, (key_names, apis) in CLIENTS.items():
+            wanted = [keys[k] for k in key_names.split("+")]
+            record, secret = await registry.create_client(
+                name=f"adv-{name}", keys=[k.public for k in wanted], apis=apis
+            )
+            out[name] = Client(name, record.client_id, secret, wanted[0])
+        return out
 
-    return asyncio.run(run())
+    return with_registry(database_url, run)
 
 
 def _tokens(arena: Arena, client: Client, version: str) -> dict[str, str]:
@@ -109,61 +91,49 @@ def arena(
     third_key: PrivateKey,
 ) -> Iterator[Arena]:
     folder = tmp_path_factory.mktemp("adversarial")
-    db_path = folder / "taap.db"
-    database_url = f"sqlite:///{db_path}"
+    database_url = f"sqlite:///{folder / 'taap.db'}"
     own_redis_url, redis_client = claim_redis_db(redis_url)
-    clients = _register(database_url, {"rsa": rsa_key, "other": other_key, "third": third_key})
-    port = _free_port()
-    log = folder / "server.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TAAP_")}
-    env["TAAP_KEY_REFRESH"] = "0"
-    env["TAAP_SHUTDOWN_DRAIN"] = "0"  # no load balancer to drain from: stop at once
-    # A module may run its server with other settings (e.g. the PoP policy).
-    env.update(getattr(request.module, "SERVER_ENV", {}))
-    cmd = [
-        TAAP,
-        "serve",
-        "--port",
-        str(port),
-        "--database-url",
-        database_url,
-        "--redis-url",
-        own_redis_url,
-        "--with-sample-apis",
-    ]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
-    arena = Arena(folder, database_url, db_path, port, log, redis_client, own_redis_url, clients)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"taap serve exited:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(arena.base + "/healthz", timeout=1.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"taap serve did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.05)
-        arena.tokens["a"] = _tokens(arena, clients["a"], "v2")
-        arena.tokens["a6"] = _tokens(arena, clients["a"], "v6")
-        arena.tokens["b"] = _tokens(arena, clients["b"], "v2")
-        yield arena
-    finally:
-        proc.terminate()
+        clients = _register(database_url, {"rsa": rsa_key, "other": other_key, "third": third_key})
+        # A module may run its server with other settings (e.g. the PoP policy).
+        server = start_serve(
+            folder,
+            database_url,
+            "--redis-url",
+            own_redis_url,
+            "--with-sample-apis",
+            name="server",
+            **getattr(request.module, "SERVER_ENV", {}),
+        )
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+            yield _arena(folder, database_url, server, redis_client, own_redis_url, clients)
+        finally:
+            server.stop()
+            text = server.log.read_text(errors="replace")
+            # No stack trace and no secret may ever reach the server's output.
+            assert "Traceback" not in text, text[-3000:]
+            for client in clients.values():
+                assert client.secret not in text
+    finally:
         for key in redis_client.scan_iter(match="taap:*"):
             redis_client.delete(key)
         redis_client.delete(LOCK_KEY)
         redis_client.close()
-        text = log.read_text(errors="replace")
-        # No stack trace and no secret may ever reach the server's output.
-        assert "Traceback" not in text, text[-3000:]
-        for client in clients.values():
-            assert client.secret not in text
+
+
+def _arena(
+    folder: Path,
+    database_url: str,
+    server: Service,
+    redis_client: redis.Redis,
+    redis_url: str,
+    clients: dict[str, Client],
+) -> Arena:
+    """The arena of a started server, with tokens for clients a (v2 and v6) and b."""
+    db_path = folder / "taap.db"
+    arena = Arena(folder, database_url, db_path, server.port, server.log, redis_client, redis_url)
+    arena.clients = clients
+    arena.tokens["a"] = _tokens(arena, clients["a"], "v2")
+    arena.tokens["a6"] = _tokens(arena, clients["a"], "v6")
+    arena.tokens["b"] = _tokens(arena, clients["b"], "v2")
+    return arena

@@ -8,7 +8,6 @@ the server does not publish.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid
@@ -20,11 +19,10 @@ from adversarial_kit import POP_HEADER, Arena, expect_refused, forge, http_reque
 from cryptography.hazmat.primitives.asymmetric import rsa
 from token_cases import Case
 
+from kit.clients import with_registry
 from taap.core import PrivateKey, build_pop_token, generate_private_key, request_pairs
 from taap.core._b64 import b64url_encode
-from taap.server.registry.database import parse_database_url
-from taap.server.registry.pepper import load_pepper
-from taap.server.registry.sql import open_registry
+from taap.server.registry.port import Registry
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 
@@ -53,16 +51,11 @@ DENIED = (403, "access_denied", "not_subscribed")
 def server_key(arena: Arena) -> tuple[str, PrivateKey, str]:
     """(kid, signing key, issuer) of the running server, from its registry and discovery."""
 
-    async def read() -> tuple[str, PrivateKey]:
-        pepper = load_pepper(parse_database_url(arena.database_url))
-        registry = await open_registry(arena.database_url, pepper=pepper, migrate=False)
-        try:
-            record = (await registry.signing_keys())[0]
-            return record.kid, record.key
-        finally:
-            await registry.close()
+    async def read(registry: Registry) -> tuple[str, PrivateKey]:
+        record = (await registry.signing_keys())[0]
+        return record.kid, record.key
 
-    kid, key = asyncio.run(read())
+    kid, key = with_registry(arena.database_url, read, migrate=False)
     import httpx
 
     issuer = httpx.get(arena.base + "/.well-known/openid-configuration").json()["issuer"]

@@ -8,9 +8,10 @@ import json
 import time
 
 import pytest
-from adversarial_kit import Arena, basic, cli, expect_refused, http_request
+from adversarial_kit import Arena, cli, expect_refused, http_request
 from token_cases import token_request
 
+from kit.wire import basic
 from taap.core import build_pop_token, request_pairs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]

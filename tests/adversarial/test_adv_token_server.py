@@ -16,9 +16,10 @@ import json
 import time
 
 import pytest
-from adversarial_kit import POP_HEADER, Arena, basic, expect_refused, forge, http_request
+from adversarial_kit import POP_HEADER, Arena, expect_refused, forge, http_request
 from token_cases import Case, default_pairs, forged, token_request, v6_body
 
+from kit.wire import basic
 from taap.core import build_pop_token, generate_private_key, request_pairs
 from taap.core._b64 import b64url_encode
 

@@ -9,60 +9,34 @@ the addresses and the TLS lines replaced).
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from kit.processes import TAAP, stop_process, wait_until
+
+# Re-exported: test_serve_workers takes them from here.
+from kit.processes import clean_env as clean_env
+from kit.processes import free_port as free_port
+from kit.wire import jwt_part
 from logkit import audit_records
 from taap.client import NO_RETRY, ClientCredentials, PopAuth, Secret, TokenClient
 from taap.core import PrivateKey
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_NGINX = ROOT / "deploy" / "nginx.conf"
-TAAP = str(Path(sys.executable).parent / "taap")
 DEVICE_PATH = "/iot-connectivity/v1/devices/8901260000000000001"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The test's environment without any ``TAAP_*`` setting, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TAAP_")}
-    env.update(extra)
-    return env
-
-
-def wait_until(predicate: Any, timeout: float, what: str, step: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def jwt_part(token: str, index: int) -> dict[str, Any]:
-    segment = token.split(".")[index]
-    data: dict[str, Any] = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    return data
 
 
 # -- nodes -------------------------------------------------------------------------------------
@@ -116,13 +90,8 @@ class Node:
         return self.proc.wait(timeout)
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(25)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.proc is not None:
+            stop_process(self.proc)
 
     def audit(self) -> list[dict[str, Any]]:
         """Every audit line this node wrote, over all its starts."""
@@ -244,18 +213,6 @@ def start_nginx(nginx_bin: str, nodes: Sequence[Node], folder: Path, *, port: in
 
     wait_until(listening, 10, "nginx")
     return Nginx(url, proc, folder)
-
-
-# -- the CLI -------------------------------------------------------------------------------------
-
-
-def taap_cli(env: Mapping[str, str], *args: str) -> str:
-    """Run ``taap ARGS`` (settings from ``env``); stdout, or fail the test with stderr."""
-    result = subprocess.run(
-        [TAAP, *args], capture_output=True, text=True, env=dict(env), timeout=60, check=False
-    )
-    assert result.returncode == 0, f"taap {' '.join(args)}: {result.stderr}"
-    return result.stdout
 
 
 # -- clients that record every answer -----------------------------------------------------------

@@ -9,7 +9,6 @@ any client got is recorded; at the end the nodes' audit lines are reconciled wit
 
 from __future__ import annotations
 
-import base64
 import json
 import secrets
 import signal
@@ -32,18 +31,17 @@ from cluster_kit import (
     LoadClient,
     Node,
     Recorder,
-    clean_env,
     counts,
-    free_port,
     start_nginx,
-    taap_cli,
     upstreams,
-    wait_until,
 )
 
+from kit.clients import create_client_with_cli, register_clients
+from kit.postgres import temporary_database
+from kit.processes import clean_env, free_port, taap_ok, wait_until
+from kit.wire import basic, jwt_part
 from logkit import audit_records
-from taap.core import PrivateKey, build_pop_token, generate_private_key, request_pairs
-from taap.server.registry.sql import open_registry
+from taap.core import build_pop_token, generate_private_key, request_pairs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis, pytest.mark.nginx]
 
@@ -55,18 +53,8 @@ TOKEN_PATH = "/oauth2/v2/tokens"
 
 @pytest.fixture
 def cluster_db(postgres_url: str) -> Iterator[str]:
-    """A throw-away database (the ``taap`` role has CREATEDB), dropped afterwards."""
-    import psycopg
-
-    name = f"taap_cluster_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(postgres_url)
-    try:
-        yield urlunsplit(parts._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(postgres_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with temporary_database(postgres_url, "taap_cluster") as url:
+        yield url
 
 
 @pytest.fixture
@@ -76,29 +64,6 @@ def cluster_redis(redis_url: str) -> str:
     return urlunsplit(parts._replace(path=f"/{9 + uuid.uuid4().int % 6}"))
 
 
-def _register(database_url: str, pepper: str, keys: list[PrivateKey]) -> list[tuple[str, str]]:
-    import asyncio
-
-    async def run() -> list[tuple[str, str]]:
-        registry = await open_registry(database_url, pepper=pepper.encode())
-        try:
-            out = []
-            for i, key in enumerate(keys):
-                record, secret = await registry.create_client(
-                    name=f"load-{i}", keys=[key.public], apis=["connectivity"]
-                )
-                out.append((record.client_id, secret))
-            return out
-        finally:
-            await registry.close()
-
-    return asyncio.run(run())
-
-
-def _basic(client_id: str, secret: str) -> str:
-    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-
-
 class SlowRequest:
     """A token request sent to one node in two halves: in flight while the node shuts down."""
 
@@ -106,7 +71,7 @@ class SlowRequest:
         self.body = json.dumps({"purpose": "in flight across SIGTERM"}).encode()
         base = [
             ("Content-Type", "application/json"),
-            ("Authorization", _basic(client.client_id, client.secret)),
+            ("Authorization", basic(client.client_id, client.secret)),
         ]
         pop = build_pop_token(request_pairs("POST", TOKEN_PATH, base, self.body), client.key)
         head = f"POST {TOKEN_PATH} HTTP/1.1\r\nHost: 127.0.0.1:{node.port}\r\n"
@@ -173,6 +138,7 @@ def test_two_nodes_behind_nginx(
         TAAP_JWKS_MIN_REFRESH="3",
         # Signing keys encrypted at rest; the CLI (keys rotate) gets the same key.
         TAAP_KEY_ENCRYPTION_KEY=secrets.token_urlsafe(24),
+        TAAP_SHUTDOWN_DRAIN="2",  # the default: nginx sees node-a unready before it goes
     )
     nodes = [Node(name, free_port(), [], env, tmp_path) for name in ("node-a", "node-b")]
     node_a, node_b = nodes
@@ -184,11 +150,13 @@ def test_two_nodes_behind_nginx(
             node.start()
         for node in nodes:
             node.wait_ready()
-        keys = [generate_private_key(2048) for _ in range(LOAD_CLIENTS)]
-        registered = _register(cluster_db, pepper, keys)
+        wanted = {
+            f"load-{i}": (generate_private_key(2048), ["connectivity"]) for i in range(LOAD_CLIENTS)
+        }
+        registered = register_clients(cluster_db, wanted, environ={"TAAP_PEPPER": pepper})
         clients = [
-            LoadClient(f"load-{i}", cid, secret, key, nginx_url + TOKEN_PATH, recorder)
-            for i, ((cid, secret), key) in enumerate(zip(registered, keys, strict=True))
+            LoadClient(name, c.client_id, c.secret, c.key, nginx_url + TOKEN_PATH, recorder)
+            for name, c in registered.items()
         ]
         setup_s = time.monotonic() - started
 
@@ -206,7 +174,7 @@ def test_two_nodes_behind_nginx(
             recorder.phase = "rotation"
             old_kid = httpx.get(nginx_url + "/oauth2/v1/jwks").json()["keys"][0]["kid"]
             rotated_at = time.monotonic()
-            taap_cli(env, "keys", "rotate")
+            taap_ok("keys", "rotate", env=env)
             jwks = [k["kid"] for k in httpx.get(nginx_url + "/oauth2/v1/jwks").json()["keys"]]
             new_kid = jwks[0]
             assert new_kid != old_kid
@@ -255,7 +223,7 @@ def test_two_nodes_behind_nginx(
                     "slow",
                     200,
                     None,
-                    json.loads(base64.urlsafe_b64decode(access.split(".")[1] + "=="))["jti"],
+                    jwt_part(access, 1)["jti"],
                 )
             )
             # uvicorn ends by re-raising SIGTERM once drained (systemd counts that as clean)
@@ -296,23 +264,10 @@ def test_two_nodes_behind_nginx(
             # -- registry changes with the CLI, honoured by both nodes on the next request ------
             recorder.phase = "registry"
             x_key, x_next = generate_private_key(2048), generate_private_key(2048)
-            (tmp_path / "x.pub").write_bytes(x_key.public.to_pem())
             (tmp_path / "x-next.pub").write_bytes(x_next.public.to_pem())
-            created = json.loads(
-                taap_cli(
-                    env,
-                    "clients",
-                    "create",
-                    "--name",
-                    "cluster-x",
-                    "--public-key",
-                    str(tmp_path / "x.pub"),
-                    "--api",
-                    "connectivity",
-                    "--json",
-                )
+            x_id, x_secret = create_client_with_cli(
+                cluster_db, x_key, ["connectivity"], folder=tmp_path, env=env, name="cluster-x"
             )
-            x_id, x_secret = created["client_id"], created["client_secret"]
             x_old = LoadClient("x", x_id, x_secret, x_key, nginx_url + TOKEN_PATH, recorder)
             x_new = LoadClient("x", x_id, x_secret, x_next, nginx_url + TOKEN_PATH, recorder)
             clients += [x_old, x_new]
@@ -327,13 +282,13 @@ def test_two_nodes_behind_nginx(
 
             expect("created", x_old, node_b, 200, None)
             expect("created", x_old, node_a, 200, None)
-            taap_cli(env, "clients", "disable", x_id)
+            taap_ok("clients", "disable", x_id, env=env)
             expect("disabled", x_old, node_b, 401, "client_auth_failed")
             expect("disabled", x_old, node_a, 401, "client_auth_failed")
-            taap_cli(env, "clients", "enable", x_id)
+            taap_ok("clients", "enable", x_id, env=env)
             expect("enabled", x_old, node_a, 200, None)
-            taap_cli(env, "clients", "add-key", x_id, str(tmp_path / "x-next.pub"))
-            taap_cli(env, "clients", "remove-key", x_id, x_key.public.thumbprint)
+            taap_ok("clients", "add-key", x_id, str(tmp_path / "x-next.pub"), env=env)
+            taap_ok("clients", "remove-key", x_id, x_key.public.thumbprint, env=env)
             expect("re-keyed, old key", x_old, node_b, 401, "pop_signature_invalid")
             expect("re-keyed, new key", x_new, node_a, 200, None)
             expect("re-keyed, new key", x_new, node_b, 200, None)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pop_forge import Forge, segment
+from pop_forge import Forge
 
+from kit.jose import forge as forge_jws
 from taap.core import PrivateKey
-from taap.core._b64 import b64url_encode
 
 
 @pytest.fixture(scope="session")
@@ -23,9 +23,6 @@ def forge(demo_key: PrivateKey) -> Forge:
         key: PrivateKey | None = None,
         signature: str | None = None,
     ) -> str:
-        signing_input = f"{segment(header)}.{segment(payload)}"
-        if signature is None:
-            signature = b64url_encode((key or demo_key).sign_rs256(signing_input.encode()))
-        return f"{signing_input}.{signature}"
+        return forge_jws(header, payload, key or demo_key, signature=signature)
 
     return make

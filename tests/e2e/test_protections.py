@@ -6,8 +6,9 @@ import time
 
 import httpx
 import pytest
-from e2e_kit import Stack, with_registry
+from e2e_kit import Stack
 
+from kit.clients import with_registry
 from taap.core import issue_access_token
 from taap.server.registry.port import Registry, SigningKeyRecord
 

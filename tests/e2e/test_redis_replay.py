@@ -6,8 +6,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from e2e_kit import Stack, start_guard, start_stack
+from e2e_kit import Stack, start_stack
 
+from kit.processes import start_sample_api
 from taap.core import PrivateKey
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
@@ -23,8 +24,8 @@ def shared(
     running = start_stack(folder, {"a": (rsa_key, ("connectivity",))}, TAAP_REDIS_URL=redis_url)
     try:
         running.extra = [
-            start_guard(folder, running.token.url, "guard-1", redis_url=redis_url),
-            start_guard(folder, running.token.url, "guard-2", redis_url=redis_url),
+            start_sample_api(folder, running.token.url, name="guard-1", redis_url=redis_url),
+            start_sample_api(folder, running.token.url, name="guard-2", redis_url=redis_url),
         ]
     except BaseException:
         running.stop()

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import pytest
-from e2e_kit import Stack, register_client
+from e2e_kit import Stack
 
+from kit.clients import register_client
 from taap.core import PrivateKey
 
 pytestmark = pytest.mark.e2e

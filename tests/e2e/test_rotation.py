@@ -3,17 +3,15 @@ tokens of the previous key keep working while the JWKS still lists it (TAAP.md A
 
 from __future__ import annotations
 
-import base64
-import json
-import subprocess
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
-from e2e_kit import TAAP, Stack, clean_env, start_stack
+from e2e_kit import Stack, start_stack
 
+from kit.processes import taap_ok
+from kit.wire import jwt_part
 from taap.core import PrivateKey, generate_private_key, issue_access_token
 
 pytestmark = pytest.mark.e2e
@@ -22,9 +20,7 @@ DEVICE = "/iot-connectivity/v1/devices/8901260000000000001"
 
 
 def kid_of(token: str) -> str:
-    header = token.split(".")[0]
-    data: dict[str, Any] = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
-    return str(data["kid"])
+    return str(jwt_part(token, 0)["kid"])
 
 
 @pytest.fixture
@@ -45,14 +41,7 @@ def test_rotation_refreshes_jwks_and_old_tokens_keep_working(rotating: Stack) ->
     old = str(client.tokens(rotating.token_url)["access_token"])
     assert client.call("GET", rotating.api.url + DEVICE, old).status_code == 200  # JWKS cached
 
-    result = subprocess.run(
-        [TAAP, "keys", "rotate", "--database-url", rotating.database_url],
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
+    taap_ok("keys", "rotate", "--database-url", rotating.database_url)
     # The running token server signs with the new key on its next request (TAAP_KEY_REFRESH=0
     # here); the guard keeps running throughout with the JWKS it cached before the rotation.
     new = str(client.tokens(rotating.token_url)["access_token"])

@@ -5,15 +5,14 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from e2e_kit import TAAP, Service, Stack, start_echo
+from e2e_kit import Stack, start_echo
 
+from kit.processes import Service
 from taap.client import ClientCredentials, PopAuth, Secret, TokenClient
 from taap.core import PrivateKey
 
@@ -123,28 +122,3 @@ def test_sample_api_default_cap_is_one_mib(stack: Stack) -> None:
     response = client.call("POST", stack.api.url + SMS, access, body)
     assert response.status_code == 413
     assert response.json()["error_code"] == "body_too_large"
-
-
-def test_taap_demo_json(tmp_path: Path) -> None:
-    started = time.monotonic()
-    result = subprocess.run(
-        [TAAP, "demo", "--json"], capture_output=True, text=True, timeout=60, cwd=tmp_path
-    )
-    elapsed = time.monotonic() - started
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    doc = json.loads(result.stdout)
-    assert doc["ok"] is True
-    names = [step["name"] for step in doc["steps"]]
-    assert names == [
-        "setup",
-        "step-1 oauth pop",
-        "step-2 token",
-        "step-3 api pop",
-        "step-4 api call",
-        "replay",
-        "body tamper",
-        "unsubscribed product",
-    ]
-    assert all(step["ok"] for step in doc["steps"])
-    assert doc["steps"][5]["detail"]["response"]["error_code"] == "pop_replayed"
-    print(f"taap demo --json took {elapsed:.1f} s", file=sys.stderr)

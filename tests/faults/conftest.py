@@ -1,20 +1,12 @@
 """Fault-injection fixtures: a private ``redis-server`` and a private PostgreSQL cluster that
-each test may stop and start at will, so the shared CI services are never touched.
-
-The process helpers of ``tests/e2e`` (free ports, ``taap serve`` / ``taap sample-api`` start-up,
-hand-built steps 1-4) are reused from ``e2e_kit``.
-"""
+each test may stop and start at will, so the shared CI services are never touched."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "e2e"))
-
 from faults_kit import PrivatePostgres, PrivateRedis
 
 

@@ -1,10 +1,8 @@
 """Helpers for the fault tests: private Redis and PostgreSQL servers the test owns (so it may
-stop them), process start-up by name, audit-log reading and truly concurrent requests."""
+stop them), audit-log reading and truly concurrent requests."""
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import os
 import shutil
 import signal
@@ -12,47 +10,18 @@ import socket
 import subprocess
 import tempfile
 import threading
-import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
-import pytest
-from e2e_kit import TAAP, Client, Service, clean_env, free_port, start_service
 
+from kit.clients import Client, token_headers
+from kit.processes import Service, free_port, need_service, stop_process, wait_until
 from logkit import audit_records
-from taap.core import PrivateKey, build_pop_token, request_pairs
-from taap.server.registry.database import parse_database_url
-from taap.server.registry.pepper import load_pepper
-from taap.server.registry.port import Registry
-from taap.server.registry.sql import open_registry
 
-T = TypeVar("T")
 PG_BIN = Path(os.environ.get("TAAP_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
-
-
-def need_service(what: str, why: str) -> None:
-    """Fail under CI, skip locally (the rule of tests/conftest.py's ``need_service``)."""
-    message = f"{what} unavailable: {why}"
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-def wait_until(probe: Callable[[], bool], timeout: float, what: str) -> float:
-    """Poll ``probe`` until it is true; the seconds it took.
-
-    Raises:
-        AssertionError: still false after ``timeout`` seconds.
-    """
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if probe():
-            return time.monotonic() - start
-        time.sleep(0.1)
-    raise AssertionError(f"{what}: not within {timeout} s")
 
 
 # -- private Redis -------------------------------------------------------------------------
@@ -121,12 +90,7 @@ class PrivateRedis:
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGCONT)  # a paused server cannot act on SIGTERM
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+            stop_process(self.proc, timeout=10)
         self.proc = None
         wait_until(lambda: not self.ping(), 5, "private redis-server stop")
 
@@ -226,77 +190,10 @@ class PrivatePostgres:
             shutil.rmtree(self.folder, ignore_errors=True)
 
 
-# -- token server, registry, audit ---------------------------------------------------------
-def start_serve(folder: Path, name: str, database_url: str, *args: str, **env: str) -> Service:
-    """``taap serve`` on a free port, its log in ``folder/<name>.log``."""
-    port = free_port()
-    return start_service(
-        name,
-        [TAAP, "serve", "--port", str(port), "--database-url", database_url, *args],
-        url=f"http://127.0.0.1:{port}",
-        env=clean_env(TAAP_KEY_REFRESH="0", **env),
-        folder=folder,
-    )
-
-
-def start_sample_api(folder: Path, name: str, token_url: str, redis_url: str) -> Service:
-    """``taap sample-api`` on a free port with a shared Redis replay store."""
-    port = free_port()
-    cmd = [TAAP, "sample-api", "--token-server", token_url, "--port", str(port)]
-    return start_service(
-        name,
-        [*cmd, "--redis-url", redis_url],
-        url=f"http://127.0.0.1:{port}",
-        env=clean_env(TAAP_JWKS_MIN_REFRESH="1"),
-        folder=folder,
-    )
-
-
-def on_registry(
-    database_url: str, work: Callable[[Registry], Awaitable[T]], environ: Mapping[str, str]
-) -> T:
-    """Run ``work`` on the server's registry (pepper from ``environ`` or the SQLite file)."""
-
-    async def run() -> T:
-        pepper = load_pepper(parse_database_url(database_url), environ.get("TAAP_PEPPER"))
-        registry = await open_registry(database_url, pepper=pepper)
-        try:
-            return await work(registry)
-        finally:
-            await registry.close()
-
-    return asyncio.run(run())
-
-
-def register(
-    database_url: str,
-    key: PrivateKey,
-    apis: Sequence[str],
-    environ: Mapping[str, str] | None = None,
-) -> Client:
-    async def create(registry: Registry) -> Client:
-        record, secret = await registry.create_client(name="faults", keys=[key.public], apis=apis)
-        return Client(record.client_id, secret, key)
-
-    return on_registry(database_url, create, environ or {})
-
-
+# -- audit ---------------------------------------------------------------------------------
 def audit(service: Service) -> list[dict[str, Any]]:
     """The audit lines ``taap serve`` wrote to its log so far."""
     return audit_records(service.log)
-
-
-def basic(client_id: str, secret: str) -> str:
-    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-
-
-def token_headers(
-    client_id: str, secret: str, key: PrivateKey, path: str = "/oauth2/v2/tokens"
-) -> dict[str, str]:
-    """Headers of a v2 token request with a fresh step-1 PoP."""
-    base = [("Content-Type", "application/json"), ("Authorization", basic(client_id, secret))]
-    pop = build_pop_token(request_pairs("POST", path, base), key)
-    return {**dict(base), "X-Authorization": pop}
 
 
 # -- concurrency ---------------------------------------------------------------------------

@@ -16,17 +16,10 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from e2e_kit import Client, Service
-from faults_kit import (
-    PrivateRedis,
-    Shot,
-    audit,
-    fire_together,
-    register,
-    start_serve,
-    token_headers,
-)
+from faults_kit import PrivateRedis, Shot, audit, fire_together
 
+from kit.clients import Client, register_client, token_headers
+from kit.processes import Service, start_serve
 from taap.core import PrivateKey
 
 pytestmark = [pytest.mark.e2e]
@@ -49,15 +42,15 @@ def nodes(
 ) -> Iterator[Nodes]:
     folder = tmp_path_factory.mktemp("flood")
     database_url = f"sqlite:///{folder / 'taap.db'}"
-    good = register(database_url, rsa_key, ["connectivity"])
+    good = register_client(database_url, rsa_key, ["connectivity"])
     servers: list[Service] = []
     try:
         for name in ("serve-1", "serve-2"):
             servers.append(
                 start_serve(
                     folder,
-                    name,
                     database_url,
+                    name=name,
                     TAAP_REDIS_URL=module_redis.url,
                     TAAP_FORWARDED_ALLOW_IPS="127.0.0.1",
                 )

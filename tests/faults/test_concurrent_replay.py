@@ -8,18 +8,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from e2e_kit import Client, Service
-from faults_kit import (
-    PrivateRedis,
-    Shot,
-    audit,
-    fire_together,
-    register,
-    start_sample_api,
-    start_serve,
-    token_headers,
-)
+from faults_kit import PrivateRedis, Shot, audit, fire_together
 
+from kit.clients import Client, register_client, token_headers
+from kit.processes import Service, start_sample_api, start_serve
 from taap.core import PrivateKey
 
 pytestmark = [pytest.mark.e2e]
@@ -41,16 +33,18 @@ def pair(
 ) -> Iterator[Pair]:
     tmp_path = tmp_path_factory.mktemp("pair")
     database_url = f"sqlite:///{tmp_path / 'taap.db'}"
-    client = register(database_url, rsa_key, ["connectivity"])
+    client = register_client(database_url, rsa_key, ["connectivity"])
     started: list[Service] = []
     try:
         for name in ("serve-1", "serve-2"):
             started.append(
-                start_serve(tmp_path, name, database_url, TAAP_REDIS_URL=module_redis.url)
+                start_serve(tmp_path, database_url, name=name, TAAP_REDIS_URL=module_redis.url)
             )
         servers = list(started)
         for name in ("guard-1", "guard-2"):
-            started.append(start_sample_api(tmp_path, name, servers[0].url, module_redis.url))
+            started.append(
+                start_sample_api(tmp_path, servers[0].url, name=name, redis_url=module_redis.url)
+            )
         yield Pair(servers, started[2:], client)
     finally:
         client.http.close()

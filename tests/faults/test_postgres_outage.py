@@ -13,16 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from faults_kit import (
-    Load,
-    PrivatePostgres,
-    audit,
-    register,
-    start_serve,
-    token_headers,
-    wait_until,
-)
+from faults_kit import Load, PrivatePostgres, audit
 
+from kit.clients import register_client, token_headers
+from kit.processes import start_serve, wait_until
 from taap.core import PrivateKey
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
@@ -43,8 +37,8 @@ def test_postgres_down_fails_closed_then_recovers(
 ) -> None:
     database_url = private_postgres.url("taap")
     env = {"TAAP_PEPPER": f"faults-{uuid.uuid4().hex}"}
-    server = start_serve(tmp_path, "serve", database_url, **env)
-    client = register(database_url, rsa_key, ["connectivity"], environ=env)
+    server = start_serve(tmp_path, database_url, name="serve", **env)
+    client = register_client(database_url, rsa_key, ["connectivity"], environ=env)
     load = None
     try:
         token_url = server.url + "/oauth2/v2/tokens"

@@ -9,33 +9,17 @@ touches the shared one."""
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from faults_kit import (
-    Load,
-    PrivateRedis,
-    audit,
-    register,
-    start_sample_api,
-    start_serve,
-    token_headers,
-    wait_until,
-)
+from faults_kit import Load, PrivateRedis, audit
 
+from kit.clients import register_client, token_headers
+from kit.processes import start_sample_api, start_serve, wait_until
+from kit.wire import jwt_part
 from taap.core import PrivateKey
-
-
-def claims(token: str) -> dict[str, Any]:
-    payload = token.split(".")[1]
-    data: dict[str, Any] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    return data
-
 
 pytestmark = [pytest.mark.e2e]
 
@@ -55,11 +39,11 @@ def test_redis_down_fails_closed_then_recovers(
     tmp_path: Path, private_redis: PrivateRedis, rsa_key: PrivateKey
 ) -> None:
     database_url = f"sqlite:///{tmp_path / 'taap.db'}"
-    client = register(database_url, rsa_key, ["connectivity"])
-    server = start_serve(tmp_path, "serve", database_url, TAAP_REDIS_URL=private_redis.url)
+    client = register_client(database_url, rsa_key, ["connectivity"])
+    server = start_serve(tmp_path, database_url, name="serve", TAAP_REDIS_URL=private_redis.url)
     guard = load = None
     try:
-        guard = start_sample_api(tmp_path, "guard", server.url, private_redis.url)
+        guard = start_sample_api(tmp_path, server.url, name="guard", redis_url=private_redis.url)
         token_url = server.url + "/oauth2/v2/tokens"
         http = client.http
 
@@ -113,7 +97,7 @@ def test_redis_down_fails_closed_then_recovers(
         # issuance with its own jti, and nothing but 200 and 503 was ever answered.
         assert set(load.answers) == {(200, None), (503, "unavailable")}
         issued = [a for a in audit(server) if a["event"] == "token_issued"]
-        load_jtis = {claims(token)["jti"] for token in load.tokens}
+        load_jtis = {jwt_part(token, 1)["jti"] for token in load.tokens}
         assert len(load_jtis) == len(load.tokens)
         assert load_jtis <= {a["token_jti"] for a in issued}
         assert len(issued) == issued_before + len(load.tokens) + 1  # + token_ok's success
@@ -143,11 +127,11 @@ def test_redis_hanging_fails_closed_fast_then_recovers(
     tmp_path: Path, private_redis: PrivateRedis, rsa_key: PrivateKey
 ) -> None:
     database_url = f"sqlite:///{tmp_path / 'taap.db'}"
-    client = register(database_url, rsa_key, ["connectivity"])
-    server = start_serve(tmp_path, "serve", database_url, TAAP_REDIS_URL=private_redis.url)
+    client = register_client(database_url, rsa_key, ["connectivity"])
+    server = start_serve(tmp_path, database_url, name="serve", TAAP_REDIS_URL=private_redis.url)
     guard = None
     try:
-        guard = start_sample_api(tmp_path, "guard", server.url, private_redis.url)
+        guard = start_sample_api(tmp_path, server.url, name="guard", redis_url=private_redis.url)
         token_url = server.url + "/oauth2/v2/tokens"
         http = client.http
         access = str(client.tokens(token_url)["access_token"])

@@ -14,14 +14,11 @@ the figures of a run with 1000.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -34,13 +31,10 @@ from requests.auth import AuthBase
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import ignored_auth, negative_data_rejection
 
+from kit.clients import register_client
+from kit.processes import Service, start_serve
+from kit.wire import basic
 from taap.core import PrivateKey, build_pop_token, request_pairs
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "faults"))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "e2e"))
-
-from e2e_kit import Service
-from faults_kit import register, start_serve
 
 pytestmark = [pytest.mark.e2e]
 
@@ -54,7 +48,7 @@ class Step1Auth(AuthBase):
 
     def __init__(self, client_id: str, secret: str, key: PrivateKey) -> None:
         self.client_id, self.secret, self.key = client_id, secret, key
-        self.basic = "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+        self.basic = basic(client_id, secret)
         self.count = 0
         self.modes: Counter[str] = Counter()
         self.signed = False  # whether the last request was given real credentials
@@ -107,13 +101,13 @@ class Served:
 def served(tmp_path_factory: pytest.TempPathFactory, rsa_key: PrivateKey) -> Iterator[Served]:
     folder = tmp_path_factory.mktemp("schemathesis")
     database_url = f"sqlite:///{folder / 'taap.db'}"
-    client = register(database_url, rsa_key, ["connectivity", "call-verification"])
+    client = register_client(database_url, rsa_key, ["connectivity", "call-verification"])
     client.http.close()
     # Limits high enough that generated failures do not turn every later answer into 429.
     server = start_serve(
         folder,
-        "serve",
         database_url,
+        name="serve",
         TAAP_RATE_ADDRESS="1000000/1",
         TAAP_RATE_CLIENT="1000000/1",
     )

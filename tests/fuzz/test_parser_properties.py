@@ -507,9 +507,10 @@ def test_source_address_any_chain(peer: str, forwarded: list[bytes], star: bool)
     )
 )
 def test_extracted_values_verify_like_the_signed_map(extra: list[tuple[str, str]]) -> None:
-    assume(
-        not any(k.lower() in ("authorization", "content-type", "x-authorization") for k, _ in extra)
-    )
+    # Besides the headers already signed: uri, http-method and body are the names of A2's
+    # pseudo-headers, which a header may not take (the builder refuses a name signed twice).
+    taken = ("authorization", "content-type", "x-authorization", "uri", "http-method", "body")
+    assume(not any(k.lower() in taken for k, _ in extra))
     headers = [*HEADERS, *extra]
     pairs = request_pairs("POST", "/sms/v1/messages", headers, b"{}")
     token = build_pop_token(pairs, KEY, now=NOW, jti="j-2")

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from ops_kit import V2, environment, register, start
+
+from kit.clients import V2_TOKENS, register_client
+from kit.processes import clean_env, start_serve
+from taap.core import PrivateKey
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 
@@ -20,21 +23,23 @@ ISSUED = re.compile(
 )
 
 
-def test_metrics_add_up_across_workers(tmp_path: Path, redis_url: str) -> None:
+def test_metrics_add_up_across_workers(tmp_path: Path, redis_url: str, rsa_key: PrivateKey) -> None:
     database_url = f"sqlite:///{tmp_path / 'taap.db'}"
-    client = register(database_url)
-    node = start(
+    client = register_client(database_url, rsa_key, ["connectivity"], "ops")
+    client.http.close()
+    node = start_serve(
         tmp_path,
         database_url,
         "--workers",
         "2",
         "--redis-url",
         redis_url,
-        env=environment(TAAP_SHUTDOWN_DRAIN="0"),
+        name="serve",
+        env=clean_env(TAAP_SHUTDOWN_DRAIN="0"),
     )
     try:
         ids: set[str] = set()
-        with httpx.Client(base_url=node.base, timeout=10) as http:
+        with httpx.Client(base_url=node.url, timeout=10) as http:
             # A new connection each time, until both workers have issued tokens (each worker
             # generates ids with a prefix of its own). On a loaded machine the second worker
             # may still be starting, or the kernel may hand it no connection for a while.
@@ -42,8 +47,8 @@ def test_metrics_add_up_across_workers(tmp_path: Path, redis_url: str) -> None:
             while len({i.split("-")[0] for i in ids}) < 2 and time.monotonic() < deadline:
                 if len(ids) >= 20:
                     time.sleep(0.05)
-                headers, body = client.request()
-                response = http.post(V2, headers={**headers, "Connection": "close"}, content=body)
+                headers = {**client.token_headers(), "Connection": "close"}
+                response = http.post(V2_TOKENS, headers=headers)
                 assert response.status_code == 200
                 ids.add(response.headers["x-request-id"])
             assert len({i.split("-")[0] for i in ids}) == 2

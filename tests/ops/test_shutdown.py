@@ -12,15 +12,19 @@ from pathlib import Path
 
 import httpx
 import pytest
-from ops_kit import V2, Client, environment, register, start
+
+from kit.clients import V2_TOKENS, Client, register_client
+from kit.processes import clean_env, start_serve
+from taap.core import PrivateKey
 
 pytestmark = [pytest.mark.e2e]
 
 
 def _open_slow_request(port: int, client: Client) -> socket.socket:
     """A token request whose head is sent now and whose body is still to come."""
-    headers, body = client.request(body="{}")
-    head = f"POST {V2} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
+    body = b"{}"
+    headers = client.token_headers(V2_TOKENS, body)
+    head = f"POST {V2_TOKENS} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
     head += "".join(f"{name}: {value}\r\n" for name, value in headers.items()) + "\r\n"
     conn = socket.create_connection(("127.0.0.1", port), timeout=10)
     conn.sendall(head.encode())
@@ -51,21 +55,23 @@ def _refused(port: int) -> bool:
     return False
 
 
-def test_sigterm_drains_then_finishes_requests_in_flight(tmp_path: Path) -> None:
+def test_sigterm_drains_then_finishes_requests_in_flight(
+    tmp_path: Path, rsa_key: PrivateKey
+) -> None:
     database_url = f"sqlite:///{tmp_path / 'taap.db'}"
-    client = register(database_url)
-    node = start(tmp_path, database_url, env=environment(TAAP_SHUTDOWN_DRAIN="2"))
+    client = register_client(database_url, rsa_key, ["connectivity"], "ops")
+    client.http.close()
+    node = start_serve(tmp_path, database_url, name="serve", env=clean_env(TAAP_SHUTDOWN_DRAIN="2"))
     try:
         slow = [_open_slow_request(node.port, client) for _ in range(3)]
         time.sleep(0.3)  # the server has read their heads and waits for the bodies
         node.proc.send_signal(signal.SIGTERM)
         time.sleep(0.3)
         # Draining: unready at once, still serving new connections and requests.
-        ready = httpx.get(f"{node.base}/readyz", timeout=5)
+        ready = httpx.get(f"{node.url}/readyz", timeout=5)
         assert ready.status_code == 503
         assert "shutting down" in ready.json()["error_description"]
-        headers, body = client.request()
-        during = httpx.post(f"{node.base}{V2}", headers=headers, content=body, timeout=5)
+        during = httpx.post(f"{node.url}{V2_TOKENS}", headers=client.token_headers(), timeout=5)
         assert during.status_code == 200
         assert node.proc.poll() is None
         # After the drain the listening socket closes: new connections are refused ...
@@ -94,11 +100,13 @@ def test_sigterm_drains_then_finishes_requests_in_flight(tmp_path: Path) -> None
 
 def test_a_second_sigterm_cuts_the_drain_short(tmp_path: Path) -> None:
     database_url = f"sqlite:///{tmp_path / 'taap.db'}"
-    node = start(tmp_path, database_url, env=environment(TAAP_SHUTDOWN_DRAIN="60"))
+    node = start_serve(
+        tmp_path, database_url, name="serve", env=clean_env(TAAP_SHUTDOWN_DRAIN="60")
+    )
     try:
         node.proc.send_signal(signal.SIGTERM)
         time.sleep(0.5)
-        assert httpx.get(f"{node.base}/readyz", timeout=5).status_code == 503
+        assert httpx.get(f"{node.url}/readyz", timeout=5).status_code == 503
         started = time.monotonic()
         node.proc.send_signal(signal.SIGTERM)
         assert node.proc.wait(20) == 0

@@ -7,6 +7,7 @@ import uuid
 
 import psycopg
 
+from kit.postgres import drop_database
 from taap.server.registry._decoy import DECOY_CLIENT_ID
 from taap.server.registry.database import parse_database_url
 from taap.server.registry.port import DEFAULT_PRODUCTS
@@ -70,8 +71,7 @@ class PgDatabases:
         return name
 
     def drop(self, name: str) -> None:
-        with psycopg.connect(self.admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(self.admin, name)
 
     def drop_all(self) -> None:
         for name in self.made:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import socket
 from pathlib import Path
 
 import psycopg
@@ -13,18 +12,13 @@ import pytest
 import sqlalchemy as sa
 from registry_kit import PEPPER, PgDatabases
 
+from kit.processes import free_port
 from taap.core import PrivateKey
 from taap.errors import ConfigurationError, UnavailableError
 from taap.server.registry.database import parse_database_url
 from taap.server.registry.port import DEFAULT_PRODUCTS, ApiProduct
 from taap.server.registry.secrets import verify_secret
 from taap.server.registry.sql import SqlRegistry, open_registry
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_changes_by_another_process_seen_on_next_request(
@@ -155,7 +149,7 @@ async def test_concurrent_first_start_makes_one_signing_key(
 
 
 async def test_postgres_unreachable_is_503_without_password(postgres_url: str) -> None:
-    url = f"postgresql://taap:hunter2-secret@127.0.0.1:{_closed_port()}/taap"
+    url = f"postgresql://taap:hunter2-secret@127.0.0.1:{free_port()}/taap"
     with pytest.raises(UnavailableError) as info:
         await open_registry(url, pepper=PEPPER)
     error = info.value

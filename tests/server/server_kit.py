@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 from collections.abc import Sequence
@@ -11,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from kit.wire import basic
 from taap.core import PrivateKey, PublicKey, build_pop_token, public_key_from_jwk
 from taap.core.jws import parse_compact
 from taap.core.replay import MemoryReplayStore
@@ -37,10 +37,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def basic(client_id: str, secret: str) -> str:
-    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
 
 
 def sign(

@@ -4,116 +4,29 @@ with real curl (SQLite file; and PostgreSQL + Redis with two workers)."""
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import shutil
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from server_kit import TOKEN_KEYS, decode, verify_tokens
 
+from kit.clients import create_client_with_cli
+from kit.postgres import temporary_database
+from kit.processes import Service, clean_env, run_taap, start_serve
+from kit.wire import basic
 from taap.core import PrivateKey
 
 pytestmark = [pytest.mark.e2e, pytest.mark.node]
 
 HERE = Path(__file__).resolve().parent
-TAAP = str(Path(sys.executable).parent / "taap")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Server:
-    base: str
-    proc: subprocess.Popen[bytes]
-    log: Path
-    database_url: str
-    env: dict[str, str]
-
-
-def _start(tmp: Path, database_url: str, *extra: str, env: dict[str, str] | None = None) -> Server:
-    port = _free_port()
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("TAAP_")}
-    environ["TAAP_SHUTDOWN_DRAIN"] = "0"  # no load balancer to drain from: stop at once
-    environ.update(env or {})
-    log = tmp / f"serve-{port}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [TAAP, "serve", "--port", str(port), "--database-url", database_url, *extra],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=environ,
-            cwd=tmp,
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 40
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"taap serve exited: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return Server(base, proc, log, database_url, environ)
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    proc.terminate()
-    raise AssertionError(f"taap serve not ready: {log.read_text()[-2000:]}")
-
-
-def _stop(server: Server) -> None:
-    if server.proc.poll() is None:
-        server.proc.terminate()
-        try:
-            server.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            server.proc.kill()
-            server.proc.wait(5)
-
-
-def register_client(server: Server, key: PrivateKey, tmp: Path) -> tuple[str, str]:
-    """``taap clients create --json`` against the server's database."""
-    pem = tmp / "client-public.pem"
-    pem.write_bytes(key.public.to_pem())
-    result = subprocess.run(
-        [
-            TAAP,
-            "clients",
-            "create",
-            "--name",
-            "e2e",
-            "--public-key",
-            str(pem),
-            "--api",
-            "connectivity",
-            "--api",
-            "call-verification",
-            "--json",
-            "--database-url",
-            server.database_url,
-        ],
-        capture_output=True,
-        text=True,
-        env=server.env,
-        cwd=tmp,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    created = json.loads(result.stdout)
-    return created["client_id"], created["client_secret"]
+APIS = ["connectivity", "call-verification"]
 
 
 def tmo_pop(builder_dir: Path, key_file: Path, pairs: list[tuple[str, str]]) -> str:
@@ -148,7 +61,7 @@ def curl(url: str, headers: list[tuple[str, str]], data: str) -> tuple[int, dict
 
 @dataclass
 class Run:
-    server: Server
+    server: Service
     client_id: str
     secret: str
     key_file: Path
@@ -156,8 +69,8 @@ class Run:
 
 
 def _flow(run: Run, demo_key: PrivateKey) -> None:
-    base = run.server.base
-    basic = "Basic " + base64.b64encode(f"{run.client_id}:{run.secret}".encode()).decode()
+    base = run.server.url
+    authorization = basic(run.client_id, run.secret)
     jwks = httpx.get(f"{base}/oauth2/v1/jwks").json()
     issuer = httpx.get(f"{base}/.well-known/openid-configuration").json()["issuer"]
 
@@ -167,14 +80,14 @@ def _flow(run: Run, demo_key: PrivateKey) -> None:
         run.key_file,
         [
             ("Content-Type", "application/json"),
-            ("Authorization", basic),
+            ("Authorization", authorization),
             ("uri", "/oauth2/v2/tokens"),
             ("http-method", "POST"),
         ],
     )
     headers = [
         ("Content-Type", "application/json"),
-        ("Authorization", basic),
+        ("Authorization", authorization),
         ("X-Authorization", pop),
     ]
     status, response_headers, body = curl(f"{base}/oauth2/v2/tokens", headers, "")
@@ -211,7 +124,7 @@ def _flow(run: Run, demo_key: PrivateKey) -> None:
         run.key_file,
         [
             ("Content-Type", "application/json"),
-            ("Authorization", basic),
+            ("Authorization", authorization),
             ("uri", "/oauth2/v6/tokens"),
             ("http-method", "POST"),
             ("body", data),
@@ -219,7 +132,7 @@ def _flow(run: Run, demo_key: PrivateKey) -> None:
     )
     headers6 = [
         ("Content-Type", "application/json"),
-        ("Authorization", basic),
+        ("Authorization", authorization),
         ("x-authorization", pop6),
     ]
     status, _, body = curl(f"{base}/oauth2/v6/tokens", headers6, data)
@@ -240,14 +153,17 @@ def test_serve_sqlite_with_curl_and_the_npm_builder(
 ) -> None:
     db = tmp_path / "data" / "taap.db"
     db.parent.mkdir()
-    server = _start(tmp_path, f"sqlite:///{db}")
+    database_url = f"sqlite:///{db}"
+    server = start_serve(tmp_path, database_url, name="serve")
     try:
         assert db.exists()
         assert (db.parent / "pepper").exists()  # first start: schema, pepper, signing key
-        client_id, secret = register_client(server, demo_key, tmp_path)
+        client_id, secret = create_client_with_cli(
+            database_url, demo_key, APIS, folder=tmp_path, env=clean_env()
+        )
         _flow(Run(server, client_id, secret, key_file, tmo_builder_dir), demo_key)
     finally:
-        _stop(server)
+        server.stop()
     audit = [json.loads(line) for line in server.log.read_text().splitlines() if '"event"' in line]
     assert [a["event"] for a in audit] == ["token_issued", "token_rejected", "token_issued"]
     assert audit[1]["error_code"] == "pop_replayed"
@@ -256,17 +172,8 @@ def test_serve_sqlite_with_curl_and_the_npm_builder(
 
 @pytest.fixture
 def postgres_database(postgres_url: str) -> Iterator[str]:
-    import psycopg
-
-    name = f"taap_e2e_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base, _, _ = postgres_url.rpartition("/")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(postgres_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with temporary_database(postgres_url, "taap_e2e") as url:
+        yield url
 
 
 @pytest.mark.postgres
@@ -279,26 +186,21 @@ def test_serve_postgres_redis_two_workers(
     postgres_database: str,
     redis_url: str,
 ) -> None:
-    env: dict[str, Any] = {"TAAP_PEPPER": f"e2e-pepper-{uuid.uuid4().hex}"}
-    server = _start(
+    env = clean_env(TAAP_PEPPER=f"e2e-pepper-{uuid.uuid4().hex}")
+    server = start_serve(
         tmp_path, postgres_database, "--redis-url", redis_url, "--workers", "2", env=env
     )
     try:
-        client_id, secret = register_client(server, demo_key, tmp_path)
+        client_id, secret = create_client_with_cli(
+            postgres_database, demo_key, APIS, folder=tmp_path, env=env
+        )
         _flow(Run(server, client_id, secret, key_file, tmo_builder_dir), demo_key)
     finally:
-        _stop(server)
+        server.stop()
 
 
 def test_workers_without_redis_refused(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [TAAP, "serve", "--workers", "2", "--database-url", f"sqlite:///{tmp_path}/t.db"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-        env={k: v for k, v in os.environ.items() if not k.startswith("TAAP_")},
-    )
+    result = run_taap("serve", "--workers", "2", "--database-url", f"sqlite:///{tmp_path}/t.db")
     assert result.returncode == 1
     assert "needs --redis-url" in result.stderr
     assert "Traceback" not in result.stderr
@@ -307,14 +209,19 @@ def test_workers_without_redis_refused(tmp_path: Path) -> None:
 def test_serve_with_sample_apis(tmp_path: Path, rsa_key: PrivateKey) -> None:
     from taap.core import build_pop_token, request_pairs
 
-    server = _start(tmp_path, f"sqlite:///{tmp_path / 'taap.db'}", "--with-sample-apis")
+    database_url = f"sqlite:///{tmp_path / 'taap.db'}"
+    server = start_serve(tmp_path, database_url, "--with-sample-apis", name="serve")
     try:
-        client_id, secret = register_client(server, rsa_key, tmp_path)
-        basic = "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-        base_headers = [("Content-Type", "application/json"), ("Authorization", basic)]
+        client_id, secret = create_client_with_cli(
+            database_url, rsa_key, APIS, folder=tmp_path, env=clean_env()
+        )
+        base_headers = [
+            ("Content-Type", "application/json"),
+            ("Authorization", basic(client_id, secret)),
+        ]
         pop = build_pop_token(request_pairs("POST", "/oauth2/v2/tokens", base_headers), rsa_key)
         tokens = httpx.post(
-            f"{server.base}/oauth2/v2/tokens",
+            f"{server.url}/oauth2/v2/tokens",
             headers=[*base_headers, ("X-Authorization", pop)],
         )
         assert tokens.status_code == 200, tokens.text
@@ -323,13 +230,13 @@ def test_serve_with_sample_apis(tmp_path: Path, rsa_key: PrivateKey) -> None:
         call_headers = [("Content-Type", "application/json"), ("Authorization", bearer)]
         api_pop = build_pop_token(request_pairs("GET", path, call_headers), rsa_key)
         device = httpx.get(
-            f"{server.base}{path}", headers=[*call_headers, ("X-Authorization", api_pop)]
+            f"{server.url}{path}", headers=[*call_headers, ("X-Authorization", api_pop)]
         )
         assert device.status_code == 200, device.text
         again = httpx.get(
-            f"{server.base}{path}", headers=[*call_headers, ("X-Authorization", api_pop)]
+            f"{server.url}{path}", headers=[*call_headers, ("X-Authorization", api_pop)]
         )
         assert again.status_code == 401
         assert again.json()["error_code"] == "pop_replayed"
     finally:
-        _stop(server)
+        server.stop()

@@ -6,15 +6,14 @@ byte-identical to an unknown client's."""
 from __future__ import annotations
 
 import base64
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 from server_kit import PEPPER, Harness, basic, make_harness, v6_body
 
+from kit.postgres import temporary_database
 from taap.core import PrivateKey
 from taap.server.registry._decoy import DECOY_CLIENT_ID
 from taap.server.registry.database import parse_database_url
@@ -29,17 +28,8 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/decoy.db"
         return
-    base: str = request.getfixturevalue("postgres_url")
-    parsed = parse_database_url(base)
-    name = f"taap_decoy_{uuid.uuid4().hex[:10]}"
-    admin = parsed.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield parsed.url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with temporary_database(request.getfixturevalue("postgres_url"), "taap_decoy") as url:
+        yield url
 
 
 @pytest.fixture

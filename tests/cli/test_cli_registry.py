@@ -3,25 +3,23 @@ real subprocess, and PostgreSQL with TAAP_PEPPER)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from registry_kit import PgDatabases
 
+from kit.clients import with_registry
+from kit.postgres import temporary_database
+from kit.processes import run_taap
 from taap.cli.main import cli
 from taap.core import PrivateKey
 from taap.server.registry.database import DEFAULT_DATABASE_URL, parse_database_url
 from taap.server.registry.pepper import load_pepper
+from taap.server.registry.port import Registry
 from taap.server.registry.secrets import verify_secret
-from taap.server.registry.sql import open_registry
 
 
 @pytest.fixture
@@ -58,14 +56,10 @@ def taap(workdir: Path) -> Taap:
 
 
 def _client(url: str, client_id: str, pepper: bytes) -> Any:
-    async def get() -> Any:
-        registry = await open_registry(url, pepper=pepper)
-        try:
-            return await registry.get_client(client_id)
-        finally:
-            await registry.close()
+    async def get(registry: Registry) -> Any:
+        return await registry.get_client(client_id)
 
-    return asyncio.run(get())
+    return with_registry(url, get, environ={"TAAP_PEPPER": pepper.decode()})
 
 
 def test_create_prints_id_and_secret_once(taap: Taap, workdir: Path) -> None:
@@ -332,12 +326,8 @@ def test_unparseable_url_is_one_line_without_password(workdir: Path) -> None:
     assert "hunter2" not in result.output
 
 
-def test_postgres_needs_pepper_then_works(
-    pg_databases: PgDatabases, pg_template: str, workdir: Path
-) -> None:
-    name = pg_databases.create(template=pg_template)
-    url = pg_databases.url(name)
-    try:
+def test_postgres_needs_pepper_then_works(postgres_url: str, workdir: Path) -> None:
+    with temporary_database(postgres_url, "taap_cli") as url:
         without = Taap(url)
         result = without("clients", "list", ok=False)
         assert "TAAP_PEPPER is required with PostgreSQL" in result.stderr
@@ -358,45 +348,25 @@ def test_postgres_needs_pepper_then_works(
             b"a-pepper-for-postgres-tests", out["client_secret"], record.secret_digests
         )
         assert [c["client_id"] for c in taap.json("clients", "list")] == [out["client_id"]]
-    finally:
-        pg_databases.drop(name)
 
 
 def test_real_subprocess(workdir: Path) -> None:
     """The installed console script, as a user runs it (SQLite default in the working dir)."""
-    taap_bin = Path(sys.executable).parent / "taap"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TAAP_")}
-    create = subprocess.run(
-        [
-            str(taap_bin),
-            "clients",
-            "create",
-            "--name",
-            "Sub",
-            "--public-key",
-            "k1.pub",
-            "--api",
-            "connectivity",
-            "--json",
-        ],
+    create = run_taap(
+        "clients",
+        "create",
+        "--name",
+        "Sub",
+        "--public-key",
+        "k1.pub",
+        "--api",
+        "connectivity",
+        "--json",
         cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
     )
     assert create.returncode == 0, create.stderr
     out = json.loads(create.stdout)
-    listing = subprocess.run(
-        [str(taap_bin), "clients", "list"],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    listing = run_taap("clients", "list", cwd=workdir)
     assert listing.returncode == 0, listing.stderr
     assert out["client_id"] in listing.stdout
     assert out["client_secret"] not in listing.stdout

@@ -1,30 +1,25 @@
-"""End to end: a real ``taap serve --with-sample-apis`` process on loopback, a client made with
-``taap clients create``, and the SDK, the ``taap`` CLI and real curl as the user runs them."""
+"""``taap token`` and ``taap call`` as the user runs them, against a real ``taap serve
+--with-sample-apis`` process on loopback with a client made by ``taap clients create``; the
+printed curl command run by real curl."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
-import httpx
 import pytest
-import requests
 
-from taap.client import ClientCredentials, PopAuth, PopRequestsAuth, Secret, TokenClient
+from kit.clients import create_client_with_cli
+from kit.processes import TAAP, clean_env, start_serve
 from taap.core import PrivateKey
 
 pytestmark = pytest.mark.e2e
 
-TAAP = str(Path(sys.executable).parent / "taap")
 DEVICE = "/iot-connectivity/v1/devices/8901260000000000001"
+APIS = ["connectivity", "sms-notification", "call-verification"]
 
 
 @dataclass
@@ -36,75 +31,21 @@ class Served:
     env: dict[str, str]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, rsa_key: PrivateKey) -> Iterator[Served]:
     tmp = tmp_path_factory.mktemp("serve")
     database = f"sqlite:///{tmp / 'taap.db'}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TAAP_")}
-    env["XDG_CONFIG_HOME"] = str(tmp / "xdg")
-    env["TAAP_SHUTDOWN_DRAIN"] = "0"  # no load balancer to drain from: stop at once
-    port = _free_port()
-    log = (tmp / "serve.log").open("wb")
-    proc = subprocess.Popen(
-        [TAAP, "serve", "--port", str(port), "--database-url", database, "--with-sample-apis"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        cwd=tmp,
-    )
-    base = f"http://127.0.0.1:{port}"
+    env = clean_env(XDG_CONFIG_HOME=str(tmp / "xdg"))
+    server = start_serve(tmp, database, "--with-sample-apis", name="serve", env=env)
     try:
-        deadline = time.monotonic() + 40
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"taap serve did not start: {(tmp / 'serve.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        public = tmp / "client-public.pem"
-        public.write_bytes(rsa_key.public.to_pem())
         key_file = tmp / "client.pem"
         key_file.write_bytes(rsa_key.to_pem())
-        apis = ["--api", "connectivity", "--api", "sms-notification", "--api", "call-verification"]
-        created = subprocess.run(
-            [
-                TAAP,
-                "clients",
-                "create",
-                "--name",
-                "client-e2e",
-                "--public-key",
-                str(public),
-                *apis,
-                "--json",
-                "--database-url",
-                database,
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=tmp,
-            check=False,
+        client_id, secret = create_client_with_cli(
+            database, rsa_key, APIS, folder=tmp, env=env, name="client-e2e"
         )
-        assert created.returncode == 0, created.stderr
-        record = json.loads(created.stdout)
-        yield Served(base, record["client_id"], record["client_secret"], str(key_file), env)
+        yield Served(server.url, client_id, secret, str(key_file), env)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
+        server.stop()
 
 
 def _taap(served: Served, *args: str) -> subprocess.CompletedProcess[bytes]:
@@ -209,25 +150,3 @@ def test_taap_call_the_resource_api(served: Served) -> None:
     )
     assert bad.returncode == 22
     assert json.loads(bad.stdout)["error_code"] == "request_malformed"
-
-
-def test_sdk_httpx_and_requests_against_the_process(served: Served, rsa_key: PrivateKey) -> None:
-    credentials = ClientCredentials(
-        client_id=served.client_id, client_secret=Secret(served.secret), key=rsa_key
-    )
-    token_posts: list[str] = []
-    token_http = httpx.Client(
-        event_hooks={"request": [lambda request: token_posts.append(request.url.path)]}
-    )
-    tokens = TokenClient(f"{served.base}/oauth2/v2/tokens", credentials, http=token_http)
-    with httpx.Client(base_url=served.base, auth=PopAuth(tokens)) as http:
-        statuses = [http.get(DEVICE).status_code for _ in range(5)]
-    with requests.Session() as session:
-        session.auth = PopRequestsAuth(tokens)
-        sent = session.post(
-            f"{served.base}/sms/v1/messages", json={"to": "+14255550100", "text": "hi"}
-        )
-    token_http.close()
-    assert statuses == [200] * 5
-    assert sent.status_code == 201, sent.text
-    assert token_posts == ["/oauth2/v2/tokens"]

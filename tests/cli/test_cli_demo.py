@@ -1,12 +1,17 @@
-"""``taap demo`` through click: the readable walk, --pop-only, and a failed start under --json."""
+"""``taap demo``: the readable walk, --pop-only and a failed start under --json through click,
+and the installed command's --json run."""
 
 from __future__ import annotations
 
 import json
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from kit.processes import run_taap
 from taap.cli.main import cli
 from taap.errors import UnavailableError
 
@@ -65,3 +70,26 @@ def test_failed_start_is_one_json_document(monkeypatch: pytest.MonkeyPatch) -> N
             }
         ],
     }
+
+
+def test_taap_demo_json(tmp_path: Path) -> None:
+    started = time.monotonic()
+    result = run_taap("demo", "--json", cwd=tmp_path)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    doc = json.loads(result.stdout)
+    assert doc["ok"] is True
+    names = [step["name"] for step in doc["steps"]]
+    assert names == [
+        "setup",
+        "step-1 oauth pop",
+        "step-2 token",
+        "step-3 api pop",
+        "step-4 api call",
+        "replay",
+        "body tamper",
+        "unsubscribed product",
+    ]
+    assert all(step["ok"] for step in doc["steps"])
+    assert doc["steps"][5]["detail"]["response"]["error_code"] == "pop_replayed"
+    print(f"taap demo --json took {elapsed:.1f} s", file=sys.stderr)

@@ -10,11 +10,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from client._fake import FakeTaap
+from client.conftest import CLIENT_ID, SECRET
 from taap.cli.main import cli
 from taap.core import PrivateKey
-
-from ._fake import FakeTaap
-from .conftest import CLIENT_ID, SECRET
 
 DEVICE = "/iot-connectivity/v1/devices/8901260000000000001"
 
