@@ -27,7 +27,7 @@ from taap.core import (  # noqa: E402
     generate_private_key,
     request_pairs,
 )
-from taap.server.registry import Registry  # noqa: E402
+from taap.server.registry.port import Registry  # noqa: E402
 
 # name -> (key name, API products)
 CLIENTS: dict[str, tuple[str, tuple[str, ...]]] = {
