@@ -27,8 +27,6 @@ import httpx
 from kit.processes import TAAP, stop_process, wait_until
 
 # Re-exported: test_serve_workers takes them from here.
-from kit.processes import clean_env as clean_env
-from kit.processes import free_port as free_port
 from kit.wire import jwt_part
 from logkit import audit_records
 from taap.client import NO_RETRY, ClientCredentials, PopAuth, Secret, TokenClient

@@ -12,8 +12,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
-from cluster_kit import DEVICE_PATH, LoadClient, Node, Recorder, clean_env, free_port, jwt_part
+from cluster_kit import DEVICE_PATH, LoadClient, Node, Recorder, jwt_part
 
+from kit.processes import clean_env, free_port
 from taap.core import PrivateKey
 from taap.server.registry.sql import open_registry
 
