@@ -9,14 +9,34 @@ from pathlib import Path
 import click
 
 from taap.core import PrivateKey, load_private_key
-from taap.errors import ConfigurationError
+from taap.errors import ConfigurationError, KeyFormatError, TaapError
+
+#: Keys, tokens and the JSON of signed values: none comes near this in use, and a cap keeps
+#: `--key /dev/zero` from filling memory.
+SMALL_INPUT_CAP = 1024 * 1024
 
 
-def read_input(path: str) -> bytes:
-    """Bytes of ``path``, or of standard input when ``path`` is ``-``."""
+def read_capped(path: str, limit: int, error: type[TaapError]) -> bytes:
+    """Bytes of ``path`` (standard input for ``-``), at most ``limit`` of them.
+
+    Raises:
+        error: more than ``limit`` bytes (only ``limit + 1`` are ever read).
+        OSError: the file cannot be read.
+    """
     if path == "-":
-        return sys.stdin.buffer.read()
-    return Path(path).read_bytes()
+        data = sys.stdin.buffer.read(limit + 1)
+    else:
+        with Path(path).open("rb") as handle:
+            data = handle.read(limit + 1)
+    if len(data) > limit:
+        what = "standard input" if path == "-" else "file"
+        raise error(f"{what} too large (> {limit // 1024 // 1024} MiB)")
+    return data
+
+
+def read_input(path: str, error: type[TaapError] = KeyFormatError) -> bytes:
+    """Bytes of ``path``, or of standard input when ``path`` is ``-`` (capped at 1 MiB)."""
+    return read_capped(path, SMALL_INPUT_CAP, error)
 
 
 def password_from_env(var: str | None) -> bytes | None:
@@ -35,7 +55,7 @@ def password_from_env(var: str | None) -> bytes | None:
 
 def load_key_file(path: str, password_env: str | None) -> PrivateKey:
     """Load the private key at ``path``; its password comes from ``password_env``."""
-    return load_private_key(Path(path).read_bytes(), password_from_env(password_env))
+    return load_private_key(read_input(path), password_from_env(password_env))
 
 
 def write_file(path: str, data: bytes, *, private: bool, force: bool) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import IO, Any
@@ -23,6 +22,7 @@ from taap.core import (
     split_target,
     verify_pop_token,
 )
+from taap.errors import PopMalformedError, RequestMalformedError
 
 __all__ = ["OneLineCommand", "OneLineGroup", "pop", "register"]
 
@@ -78,7 +78,7 @@ def _read_text(value: str, what: str) -> str:
     """``value`` itself, or standard input when it is ``-``."""
     if value != "-":
         return value
-    data = sys.stdin.buffer.read()
+    data = read_input("-", PopMalformedError)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -87,7 +87,7 @@ def _read_text(value: str, what: str) -> str:
 
 def _pairs(ehts_json: str) -> list[tuple[str, str]]:
     try:
-        return parse_pairs_json(read_input(ehts_json))
+        return parse_pairs_json(read_input(ehts_json, RequestMalformedError))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--ehts-json") from exc
 
@@ -174,7 +174,7 @@ def verify(
     if token == "-" and ehts_json == "-":
         raise click.UsageError("--token and --ehts-json cannot both read standard input")
     token = _read_text(token, "--token")
-    key = load_public_key(Path(public_key).read_bytes())
+    key = load_public_key(read_input(public_key))
     values = SignedValues(_pairs(ehts_json))
     rules = PopPolicy.named(policy, leeway=leeway, max_ttl=max_ttl, max_age=max_age)
     verified = verify_pop_token(
