@@ -74,12 +74,21 @@ _SCHEMAS: dict[str, Any] = {
     },
     "Discovery": {
         "type": "object",
-        "required": ["issuer", "token_endpoint", "jwks_uri", "taap_token_endpoints"],
+        "required": [
+            "issuer",
+            "token_endpoint",
+            "jwks_uri",
+            "taap_token_endpoints",
+            "grant_types_supported",
+            "token_endpoint_auth_methods_supported",
+        ],
         "properties": {
             "issuer": _STRING,
             "token_endpoint": _STRING,
             "jwks_uri": _STRING,
             "taap_token_endpoints": {"type": "array", "items": _STRING},
+            "grant_types_supported": {"type": "array", "items": _const("client_credentials")},
+            "token_endpoint_auth_methods_supported": {"type": "array", "items": _STRING},
         },
     },
 }

@@ -17,6 +17,7 @@ from typing import Any
 
 from taap.asgi import Receive, Scope, Send
 from taap.errors import ConfigurationError
+from taap.server.discovery import DISCOVERY_PATHS
 from taap.server.logs import REQUEST_ID
 
 __all__ = ["TracingApp"]
@@ -29,10 +30,7 @@ _ROUTES = {
     "/readyz": "ready",
     "/metrics": "metrics",
     "/openapi.json": "openapi",
-    "/.well-known/openid-configuration": "discovery",
-    "/.well-known/oauth-authorization-server": "discovery",
-    "/oauth2/v1/.well-known/openid-configuration": "discovery",
-}
+} | dict.fromkeys(DISCOVERY_PATHS, "discovery")
 
 
 class TracingApp:
