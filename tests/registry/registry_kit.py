@@ -55,6 +55,9 @@ class PgDatabases:
         with psycopg.connect(self.libpq(name)) as conn:
             # Every client but the timing decoy (migration 0002); its rows go by ON DELETE CASCADE.
             conn.execute("DELETE FROM clients WHERE id <> %s", (DECOY_CLIENT_ID,))
+            # Revocations name clients without a foreign key: they go on their own.
+            conn.execute("DELETE FROM revocations")
+            conn.execute("DELETE FROM resource_servers")  # secrets by ON DELETE CASCADE
             conn.execute("DELETE FROM api_products WHERE NOT (id = ANY(%s))", (defaults,))
             conn.execute("DELETE FROM signing_keys WHERE kid <> %s", (kid,))
             conn.execute("UPDATE signing_keys SET publish_until = NULL, retired = false")

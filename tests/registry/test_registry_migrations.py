@@ -24,7 +24,11 @@ TABLES = {
     "api_products",
     "subscriptions",
     "signing_keys",
+    "revocations",
+    "resource_servers",
+    "resource_server_secrets",
 }
+HEAD = "0003"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -59,13 +63,13 @@ def _inspect(url: str) -> tuple[set[str], dict[str, dict[str, bool]], int, int]:
 
 
 def test_head_is_shipped_in_the_package() -> None:
-    assert migrations.head_revision() == "0002"
+    assert migrations.head_revision() == HEAD
     versions = Path(migrations.__file__).parent / "versions"
     assert any(p.suffix == ".py" for p in versions.iterdir())
 
 
 async def test_upgrade_downgrade_upgrade(empty_url: str) -> None:
-    assert await upgrade_database(empty_url) == "0002"
+    assert await upgrade_database(empty_url) == HEAD
     names, columns, products, signing = _inspect(empty_url)
     assert TABLES | {VERSION_TABLE} <= names
     assert products == 5
@@ -76,14 +80,14 @@ async def test_upgrade_downgrade_upgrade(empty_url: str) -> None:
         assert columns[table.name] == expected, table.name
 
     # Running it again changes nothing (first start of a second node).
-    assert await upgrade_database(empty_url) == "0002"
+    assert await upgrade_database(empty_url) == HEAD
     assert _inspect(empty_url)[3] == 1
 
     assert await downgrade_database(empty_url, "base") is None
     names, _, _, _ = _inspect(empty_url)
     assert not names & TABLES
 
-    assert await upgrade_database(empty_url) == "0002"
+    assert await upgrade_database(empty_url) == HEAD
     names, _, products, signing = _inspect(empty_url)
     assert names >= TABLES
     assert (products, signing) == (5, 1)
@@ -108,7 +112,7 @@ def _client_ids(url: str) -> list[str]:
 async def test_decoy_migration_upgrades_and_downgrades(empty_url: str, rsa_key: PrivateKey) -> None:
     assert await upgrade_database(empty_url, revision="0001") == "0001"
     assert _client_ids(empty_url) == []
-    assert await upgrade_database(empty_url) == "0002"
+    assert await upgrade_database(empty_url) == HEAD
     assert _client_ids(empty_url) == [DECOY_CLIENT_ID]
     registry = await open_registry(empty_url, pepper=PEPPER)
     try:
@@ -130,5 +134,65 @@ async def test_decoy_migration_upgrades_and_downgrades(empty_url: str, rsa_key: 
     finally:
         engine.dispose()
 
-    assert await upgrade_database(empty_url) == "0002"
+    assert await upgrade_database(empty_url) == HEAD
     assert sorted(_client_ids(empty_url)) == sorted([DECOY_CLIENT_ID, record.client_id])
+
+
+ACCESS_TABLES = {"revocations", "resource_servers", "resource_server_secrets"}
+
+
+async def test_revocations_migration_upgrades_and_downgrades(
+    empty_url: str, rsa_key: PrivateKey
+) -> None:
+    assert await upgrade_database(empty_url, revision="0002") == "0002"
+    assert not _inspect(empty_url)[0] & ACCESS_TABLES
+    assert await upgrade_database(empty_url) == HEAD
+    engine = sa.create_engine(parse_database_url(empty_url).url)
+    try:
+        inspector = sa.inspect(engine)
+        indexes = {i["name"] for i in inspector.get_indexes("revocations")}
+        assert {"ix_revocations_expires_at", "ix_revocations_client_id"} <= indexes
+        # Revocations outlive their client: no foreign key ties them to it.
+        assert inspector.get_foreign_keys("revocations") == []
+        checks = {c["name"] for c in inspector.get_check_constraints("revocations")}
+        assert "ck_revocations_kind" in checks
+    finally:
+        engine.dispose()
+
+    registry = await open_registry(empty_url, pepper=PEPPER)
+    try:
+        record, _ = await registry.create_client(name="kept", keys=[rsa_key.public], apis=[])
+        await registry.set_status(record.client_id, "disabled")
+        await registry.create_resource_server(name="gone with 0003")
+    finally:
+        await registry.close()
+
+    # Down to 0002: the three tables go, the clients stay as they were.
+    assert await downgrade_database(empty_url, "0002") == "0002"
+    assert not _inspect(empty_url)[0] & ACCESS_TABLES
+    assert sorted(_client_ids(empty_url)) == sorted([DECOY_CLIENT_ID, record.client_id])
+
+    assert await upgrade_database(empty_url) == HEAD
+    registry = await open_registry(empty_url, pepper=PEPPER)
+    try:
+        assert await registry.revocations_after(0) == []
+        assert await registry.list_resource_servers() == []
+        again = await registry.get_client(record.client_id)
+        assert again is not None
+        assert (again.status, again.tokens_not_before) == ("disabled", 0)
+    finally:
+        await registry.close()
+
+
+def test_revocation_kinds_are_checked_by_the_database(sqlite_url: str) -> None:
+    engine = sa.create_engine(parse_database_url(sqlite_url).url)
+    try:
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO revocations (kind, client_id, expires_at, created_at) "
+                    "VALUES ('bogus', 'c', 1, CURRENT_TIMESTAMP)"
+                )
+            )
+    finally:
+        engine.dispose()

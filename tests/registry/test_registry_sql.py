@@ -327,8 +327,12 @@ async def test_contract_reset_restores_first_start_state(
             ApiProduct(id="extra", name="Extra", token_server="v2", base_path="/extra")
         )
         await registry.rotate_signing_key()
+        await registry.set_status((await registry.list_clients())[0].client_id, "disabled")
+        await registry.create_resource_server(name="rs")
         pg_databases.reset(name, kid)
         assert await registry.list_clients() == []
+        assert await registry.revocations_after(0) == []
+        assert await registry.list_resource_servers() == []
         assert list(await registry.list_products()) == sorted(DEFAULT_PRODUCTS, key=lambda p: p.id)
         keys = await registry.all_signing_keys()
         assert [(k.kid, k.publish_until, k.retired) for k in keys] == [(kid, None, False)]

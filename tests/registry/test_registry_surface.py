@@ -16,6 +16,7 @@ MODULES = [
     "taap.server.registry.sql",
     "taap.server.registry.migrations",
     "taap.server.registry._rules",
+    "taap.server.registry._access",
     "taap.server.registry._sql_runner",
     "taap.server.registry._sql_tables",
     "taap.server.registry.port",
@@ -31,9 +32,10 @@ def test_all_names_exist(name: str) -> None:
         assert hasattr(module, attr), f"{name}.{attr}"
 
 
-def test_registry_cli_does_not_import_sqlalchemy() -> None:
+@pytest.mark.parametrize("module", ["taap.cli.registry", "taap.cli.resource_servers"])
+def test_registry_cli_does_not_import_sqlalchemy(module: str) -> None:
     # Other `taap` commands (pop, token, keygen) must not pay for SQLAlchemy and Alembic.
-    code = "import sys, taap.cli.registry; print('sqlalchemy' in sys.modules)"
+    code = f"import sys, {module}; print('sqlalchemy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -3,6 +3,7 @@ subscriptions. A client secret is printed once, when it is made, and never again
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -172,7 +173,11 @@ def _status_command(name: str, status: str, help_text: str) -> click.Command:
 
 
 clients.add_command(
-    _status_command("disable", "disabled", "Disable a client: its token requests fail at once.")
+    _status_command(
+        "disable",
+        "disabled",
+        "Disable a client: its token requests fail at once and its live tokens are revoked.",
+    )
 )
 clients.add_command(_status_command("enable", "active", "Enable a disabled client."))
 
@@ -237,5 +242,39 @@ clients.add_command(
     _subscription_command("subscribe", True, "Subscribe a client to an API product.")
 )
 clients.add_command(
-    _subscription_command("unsubscribe", False, "Remove a client's subscription to an API product.")
+    _subscription_command(
+        "unsubscribe",
+        False,
+        "Remove a client's subscription to an API product; its live tokens lose the product.",
+    )
 )
+
+
+@clients.command("revoke-tokens", context_settings=DASH_VALUES)
+@click.argument("client_id")
+@click.option(
+    "--jti",
+    "jtis",
+    multiple=True,
+    help="Revoke only the token with this id (repeatable). Default: every live token.",
+)
+@json_option
+@database_option
+def revoke_tokens(client_id: str, jtis: tuple[str, ...], as_json: bool, database_url: str) -> None:
+    """Revoke a client's live tokens: all of them, or those given with --jti. The client
+    can ask for new tokens unless it is disabled."""
+    if jtis:
+        # An operator's jti comes without its token's exp: the registry keeps it as long as
+        # the longest token can live.
+        run_registry(database_url, lambda r: r.revoke_tokens(client_id, list(jtis)))
+        if as_json:
+            echo_json({"client_id": client_id, "revoked": list(dict.fromkeys(jtis))})
+        else:
+            click.echo(f"{client_id}: revoked {len(set(jtis))} token(s)")
+        return
+    not_before = run_registry(database_url, lambda r: r.revoke_client_tokens(client_id))
+    if as_json:
+        echo_json({"client_id": client_id, "revoked": "all", "not_before": not_before})
+    else:
+        since = iso(datetime.fromtimestamp(not_before, UTC))
+        click.echo(f"{client_id}: revoked every token issued before {since}")

@@ -32,6 +32,7 @@ _COMMANDS = {
     "apis": "registry",
     "keys": "registry",
     "db": "registry",
+    "resource-servers": "resource_servers",
     "sample-api": "sample",
     "demo": "demo",
 }

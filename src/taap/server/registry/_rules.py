@@ -8,6 +8,7 @@ each ending in one storage step the implementation writes.
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 import string
@@ -18,14 +19,24 @@ from datetime import UTC, datetime
 
 from taap.core.keys import PublicKey
 from taap.errors import ConfigurationError
-from taap.server.registry.port import ApiProduct, ClientRecord, ClientStatus, SigningKeyRecord
+from taap.server.registry.port import (
+    LONGEST_TOKEN_SECONDS,
+    REVOCATION_SLACK_SECONDS,
+    ApiProduct,
+    ClientRecord,
+    ClientStatus,
+    RevocationKind,
+    SigningKeyRecord,
+)
 from taap.server.registry.secrets import generate_secret, hash_secret, is_weak_secret
 
 __all__ = [
     "CLIENT_ID_ALPHABET",
+    "CUTOFF_SECONDS",
     "DEFAULT_CLIENT_ID_PREFIX",
     "DEFAULT_KEY_PUBLISH_SECONDS",
     "NewClient",
+    "NewRevocation",
     "RegistryRules",
     "check_client_id",
     "check_grace",
@@ -33,6 +44,8 @@ __all__ = [
     "check_prefix",
     "check_product",
     "check_secret",
+    "cutoff",
+    "cutoff_is_live",
     "dedupe",
     "is_client_id",
     "new_client_id",
@@ -49,6 +62,11 @@ CLIENT_ID_ALPHABET = string.ascii_letters + string.digits
 #: + the guards' JWKS min-refresh (30 s, A8): nodes keep signing with the old key until the new
 #: one has been published that long (publish before use, ``taap.server.issuance``).
 DEFAULT_KEY_PUBLISH_SECONDS = 3600 + 10 + 30 + 30
+
+#: How long a cutoff row is kept: every token it can catch was issued before its
+#: ``not_before``, so the last of them is accepted until ``not_before`` + the longest lifetime
+#: + the leeway and skew slack.
+CUTOFF_SECONDS = LONGEST_TOKEN_SECONDS + REVOCATION_SLACK_SECONDS
 
 # A client id travels in Basic auth (split on the first ':'), in URLs and in audit lines, so it
 # stays printable ASCII without ':' or whitespace.
@@ -99,15 +117,15 @@ def check_client_id(client_id: str) -> str:
     return client_id
 
 
-def check_name(name: str) -> str:
-    """A client name, stripped.
+def check_name(name: str, what: str = "client") -> str:
+    """A client (or ``what``'s) name, stripped.
 
     Raises:
         ConfigurationError: blank or longer than 200 characters.
     """
     cleaned = name.strip()
     if not cleaned or len(cleaned) > _MAX_NAME or not cleaned.isprintable():
-        raise ConfigurationError(f"client name must be 1-{_MAX_NAME} printable characters")
+        raise ConfigurationError(f"{what} name must be 1-{_MAX_NAME} printable characters")
     return cleaned
 
 
@@ -174,6 +192,39 @@ def dedupe(items: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewRevocation:
+    """A revocation row ready to store for one client (storage adds ``seq`` and the time)."""
+
+    kind: RevocationKind
+    expires_at: int
+    jti: str | None = None
+    api_id: str | None = None
+    not_before: int | None = None
+
+
+def cutoff(now: float, api_id: str | None = None) -> NewRevocation:
+    """The cutoff of a client's tokens issued before now (``api_id``: only that product).
+
+    ``not_before`` is the next whole second: ``iat`` has whole seconds, so a token issued in
+    the same second as the change counts as issued before it. The token server issues with
+    ``iat = max(int(now), tokens_not_before)``, so a token issued after the change is never
+    caught by it.
+    """
+    not_before = math.floor(now) + 1
+    return NewRevocation(
+        kind="client" if api_id is None else "product",
+        api_id=api_id,
+        not_before=not_before,
+        expires_at=not_before + CUTOFF_SECONDS,
+    )
+
+
+def cutoff_is_live(not_before: int, now: float) -> bool:
+    """True while a cutoff written with ``not_before`` can still catch an accepted token."""
+    return not_before + CUTOFF_SECONDS >= now
+
+
 @dataclass(frozen=True, slots=True, kw_only=True, repr=False)
 class NewClient:
     """A client that passed the checks, ready to store: its secret only as the peppered digest."""
@@ -236,7 +287,8 @@ class RegistryRules(ABC):
         return await self._insert_client(new), plain
 
     async def set_status(self, client_id: str, status: ClientStatus) -> ClientRecord:
-        """Enable or disable a client.
+        """Enable or disable a client; disabling also writes a cutoff of its live tokens, in
+        the same transaction.
 
         Raises:
             NotFoundError: unknown client.
@@ -245,7 +297,8 @@ class RegistryRules(ABC):
         """
         if status not in ("active", "disabled"):
             raise ConfigurationError("status must be 'active' or 'disabled'")
-        return await self._store_status(client_id, status)
+        revoke = cutoff(self._clock()) if status == "disabled" else None
+        return await self._store_status(client_id, status, revoke)
 
     async def rotate_secret(
         self, client_id: str, secret: str | None = None, *, grace: float = 0
@@ -270,16 +323,19 @@ class RegistryRules(ABC):
             NotFoundError: unknown client or API.
             UnavailableError: the database cannot be reached.
         """
-        return await self._store_subscription(client_id, api_id, subscribed=True)
+        return await self._store_subscription(client_id, api_id, subscribed=True, revoke=None)
 
     async def unsubscribe(self, client_id: str, api_id: str) -> ClientRecord:
-        """Remove a subscription (idempotent).
+        """Remove a subscription (idempotent); the client's live tokens lose the product (a
+        cutoff written in the same transaction, even when there was no subscription: a
+        token may still carry a product whose subscription went earlier).
 
         Raises:
             NotFoundError: unknown client or API.
             UnavailableError: the database cannot be reached.
         """
-        return await self._store_subscription(client_id, api_id, subscribed=False)
+        revoke = cutoff(self._clock(), api_id)
+        return await self._store_subscription(client_id, api_id, subscribed=False, revoke=revoke)
 
     async def create_product(self, product: ApiProduct) -> ApiProduct:
         """Add a custom API product.
@@ -303,8 +359,11 @@ class RegistryRules(ABC):
         """Store ``new`` with one current secret; refuse a taken id, then an unknown API."""
 
     @abstractmethod
-    async def _store_status(self, client_id: str, status: ClientStatus) -> ClientRecord:
-        """Set the status of an existing client (``NotFoundError`` otherwise)."""
+    async def _store_status(
+        self, client_id: str, status: ClientStatus, revoke: NewRevocation | None
+    ) -> ClientRecord:
+        """Set the status of an existing client (``NotFoundError`` otherwise) and append
+        ``revoke``, if any, in the same transaction."""
 
     @abstractmethod
     async def _replace_secret(
@@ -315,10 +374,10 @@ class RegistryRules(ABC):
 
     @abstractmethod
     async def _store_subscription(
-        self, client_id: str, api_id: str, *, subscribed: bool
+        self, client_id: str, api_id: str, *, subscribed: bool, revoke: NewRevocation | None
     ) -> ClientRecord:
         """Add or remove one subscription, idempotently (unknown client, then unknown API:
-        ``NotFoundError``)."""
+        ``NotFoundError``), and append ``revoke``, if any, in the same transaction."""
 
     @abstractmethod
     async def _insert_product(self, product: ApiProduct) -> ApiProduct:

@@ -1,5 +1,6 @@
-"""``SqlRegistry``'s clients: the hot-path read, listings, status, secrets and PoP keys
-(tables ``clients``, ``client_secrets``, ``client_keys``).
+"""``SqlRegistry``'s clients: the hot-path read, listings, status, secrets, PoP keys and
+subscriptions, and the product catalogue they subscribe to (tables ``clients``,
+``client_secrets``, ``client_keys``, ``subscriptions``, ``api_products``).
 
 Nothing is cached but parsed key objects, so a change made by the CLI or another node is seen
 by the next request (A8 ``TAAP_REGISTRY_CACHE=0``).
@@ -17,16 +18,23 @@ from sqlalchemy.engine import Connection
 from taap.core.keys import PublicKey
 from taap.errors import ConfigurationError, NotFoundError
 from taap.server.registry._decoy import is_decoy
-from taap.server.registry._rules import NewClient, is_client_id, to_datetime
+from taap.server.registry._rules import NewClient, NewRevocation, is_client_id, to_datetime
+from taap.server.registry._sql_access import append_revocations
 from taap.server.registry._sql_core import ALL_CLIENTS_SQL, CLIENT_SQL, SqlRegistryCore
-from taap.server.registry._sql_tables import client_keys, client_secrets, clients, subscriptions
-from taap.server.registry.port import ClientRecord, ClientStatus
+from taap.server.registry._sql_tables import (
+    api_products,
+    client_keys,
+    client_secrets,
+    clients,
+    subscriptions,
+)
+from taap.server.registry.port import ApiProduct, ClientRecord, ClientStatus
 
 __all__ = ["SqlClients"]
 
 
 class SqlClients(SqlRegistryCore):
-    """Clients with their secrets and keys."""
+    """Clients with their secrets, keys and subscriptions; the product catalogue."""
 
     # -- hot path -----------------------------------------------------------------------
     async def get_client(self, client_id: str) -> ClientRecord | None:
@@ -39,7 +47,7 @@ class SqlClients(SqlRegistryCore):
             return None
         now = to_datetime(self._clock())
         rows = await self._runner.fetch(CLIENT_SQL, {"cid": client_id, "now": now})
-        return self._record(client_id, rows)
+        return self._record(client_id, rows, now.timestamp())
 
     # -- administration -----------------------------------------------------------------
     async def list_clients(self) -> Sequence[ClientRecord]:
@@ -57,7 +65,7 @@ class SqlClients(SqlRegistryCore):
         for row in await self._runner.read(work, retry=True):
             if not is_decoy(row[-1]):
                 grouped.setdefault(row[-1], []).append(row[:-1])
-        records = [self._record(cid, rows) for cid, rows in grouped.items()]
+        records = [self._record(cid, rows, now.timestamp()) for cid, rows in grouped.items()]
         found = [r for r in records if r is not None]  # rows of a client deleted meanwhile
         return sorted(found, key=lambda r: (r.created_at, r.client_id))
 
@@ -145,11 +153,15 @@ class SqlClients(SqlRegistryCore):
 
         return await self._write(work, duplicate=f"client id {cid!r} is already registered")
 
-    async def _store_status(self, client_id: str, status: ClientStatus) -> ClientRecord:
+    async def _store_status(
+        self, client_id: str, status: ClientStatus, revoke: NewRevocation | None
+    ) -> ClientRecord:
         now = to_datetime(self._clock())
 
         def work(conn: Connection) -> ClientRecord:
             self._touch(conn, client_id, now, status=status)
+            if revoke is not None:
+                append_revocations(conn, client_id, [revoke], now)
             return self._load(conn, client_id, now)
 
         return await self._write(work)
@@ -182,6 +194,68 @@ class SqlClients(SqlRegistryCore):
             self._insert_secret(conn, client_id, digest, weak=weak, now=now)
 
         await self._write(work)
+
+    async def _store_subscription(
+        self, client_id: str, api_id: str, *, subscribed: bool, revoke: NewRevocation | None
+    ) -> ClientRecord:
+        now = to_datetime(self._clock())
+        match = (subscriptions.c.client_id == client_id, subscriptions.c.api_id == api_id)
+
+        def work(conn: Connection) -> ClientRecord:
+            self._touch(conn, client_id, now)
+            self._require_product(conn, api_id)
+            if not subscribed:
+                conn.execute(sa.delete(subscriptions).where(*match))
+            elif not conn.execute(sa.select(subscriptions.c.api_id).where(*match)).first():
+                # Idempotent: an existing subscription (the primary key) is left as it is.
+                conn.execute(
+                    subscriptions.insert().values(
+                        client_id=client_id, api_id=api_id, created_at=now
+                    )
+                )
+            if revoke is not None:
+                append_revocations(conn, client_id, [revoke], now)
+            return self._load(conn, client_id, now)
+
+        return await self._write(work)
+
+    # -- the product catalogue ----------------------------------------------------------
+    async def list_products(self) -> Sequence[ApiProduct]:
+        """Every API product, sorted by id.
+
+        Raises:
+            UnavailableError: the database cannot be reached.
+        """
+        rows = await self._runner.read(
+            lambda conn: conn.execute(sa.select(api_products).order_by(api_products.c.id)).all(),
+            retry=True,
+        )
+        return [
+            ApiProduct(id=r.id, name=r.name, token_server=r.token_server, base_path=r.base_path)
+            for r in rows
+        ]
+
+    async def _insert_product(self, product: ApiProduct) -> ApiProduct:
+        now = to_datetime(self._clock())
+        duplicate = f"API {product.id!r} already exists"
+
+        def work(conn: Connection) -> ApiProduct:
+            if conn.execute(
+                sa.select(api_products.c.id).where(api_products.c.id == product.id)
+            ).first():
+                raise ConfigurationError(duplicate)
+            conn.execute(
+                api_products.insert().values(
+                    id=product.id,
+                    name=product.name,
+                    token_server=product.token_server,
+                    base_path=product.base_path,
+                    created_at=now,
+                )
+            )
+            return product
+
+        return await self._write(work, duplicate=duplicate)
 
     # -- helpers (run inside a connection) ----------------------------------------------
     @staticmethod

@@ -1,10 +1,10 @@
 """What every part of ``SqlRegistry`` shares: its state, the one-statement client read, and the
 helpers its statements call inside a connection.
 
-The client read is one statement (a ``UNION ALL`` of the client row, its live secrets, keys and
-subscriptions). An unknown id reads the timing decoy's rows instead and its record is built
-before the answer ``None`` (SECURITY.md A2; :mod:`taap.server.registry._decoy`), so both cost
-the same.
+The client read is one statement (a ``UNION ALL`` of the client row, its live secrets, keys,
+subscriptions and newest token cutoff). An unknown id reads the timing decoy's rows instead and
+its record is built before the answer ``None`` (SECURITY.md A2;
+:mod:`taap.server.registry._decoy`), so both cost the same.
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ from sqlalchemy.engine import Connection
 
 from taap.core.keys import PrivateKey, PublicKey, load_public_key
 from taap.errors import ConfigurationError, NotFoundError
+from taap.server.registry._access import AccessRules
 from taap.server.registry._decoy import DECOY_CLIENT_ID, is_decoy
 from taap.server.registry._rules import (
     DEFAULT_CLIENT_ID_PREFIX,
     DEFAULT_KEY_PUBLISH_SECONDS,
-    RegistryRules,
+    cutoff_is_live,
 )
 from taap.server.registry._sql_runner import Runner
 from taap.server.registry._sql_tables import (
@@ -32,6 +33,7 @@ from taap.server.registry._sql_tables import (
     client_keys,
     client_secrets,
     clients,
+    revocations,
     subscriptions,
 )
 from taap.server.registry.database import DatabaseUrl
@@ -44,7 +46,8 @@ T = TypeVar("T")
 TIMESTAMP = sa.DateTime(timezone=True)
 _MAX_PARSED_KEYS = 10_000
 # After ``kind``: head row (c) name, status, times, found; secret (s) digest, time, weak, id;
-# key (k) thumbprint, PEM, time, id; subscription (a) API id, time. Unused columns are NULL.
+# key (k) thumbprint, PEM, time, id; subscription (a) API id, time; newest cutoff (r) its
+# not_before. Unused columns are NULL.
 _MEMBER_COLUMNS = ("a", "b", "t1", "t2", "f", "n")
 
 
@@ -64,12 +67,13 @@ def _null(type_: Any) -> sa.Cast[Any]:
 
 
 def _client_statement(*, every: bool = False) -> sa.CompoundSelect[Any]:
-    """The client row, its live secrets, keys and subscriptions: one round trip.
+    """The client row, its live secrets, keys, subscriptions and newest cutoff: one round trip.
 
     An unknown id reads the timing decoy's rows instead (SECURITY.md A2: the same index
     lookups, the same number of rows, the same record to build); the head row's ``f`` says
     whether the id asked for was found. ``every``: all clients at once (listings), each row
-    led by its client id.
+    ending in its client id. The cutoff member is an aggregate: exactly one row per client,
+    NULL when it has none.
     """
     cid = sa.bindparam("cid", type_=sa.String)
     now = sa.bindparam("now", type_=TIMESTAMP)
@@ -92,7 +96,7 @@ def _client_statement(*, every: bool = False) -> sa.CompoundSelect[Any]:
         )
         return sa.select(sa.literal_column(f"'{kind}'").label("kind"), *labelled)
 
-    c, s, k, a = clients.c, client_secrets.c, client_keys.c, subscriptions.c
+    c, s, k, a, r = clients.c, client_secrets.c, client_keys.c, subscriptions.c, revocations.c
     text, time_, flag, number = (_null(t) for t in (sa.Text, TIMESTAMP, sa.Boolean, sa.Integer))
     found = flag if every else (c.id == cid)
     head = scoped(member("c", c.name, c.status, c.created_at, c.updated_at, found, number), c.id)
@@ -100,7 +104,11 @@ def _client_statement(*, every: bool = False) -> sa.CompoundSelect[Any]:
     live = scoped(live.where(sa.or_(s.expires_at.is_(None), s.expires_at > now)), s.client_id)
     keys = scoped(member("k", k.thumbprint, k.pem, k.created_at, time_, flag, k.id), k.client_id)
     apis = scoped(member("a", a.api_id, text, a.created_at, time_, flag, number), a.client_id)
-    return sa.union_all(head, live, keys, apis)
+    newest = member("r", text, text, time_, time_, flag, sa.func.max(r.not_before))
+    newest = scoped(newest.where(r.not_before.is_not(None)), r.client_id)
+    if every:
+        newest = newest.group_by(r.client_id)
+    return sa.union_all(head, live, keys, apis, newest)
 
 
 #: One client by ``cid`` (the decoy's rows for an unknown id), secrets live at ``now``.
@@ -109,7 +117,7 @@ CLIENT_SQL = _client_statement()
 ALL_CLIENTS_SQL = _client_statement(every=True)
 
 
-class SqlRegistryCore(RegistryRules):
+class SqlRegistryCore(AccessRules):
     """State and in-connection helpers of ``SqlRegistry``; each concern's part derives from it."""
 
     def __init__(
@@ -160,7 +168,7 @@ class SqlRegistryCore(RegistryRules):
 
     def _load(self, conn: Connection, client_id: str, now: datetime) -> ClientRecord:
         rows = conn.execute(CLIENT_SQL, {"cid": client_id, "now": now}).all()
-        record = self._record(client_id, rows)
+        record = self._record(client_id, rows, now.timestamp())
         if record is None:
             raise NotFoundError(f"unknown client {client_id!r}")
         return record
@@ -173,9 +181,12 @@ class SqlRegistryCore(RegistryRules):
             key = self._public_keys[pem] = load_public_key(pem)
         return key
 
-    def _record(self, client_id: str, rows: Sequence[Sequence[Any]]) -> ClientRecord | None:
+    def _record(
+        self, client_id: str, rows: Sequence[Sequence[Any]], now: float
+    ) -> ClientRecord | None:
         head = None
         found = True
+        newest = 0
         digests: list[bytes] = []
         weak = False
         keys: list[tuple[int, str]] = []
@@ -190,6 +201,8 @@ class SqlRegistryCore(RegistryRules):
                 weak = weak or bool(row[5])
             elif kind == "k":
                 keys.append((row[6], row[2]))  # (registration order, PEM)
+            elif kind == "r":
+                newest = int(row[6] or 0)
             else:
                 apis.append(a)
         if head is None:
@@ -207,5 +220,6 @@ class SqlRegistryCore(RegistryRules):
             apis=tuple(sorted(apis)),
             created_at=utc(created),
             updated_at=utc(updated),
+            tokens_not_before=newest if newest and cutoff_is_live(newest, now) else 0,
         )
         return record if found else None

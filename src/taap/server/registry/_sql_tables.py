@@ -1,4 +1,4 @@
-"""The registry schema as SQLAlchemy Core tables (what migration 0001 creates).
+"""The registry schema as SQLAlchemy Core tables (what the migrations create).
 
 The migrations do not import this module (a migration must keep describing the schema of its
 own version); a test compares the two so they cannot drift apart.
@@ -15,6 +15,9 @@ __all__ = [
     "client_secrets",
     "clients",
     "metadata",
+    "resource_server_secrets",
+    "resource_servers",
+    "revocations",
     "signing_keys",
     "subscriptions",
 ]
@@ -107,4 +110,56 @@ signing_keys = sa.Table(
     sa.Column("created_at", _TS, nullable=False),
     sa.Column("publish_until", _TS, nullable=True),
     sa.Column("retired", sa.Boolean, nullable=False),
+)
+
+resource_servers = sa.Table(
+    "resource_servers",
+    metadata,
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", _TS, nullable=False),
+    sa.Column("updated_at", _TS, nullable=False),
+    sa.CheckConstraint("status IN ('active', 'disabled')", name="ck_resource_servers_status"),
+)
+
+resource_server_secrets = sa.Table(
+    "resource_server_secrets",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "resource_server_id",
+        sa.String(128),
+        sa.ForeignKey("resource_servers.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    # HMAC-SHA-256(pepper, secret), hex, as for clients.
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("created_at", _TS, nullable=False),
+    # NULL: the current secret; a time: the previous secret, valid until then (rotation).
+    sa.Column("expires_at", _TS, nullable=True),
+)
+
+#: 64-bit everywhere but SQLite, whose AUTOINCREMENT needs exactly ``INTEGER PRIMARY KEY``
+#: (which is 64-bit there anyway).
+_SEQ = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+revocations = sa.Table(
+    "revocations",
+    metadata,
+    # The change sequence guards poll: AUTOINCREMENT on SQLite, so a seq is never reused after
+    # the newest rows are pruned (a reader past it would miss the reused one).
+    sa.Column("seq", _SEQ, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(8), nullable=False),
+    # Not a foreign key: a revocation outlives the client it names.
+    sa.Column("client_id", sa.String(128), nullable=False, index=True),
+    sa.Column("jti", sa.String(256), nullable=True),
+    sa.Column("api_id", sa.String(64), nullable=True),
+    # POSIX seconds (64-bit: past 2038).
+    sa.Column("not_before", sa.BigInteger, nullable=True),
+    sa.Column("expires_at", sa.BigInteger, nullable=False, index=True),
+    sa.Column("created_at", _TS, nullable=False),
+    sa.CheckConstraint("kind IN ('token', 'client', 'product')", name="ck_revocations_kind"),
+    sqlite_autoincrement=True,
 )

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from secrets import token_bytes
 
 from taap.core.keys import PrivateKey, PublicKey, generate_private_key
 from taap.errors import ConfigurationError, NotFoundError
+from taap.server.registry._access import AccessRules, NewResourceServer, unknown_resource_server
 from taap.server.registry._decoy import DECOY_API, DECOY_CLIENT_ID
 from taap.server.registry._rules import (
     DEFAULT_CLIENT_ID_PREFIX,
     DEFAULT_KEY_PUBLISH_SECONDS,
     NewClient,
-    RegistryRules,
+    NewRevocation,
+    cutoff_is_live,
     is_client_id,
     publishable_keys,
     to_datetime,
@@ -28,6 +30,9 @@ from taap.server.registry.port import (
     ApiProduct,
     ClientRecord,
     ClientStatus,
+    ResourceServerRecord,
+    ResourceServerStatus,
+    RevocationEntry,
     SigningKeyRecord,
 )
 
@@ -53,7 +58,29 @@ class _Client:
     updated_at: float
 
 
-class MemoryRegistry(RegistryRules):
+@dataclass(slots=True)
+class _ResourceServer:
+    id: str
+    name: str
+    status: ResourceServerStatus
+    secrets: list[_Secret]
+    created_at: float
+    updated_at: float
+
+
+def _rotated(secrets: list[_Secret], new: _Secret, grace: float, now: float) -> list[_Secret]:
+    """``new`` as the current secret; the current one kept ``grace`` seconds when ``grace`` >
+    0, every other one dropped (at most two live secrets)."""
+    current = [s for s in secrets if s.expires_at is None]
+    kept = [replace(s, expires_at=now + grace) for s in current[:1]] if grace > 0 else []
+    return [new, *kept]
+
+
+def _live(secrets: list[_Secret], now: float) -> tuple[bytes, ...]:
+    return tuple(s.digest for s in secrets if s.expires_at is None or s.expires_at > now)
+
+
+class MemoryRegistry(AccessRules):
     """The whole registry in dictionaries; seeded with the five A5 products and one key.
 
     ``clock`` returns POSIX seconds (injected so tests can move time); ``signing_key_bits`` is
@@ -75,6 +102,9 @@ class MemoryRegistry(RegistryRules):
         self._clients: dict[str, _Client] = {}
         self._products: dict[str, ApiProduct] = {p.id: p for p in DEFAULT_PRODUCTS}
         self._signing: list[SigningKeyRecord] = []
+        self._revocations: list[RevocationEntry] = []  # by seq
+        self._seq = 0
+        self._resource_servers: dict[str, _ResourceServer] = {}
         now = clock()
         # Kept apart from ``_clients``: invisible to listings and admin calls by construction.
         self._decoy = _Client(
@@ -116,6 +146,11 @@ class MemoryRegistry(RegistryRules):
     async def ping(self) -> bool:
         """Always reachable."""
         return True
+
+    async def list_resource_servers(self) -> Sequence[ResourceServerRecord]:
+        """Every resource server, oldest first."""
+        ordered = sorted(self._resource_servers.values(), key=lambda r: (r.created_at, r.id))
+        return [self._rs_record(r) for r in ordered]
 
     # -- administration -----------------------------------------------------------------
     async def list_clients(self) -> Sequence[ClientRecord]:
@@ -210,28 +245,32 @@ class MemoryRegistry(RegistryRules):
         self._clients[new.client_id] = client
         return self._record(client)
 
-    async def _store_status(self, client_id: str, status: ClientStatus) -> ClientRecord:
+    async def _store_status(
+        self, client_id: str, status: ClientStatus, revoke: NewRevocation | None
+    ) -> ClientRecord:
         client = self._client(client_id)
         client.status = status
+        if revoke is not None:
+            self._append(client_id, [revoke])
         return self._touch(client)
 
     async def _replace_secret(
         self, client_id: str, digest: bytes, *, weak: bool, grace: float
     ) -> None:
         client = self._client(client_id)
-        now = self._clock()
-        current = [s for s in client.secrets if s.expires_at is None]
-        kept = [replace(s, expires_at=now + grace) for s in current[:1]] if grace > 0 else []
-        client.secrets = [_Secret(digest=digest, weak=weak, expires_at=None), *kept]
+        new = _Secret(digest=digest, weak=weak, expires_at=None)
+        client.secrets = _rotated(client.secrets, new, grace, self._clock())
         self._touch(client)
 
     async def _store_subscription(
-        self, client_id: str, api_id: str, *, subscribed: bool
+        self, client_id: str, api_id: str, *, subscribed: bool, revoke: NewRevocation | None
     ) -> ClientRecord:
         client = self._client(client_id)
         self._product(api_id)
         others = [a for a in client.apis if a != api_id]
         client.apis = sorted([*others, api_id]) if subscribed else others
+        if revoke is not None:
+            self._append(client_id, [revoke])
         return self._touch(client)
 
     async def _insert_product(self, product: ApiProduct) -> ApiProduct:
@@ -239,6 +278,45 @@ class MemoryRegistry(RegistryRules):
             raise ConfigurationError(f"API {product.id!r} already exists")
         self._products[product.id] = product
         return product
+
+    # -- storage steps of AccessRules -----------------------------------------------------
+    async def _read_revocations(self, seq: int, limit: int) -> Sequence[RevocationEntry]:
+        now = self._clock()
+        return [r for r in self._revocations if r.seq > seq and r.expires_at >= now][:limit]
+
+    async def _store_revocations(self, client_id: str, rows: Sequence[NewRevocation]) -> None:
+        self._client(client_id)
+        self._append(client_id, rows)
+
+    async def _read_resource_server(self, rs_id: str) -> ResourceServerRecord | None:
+        found = self._resource_servers.get(rs_id)
+        return None if found is None else self._rs_record(found)
+
+    async def _insert_resource_server(self, new: NewResourceServer) -> ResourceServerRecord:
+        now = self._clock()
+        secret = _Secret(digest=new.digest, weak=False, expires_at=None)
+        server = _ResourceServer(new.id, new.name, "active", [secret], now, now)
+        self._resource_servers[new.id] = server
+        return self._rs_record(server)
+
+    async def _store_resource_server_status(
+        self, rs_id: str, status: ResourceServerStatus
+    ) -> ResourceServerRecord:
+        server = self._resource_server(rs_id)
+        server.status, server.updated_at = status, self._clock()
+        return self._rs_record(server)
+
+    async def _replace_resource_server_secret(
+        self, rs_id: str, digest: bytes, *, grace: float
+    ) -> None:
+        server = self._resource_server(rs_id)
+        now = self._clock()
+        new = _Secret(digest=digest, weak=False, expires_at=None)
+        server.secrets, server.updated_at = _rotated(server.secrets, new, grace, now), now
+
+    async def _delete_resource_server(self, rs_id: str) -> None:
+        self._resource_server(rs_id)
+        del self._resource_servers[rs_id]
 
     # -- helpers ------------------------------------------------------------------------
     def _signing_record(self, key: PrivateKey) -> SigningKeyRecord:
@@ -256,6 +334,35 @@ class MemoryRegistry(RegistryRules):
             raise NotFoundError(f"unknown API {api_id!r}")
         return product
 
+    def _append(self, client_id: str, rows: Sequence[NewRevocation]) -> None:
+        """Prune expired rows, then append ``rows`` (a token already revoked is skipped)."""
+        now = self._clock()
+        self._revocations = [r for r in self._revocations if r.expires_at >= now]
+        done = {r.jti for r in self._revocations if r.kind == "token" and r.client_id == client_id}
+        for row in rows:
+            if row.kind == "token" and row.jti in done:
+                continue
+            done.add(row.jti)
+            self._seq += 1
+            entry = RevocationEntry(seq=self._seq, client_id=client_id, **asdict(row))
+            self._revocations.append(entry)
+
+    def _resource_server(self, rs_id: str) -> _ResourceServer:
+        server = self._resource_servers.get(rs_id)
+        if server is None:
+            raise unknown_resource_server(rs_id)
+        return server
+
+    def _rs_record(self, server: _ResourceServer) -> ResourceServerRecord:
+        return ResourceServerRecord(
+            id=server.id,
+            name=server.name,
+            status=server.status,
+            secret_digests=_live(server.secrets, self._clock()),
+            created_at=to_datetime(server.created_at),
+            updated_at=to_datetime(server.updated_at),
+        )
+
     def _touch(self, client: _Client) -> ClientRecord:
         client.updated_at = self._clock()
         return self._record(client)
@@ -263,6 +370,13 @@ class MemoryRegistry(RegistryRules):
     def _record(self, client: _Client) -> ClientRecord:
         now = self._clock()
         live = [s for s in client.secrets if s.expires_at is None or s.expires_at > now]
+        # As SqlRegistry: the newest stored cutoff, counted while it can still catch a token.
+        cutoffs = [
+            r.not_before
+            for r in self._revocations
+            if r.client_id == client.client_id and r.not_before is not None
+        ]
+        newest = max(cutoffs, default=0)
         return ClientRecord(
             client_id=client.client_id,
             name=client.name,
@@ -273,4 +387,5 @@ class MemoryRegistry(RegistryRules):
             apis=tuple(client.apis),
             created_at=to_datetime(client.created_at),
             updated_at=to_datetime(client.updated_at),
+            tokens_not_before=newest if newest and cutoff_is_live(newest, now) else 0,
         )

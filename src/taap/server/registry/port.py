@@ -22,18 +22,34 @@ from taap.core.keys import PrivateKey, PublicKey
 
 __all__ = [
     "DEFAULT_PRODUCTS",
+    "LONGEST_TOKEN_SECONDS",
+    "REVOCATION_SLACK_SECONDS",
     "ApiProduct",
     "ClientRecord",
     "ClientStatus",
     "Registry",
     "RegistryAdmin",
     "RegistryReader",
+    "ResourceServerRecord",
+    "ResourceServerStatus",
+    "RevocationEntry",
+    "RevocationKind",
     "SigningKeyRecord",
     "TokenServerVersion",
 ]
 
 ClientStatus = Literal["active", "disabled"]
+ResourceServerStatus = Literal["active", "disabled"]
 TokenServerVersion = Literal["v2", "v6"]
+RevocationKind = Literal["token", "client", "product"]
+
+#: The longest access-token lifetime ``TAAP_TOKEN_TTL`` allows: a cutoff older than this (plus
+#: the slack below) can no longer catch a token that any guard still accepts.
+LONGEST_TOKEN_SECONDS = 86400
+#: How long a revocation is kept past the last moment its token could expire: the largest
+#: verification leeway ``TAAP_LEEWAY`` allows (300 s), since a guard accepts a token that long
+#: after its ``exp``, plus a minute of clock skew between nodes.
+REVOCATION_SLACK_SECONDS = 300 + 60
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,12 +99,58 @@ class ClientRecord:
     apis: tuple[str, ...]
     created_at: datetime
     updated_at: datetime
+    #: The newest cutoff of this client's live tokens (``revoke_client_tokens``, a disable or
+    #: an unsubscribe), in POSIX seconds; 0 when none is live. A token issued with an ``iat``
+    #: below it is caught by that cutoff, so the token server issues with
+    #: ``iat = max(int(now), tokens_not_before)``.
+    tokens_not_before: int = 0
 
     def __repr__(self) -> str:
         # Digests are not secrets, but nothing secret-derived belongs in a repr either.
         return (
             f"ClientRecord(client_id={self.client_id!r}, name={self.name!r}, "
             f"status={self.status!r}, keys={len(self.keys)}, apis={list(self.apis)!r})"
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RevocationEntry:
+    """One row of the append-only revocation list (docs/registry.md, "Revocations").
+
+    - ``token``: the token ``jti`` of ``client_id`` is revoked;
+    - ``client``: every token of ``client_id`` with ``iat < not_before`` is revoked;
+    - ``product``: every token of ``client_id`` with ``iat < not_before`` loses ``api_id``.
+
+    ``seq`` grows with every row, in commit order, so a reader that remembers the last ``seq``
+    it saw misses nothing; ``expires_at`` (POSIX seconds) is when the row stops mattering and
+    may be pruned.
+    """
+
+    seq: int
+    kind: RevocationKind
+    client_id: str
+    jti: str | None
+    api_id: str | None
+    not_before: int | None
+    expires_at: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+class ResourceServerRecord:
+    """A registered resource server (an introspection caller). ``secret_digests`` are
+    HMAC-SHA-256(pepper, secret) values of its live secrets, as for clients."""
+
+    id: str
+    name: str
+    status: ResourceServerStatus
+    secret_digests: tuple[bytes, ...]
+    created_at: datetime
+    updated_at: datetime
+
+    def __repr__(self) -> str:
+        return (
+            f"ResourceServerRecord(id={self.id!r}, name={self.name!r}, status={self.status!r}, "
+            f"secrets={len(self.secret_digests)})"
         )
 
 
@@ -117,6 +179,15 @@ class RegistryReader(Protocol):
         """Keys to publish in JWKS, the active signing key first."""
         ...
 
+    async def revocations_after(self, seq: int, *, limit: int = 10000) -> Sequence[RevocationEntry]:
+        """Revocations with a ``seq`` above ``seq`` that have not expired, oldest first, at
+        most ``limit`` of them (``ConfigurationError`` outside 1-100000)."""
+        ...
+
+    async def get_resource_server(self, rs_id: str) -> ResourceServerRecord | None:
+        """The resource server with its live secrets, or ``None``."""
+        ...
+
     async def ping(self) -> bool: ...
 
     async def close(self) -> None: ...
@@ -139,7 +210,9 @@ class RegistryAdmin(Protocol):
 
     async def list_clients(self) -> Sequence[ClientRecord]: ...
 
-    async def set_status(self, client_id: str, status: ClientStatus) -> ClientRecord: ...
+    async def set_status(self, client_id: str, status: ClientStatus) -> ClientRecord:
+        """Enable or disable a client; disabling also revokes its live tokens (a cutoff)."""
+        ...
 
     async def rotate_secret(
         self, client_id: str, secret: str | None = None, *, grace: float = 0
@@ -154,7 +227,38 @@ class RegistryAdmin(Protocol):
 
     async def subscribe(self, client_id: str, api_id: str) -> ClientRecord: ...
 
-    async def unsubscribe(self, client_id: str, api_id: str) -> ClientRecord: ...
+    async def unsubscribe(self, client_id: str, api_id: str) -> ClientRecord:
+        """Remove a subscription; the client's live tokens lose the product (a cutoff)."""
+        ...
+
+    async def revoke_tokens(
+        self, client_id: str, jtis: Sequence[str], *, expires_at: int | None = None
+    ) -> None:
+        """Revoke the client's tokens ``jtis``, whose ``exp`` is ``expires_at`` (``None``:
+        unknown, kept as long as the longest token lives)."""
+        ...
+
+    async def revoke_client_tokens(self, client_id: str) -> int:
+        """Revoke every token the client holds now; returns the cutoff's ``not_before``."""
+        ...
+
+    async def create_resource_server(self, *, name: str) -> tuple[ResourceServerRecord, str]:
+        """Register a resource server; returns the record and its plaintext secret (shown
+        once)."""
+        ...
+
+    async def list_resource_servers(self) -> Sequence[ResourceServerRecord]: ...
+
+    async def set_resource_server_status(
+        self, rs_id: str, status: ResourceServerStatus
+    ) -> ResourceServerRecord: ...
+
+    async def rotate_resource_server_secret(self, rs_id: str, *, grace: float = 0) -> str:
+        """Replace the secret (the previous one stays valid ``grace`` seconds); returns the new
+        plaintext secret (shown once)."""
+        ...
+
+    async def remove_resource_server(self, rs_id: str) -> None: ...
 
     async def create_product(self, product: ApiProduct) -> ApiProduct: ...
 

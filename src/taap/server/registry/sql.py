@@ -4,9 +4,10 @@
 migrations, makes sure a signing key exists, and returns a :class:`SqlRegistry`.
 
 ``SqlRegistry`` is assembled from one part per concern, each over its own tables: clients with
-their secrets and keys (``_sql_clients``), products and subscriptions (``_sql_products``),
-signing keys (``_sql_signing_keys``); what they share, the hot-path client statement included,
-is in ``_sql_core``. Statements run through ``_sql_runner``.
+their secrets, keys and subscriptions, and the products (``_sql_clients``), signing keys
+(``_sql_signing_keys``), revocations and resource servers (``_sql_access``); what they share,
+the hot-path client statement included, is in ``_sql_core``. Statements run through
+``_sql_runner``.
 
 Hot path: :meth:`SqlRegistry.get_client` is one statement and nothing is cached but parsed key
 objects, so a change made by the CLI or another node is seen by the next request (A8
@@ -31,8 +32,8 @@ from taap.server.registry._rules import (
     check_prefix,
     to_datetime,
 )
+from taap.server.registry._sql_access import SqlAccess
 from taap.server.registry._sql_clients import SqlClients
-from taap.server.registry._sql_products import SqlProducts
 from taap.server.registry._sql_runner import make_runner
 from taap.server.registry._sql_signing_keys import SqlSigningKeys, ensure_signing_key
 from taap.server.registry.database import DatabaseUrl, parse_database_url
@@ -40,7 +41,7 @@ from taap.server.registry.database import DatabaseUrl, parse_database_url
 __all__ = ["SqlRegistry", "downgrade_database", "open_registry", "upgrade_database"]
 
 
-class SqlRegistry(SqlClients, SqlProducts, SqlSigningKeys):
+class SqlRegistry(SqlClients, SqlSigningKeys, SqlAccess):
     """:class:`~taap.server.registry.port.Registry` on a SQL database. Build it with
     :func:`open_registry`; ``clock`` returns POSIX seconds (tests move it)."""
 
