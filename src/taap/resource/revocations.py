@@ -108,7 +108,7 @@ class RevocationWatcher:
         self._fetch = fetch
         self._clock = clock
         self._lock: asyncio.Lock | None = None
-        self._background: asyncio.Task[None] | None = None
+        self._background: asyncio.Task[bool] | None = None
         self._failing = False
         #: fetches tried and fetches failed (tests, metrics)
         self.fetches = 0
