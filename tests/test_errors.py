@@ -29,6 +29,7 @@ A6_TABLE = [
     (errors.PopReplayedError, 401, "invalid_request", "pop_replayed"),
     (errors.NotSubscribedError, 403, "access_denied", "not_subscribed"),
     (errors.TokenInvalidError, 401, "invalid_token", "token_invalid"),
+    (errors.TokenRevokedError, 401, "invalid_token", "token_revoked"),
     (errors.UnavailableError, 503, "temporarily_unavailable", "unavailable"),
 ]
 

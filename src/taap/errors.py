@@ -28,6 +28,7 @@
     ├── NotSubscribedError                 403 not_subscribed
     ├── TokenInvalidError                  401 token_invalid (guard: Bearer token)
     │   └── UnknownKeyIdError              same wire form; the token's kid is not known
+    ├── TokenRevokedError                  401 token_revoked (revoked, or its client disabled)
     ├── UnavailableError                   503 unavailable (+ Retry-After)
     └── TransportError                     client side: the server could not be reached
 
@@ -66,6 +67,7 @@ __all__ = [
     "ScopeInvalidError",
     "TaapError",
     "TokenInvalidError",
+    "TokenRevokedError",
     "TransportError",
     "UnavailableError",
     "UnknownKeyIdError",
@@ -271,6 +273,15 @@ class TokenInvalidError(TaapError):
     error = "invalid_token"
     error_code = "token_invalid"
     default_description = "access token is missing or invalid"
+
+
+class TokenRevokedError(TaapError):
+    """The access token was revoked, or its client disabled, after it was issued."""
+
+    status_code = 401
+    error = "invalid_token"
+    error_code = "token_revoked"
+    default_description = "access token has been revoked"
 
 
 class UnknownKeyIdError(TokenInvalidError):
