@@ -59,6 +59,9 @@ def test_canonical_uri(path: str | bytes, query: str | bytes, expected: str) -> 
         ("/a", "q=%E2%82"),
         (b"/\xff", b""),
         ("/a", b"q=\xc3"),
+        ("/a\udcff", ""),  # lone surrogate (argv decoded with surrogateescape)
+        ("/a", "q=%41\udcff"),
+        ("/a", "q=\udcff"),
         ("/%zz", ""),
         ("/a", "q=%4"),
         ("/a", "q=%"),

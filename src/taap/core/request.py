@@ -58,6 +58,12 @@ class ValueSource(Protocol):
 
 def _text(data: str | bytes, what: str) -> str:
     if isinstance(data, str):
+        # A str from argv or a file read with surrogateescape can hold lone surrogates.
+        if not data.isascii():
+            try:
+                data.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise RequestMalformedError(f"{what} is not valid Unicode") from exc
         return data
     try:
         return data.decode("utf-8")
