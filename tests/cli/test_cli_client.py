@@ -131,6 +131,22 @@ def test_call_with_headers_and_data_file(
     assert seen["method"] == "PUT"
 
 
+def test_call_signs_escaped_queries_and_refuses_ambiguous_ones_locally(
+    fake: FakeTaap, fake_url: str, key_file: str
+) -> None:
+    flags = ["--token-url", f"{fake_url}/oauth2/v2/tokens", *creds(key_file)]
+    result = run("call", "GET", f"{fake_url}/api/items?cursor=abc%3D%3D", *flags)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["uri"] == "/api/items?cursor=abc=="
+    before = (fake.token_requests, fake.api_requests)
+    for query in ("q=a%2Bb", "a%3Db=c", "a=%2541"):
+        refused = run("call", "GET", f"{fake_url}/api/items?{query}", *flags)
+        assert refused.exit_code == 1, refused.output
+        assert refused.stderr.startswith("request_malformed: "), refused.stderr
+        assert len(refused.stderr.splitlines()) == 1
+    assert (fake.token_requests, fake.api_requests) == before  # nothing was sent
+
+
 def test_call_refuses_data_and_data_file(fake_url: str, key_file: str) -> None:
     result = run("call", "GET", f"{fake_url}/api/x", "--data", "a", "--data-file", "b")
     assert result.exit_code == 2

@@ -227,6 +227,20 @@ def test_build_from_request_flags(keypair: tuple[Path, Path], tmp_path: Path) ->
     assert claims["ehts"].endswith(";uri;http-method")
 
 
+def test_build_signs_an_escaped_cursor_decoded(keypair: tuple[Path, Path]) -> None:
+    private, public = keypair
+    uri = "/items?cursor=abc%3D%3D&page=%25"
+    args = ["pop", "build", "--key", str(private), "--method", "GET", "--uri", uri]
+    result = run([*args, "--header", "Authorization: Bearer abc"])
+    assert result.exit_code == 0, result.output
+    signed = [
+        ("Authorization", "Bearer abc"),
+        ("uri", "/items?cursor=abc==&page=%"),
+        ("http-method", "GET"),
+    ]
+    _verify(result.stdout.strip(), public, signed)
+
+
 def test_build_with_an_encrypted_key(tmp_path: Path) -> None:
     private, public = tmp_path / "k.pem", tmp_path / "k.pub"
     env = {"TAAP_TEST_PW": "pw-123"}
@@ -263,6 +277,10 @@ def test_build_with_an_encrypted_key(tmp_path: Path) -> None:
         ),
         (["--method", "GET", "--uri", "/a", "--header", "NoColon"], None, "usage_error:"),
         (["--method", "GET", "--uri", "/a?x=%26"], None, "request_malformed:"),
+        (["--method", "GET", "--uri", "/a?q=a%2Bb"], None, "request_malformed:"),
+        (["--method", "GET", "--uri", "/a?a%3Db=c"], None, "request_malformed:"),
+        (["--method", "GET", "--uri", "/a?a=%2541"], None, "request_malformed:"),
+        (["--method", "GET", "--uri", "/a%23b"], None, "request_malformed:"),
         (["--method", "GET", "--uri", "/a/../b"], None, "request_malformed:"),
         (["--method", "GET", "--uri", "/a", "--header", "X-Empty:  "], None, "pop_build_refused:"),
         (["--ehts-json", "-"], "[]", "pop_build_refused:"),
@@ -365,7 +383,10 @@ def test_verify_failures_give_the_error_code(
     iat = _iat(token)
     base = ["pop", "verify", "--public-key", str(public), "--ehts-json", str(pairs_file)]
     line = one_error_line(run([*base, "--token", token, "--now", str(iat + 71)]), "pop_expired:")
-    assert "too old" in line
+    assert line == (
+        f"pop_expired: PoP token too old: issued 71 s ago (iat {iat}), over the maximum age of "
+        "60 s + leeway 10 s"
+    )
     assert run([*base, "--token", token, "--now", str(iat + 71), "--leeway", "20"]).exit_code == 0
     assert run([*base, "--token", token, "--now", str(iat + 75), "--max-age", "70"]).exit_code == 0
     one_error_line(run([*base, "--token", "a.b.c", "--now", str(iat)]), "pop_malformed:")

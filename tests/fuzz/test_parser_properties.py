@@ -311,13 +311,16 @@ def test_request_parts_any_bytes(
 path_segment = st.text(
     st.characters(codec="utf-8", exclude_characters="/?#"), min_size=1, max_size=10
 ).filter(lambda s: s not in (".", ".."))
-query_text = st.text(st.characters(codec="utf-8", exclude_characters="&=#%"), max_size=10)
+# What an escape may not spell in a query (docs/pop.md "Escapes in the query"): '&' anywhere,
+# '=' in a name, '#', '+' (sent as %2B), and '%' (kept out: '%' plus two hex digits is refused).
+query_name = st.text(st.characters(codec="utf-8", exclude_characters="&=#%+"), max_size=10)
+query_value = st.text(st.characters(codec="utf-8", exclude_characters="&#%+"), max_size=10)
 
 
 @FUZZ
 @given(
     segments=st.lists(path_segment, min_size=1, max_size=4),
-    query=st.lists(st.tuples(query_text, query_text), max_size=3),
+    query=st.lists(st.tuples(query_name, query_value), max_size=3),
 )
 def test_request_uri_is_the_percent_decoded_target(
     segments: list[str], query: list[tuple[str, str]]

@@ -68,9 +68,10 @@ def random_request(rng: random.Random) -> dict[str, Any]:
     header lines it sends, the body."""
     segments = [quote(_text(rng, 1, 8), safe="") for _ in range(rng.randint(1, 4))]
     segments = [s if s not in (".", "..") else "x" for s in segments]
-    # "/", "." and "?" escapes would be refused as ambiguous; keep the path free of them
+    # "/", ".", "?" and "#" escapes would be refused as ambiguous; keep the path free of them
     path = "/" + "/".join(
-        s.replace("%2F", "_").replace("%2E", "_").replace("%3F", "_") for s in segments
+        s.replace("%2F", "_").replace("%2E", "_").replace("%3F", "_").replace("%23", "_")
+        for s in segments
     )
     query = ""
     if rng.random() < 0.8:
@@ -84,7 +85,7 @@ def random_request(rng: random.Random) -> dict[str, Any]:
             )
             params.append(f"{key}={value}")
         query = "&".join(params)
-        for refused in ("%26", "%3D", "%23", "%25"):
+        for refused in ("%26", "%3D", "%23", "%25", "%2B"):
             query = query.replace(refused, "_")
     headers = [
         ("Authorization", "Bearer " + _text(rng, 10, 40, string.ascii_letters + string.digits))

@@ -53,8 +53,10 @@ class TaapGroup(click.Group):
         try:
             return super().invoke(ctx)
         except TaapError as exc:
-            # The shell user is the operator: the log-only detail helps and holds no secrets.
-            detail = f" ({exc.log_detail})" if exc.log_detail else ""
+            # The shell user is the operator: the log-only detail helps and holds no secrets
+            # (left out when the description already says it).
+            shown = exc.log_detail and exc.log_detail not in exc.description
+            detail = f" ({exc.log_detail})" if shown else ""
             raise _Failure(f"{exc.error_code}: {exc.description}{detail}") from exc
         except OSError as exc:
             where = f": {exc.filename}" if exc.filename else ""

@@ -81,6 +81,7 @@ class PopAuth(PopAuthBase, httpx.Auth):
     def _flow(
         self, request: httpx.Request, get_token: TokenSource = ask_for_token
     ) -> Generator[httpx.Request | Wait | NeedToken, Any, None]:
+        self._refuse_ambiguous(request.url.raw_path.decode("ascii"))
         return self._call_flow(partial(self.sign, request), _read_json, get_token)
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:

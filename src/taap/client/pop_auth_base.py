@@ -17,6 +17,7 @@ from taap.client.retry import RetryPolicy
 from taap.client.signing import DEFAULT_CONTENT_TYPE, api_pop
 from taap.client.token_client import TokenClient
 from taap.client.token_response import Token
+from taap.core.request import canonical_uri, split_target
 
 __all__ = ["PopAuthBase", "PopAuthOptions"]
 
@@ -50,6 +51,14 @@ class PopAuthBase:
         self.signed_headers = tuple(signed_headers)
         self.retry = retry if retry is not None else tokens.retry
         self._sleep = sleep or time.sleep
+
+    @staticmethod
+    def _refuse_ambiguous(target: str) -> None:
+        """Raise RequestMalformedError for a target the servers would refuse (A2's uri rule).
+
+        Checked before a token is fetched, so nothing is sent for such a request.
+        """
+        canonical_uri(*split_target(target))
 
     def _set_pop_headers(
         self, headers: MutableMapping[str, str], method: str, target: str, body: bytes, token: Token

@@ -58,6 +58,7 @@ class PopRequestsAuth(PopAuthBase, AuthBase):
         return request
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        self._refuse_ambiguous(request.path_url)
         # The request itself is sent first and a copy per retry, so each answer in ``history``
         # keeps the request it answered.
         targets = itertools.chain([request], iter(request.copy, None))

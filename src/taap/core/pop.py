@@ -21,15 +21,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from taap.core import _pop_reasons as reasons
 from taap.core._b64 import b64url_encode
 from taap.core.jws import JwsError, parse_compact_parts, sign_compact
 from taap.core.keys import PrivateKey, PublicKey
 from taap.core.request import RESERVED_NAMES, ValueSource
 from taap.errors import (
     PopBuildError,
-    PopCoverageError,
     PopDigestError,
-    PopExpiredError,
     PopMalformedError,
     PopSignatureError,
 )
@@ -299,19 +298,19 @@ def _check_time(claims: Mapping[str, Any], policy: PopPolicy, now: float, java: 
     leeway = policy.leeway
     iat, exp, nbf = claims.get("iat"), claims.get("exp"), claims.get("nbf")
     if exp is not None and now > exp + leeway:
-        raise PopExpiredError(log_detail="expired")
+        raise reasons.expired(exp, now, leeway)
     if iat is not None and iat > now + leeway:
-        raise PopExpiredError(log_detail="iat in the future")
+        raise reasons.not_yet_valid("iat", iat, now, leeway)
     if nbf is not None and nbf > now + leeway:
-        raise PopExpiredError(log_detail="nbf in the future")
+        raise reasons.not_yet_valid("nbf", nbf, now, leeway)
     if java:
         return
     if iat is None or exp is None:  # required by the claims step; kept for the type checker
         raise PopMalformedError(log_detail="iat/exp missing")
     if exp - iat > policy.max_ttl:
-        raise PopExpiredError(log_detail="lifetime over the cap")
+        raise reasons.lifetime_over_cap(iat, exp, policy.max_ttl)
     if now - iat > policy.max_age + leeway:
-        raise PopExpiredError(log_detail="too old")
+        raise reasons.too_old(iat, now, policy.max_age, leeway)
 
 
 def _covered_edts(names: tuple[str, ...], request: ValueSource, policy: PopPolicy) -> str:
@@ -325,9 +324,9 @@ def _covered_edts(names: tuple[str, ...], request: ValueSource, policy: PopPolic
     for name in names:
         value = request.value(name)
         if value is None:
-            raise PopCoverageError(log_detail=f"{name!r} is signed but absent from the request")
+            raise reasons.absent(name)
         if (java or name != "body") and not value.strip():
-            raise PopCoverageError(log_detail=f"{name!r} is blank")
+            raise reasons.blank(name)
         update(value if isinstance(value, bytes) else value.encode("utf-8"))
     if policy.name == "strict":
         # Reserved names count only in their exact spelling: a header named "URI" or "Body"
@@ -338,7 +337,7 @@ def _covered_edts(names: tuple[str, ...], request: ValueSource, policy: PopPolic
         if not any(n.lower() == "authorization" for n in names):
             missing.insert(0, "Authorization")
         if missing:
-            raise PopCoverageError(log_detail=f"not covered: {', '.join(missing)}")
+            raise reasons.not_covered(missing)
     return b64url_encode(digest.digest())
 
 

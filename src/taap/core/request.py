@@ -3,10 +3,10 @@
 Both sides use these rules, so a client signs exactly what the server will recompute:
 
 * ``uri`` = percent-decoded path, plus ``?`` and the percent-decoded query when there is one;
-  ``+`` stays ``+``. Escapes that would create structure are refused (400 request_malformed):
-  in the query an escape decoding to ``&``, ``=``, ``#`` or ``%``; in the path ``%2F``, ``%2E``,
-  ``%3F`` (a decoded ``?`` would sign ``/a%3Fb`` and ``/a?b`` alike) and dot segments. Decoded
-  bytes must be UTF-8.
+  ``+`` stays ``+``. Decoded bytes must be UTF-8, and every ``%`` must start a ``%XX`` escape.
+  The path refuses ``%2F``, ``%2E``, ``%3F``, ``%23`` and dot segments. The query refuses an
+  escape only where decoding could make two different queries sign alike (see
+  :func:`canonical_uri`); ``cursor=abc%3D%3D`` signs as ``cursor=abc==``.
 * header names match case-insensitively; the value is the field value without surrounding
   spaces or tabs; a repeated header's values are joined with ``", "``, except
   ``Authorization``, ``X-Authorization`` and ``Content-Type``, which must appear once.
@@ -39,8 +39,9 @@ __all__ = [
 SINGLETON_HEADERS = frozenset({"authorization", "x-authorization", "content-type"})
 RESERVED_NAMES = frozenset({"uri", "http-method", "body"})
 
-_PATH_FORBIDDEN = re.compile(r"%2[fFeE]|%3[fF]")
-_QUERY_FORBIDDEN = re.compile(r"%2[56]|%3[dD]|%23")
+_PATH_FORBIDDEN = re.compile(r"%2[fFeE]|%3[fF]|%23")
+_PLUS_ESCAPE = re.compile(r"%2[bB]")
+_HEX_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _BAD_VALUE_CHARS = re.compile(r"[\x00\r\n]")
 _OWS = " \t"
@@ -57,6 +58,12 @@ class ValueSource(Protocol):
 
 def _text(data: str | bytes, what: str) -> str:
     if isinstance(data, str):
+        # A str from argv or a file read with surrogateescape can hold lone surrogates.
+        if not data.isascii():
+            try:
+                data.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise RequestMalformedError(f"{what} is not valid Unicode") from exc
         return data
     try:
         return data.decode("utf-8")
@@ -70,28 +77,74 @@ def _decode_component(raw: str, what: str) -> str:
     return _text(unquote_to_bytes(raw), f"decoded {what}")
 
 
+def _split_query(query: bytes) -> list[tuple[bytes, bytes | None]]:
+    """``&``-separated parts, each split on its first ``=`` (``None``: the part has none)."""
+    pairs: list[tuple[bytes, bytes | None]] = []
+    for part in query.split(b"&"):
+        name, sep, value = part.partition(b"=")
+        pairs.append((name, value if sep else None))
+    return pairs
+
+
+def _decode_query(query: str) -> str:
+    """The signed form of a raw query, or RequestMalformedError when it is ambiguous."""
+    if "%" not in query:
+        if "#" in query:
+            raise RequestMalformedError("'#' in the query")
+        return query
+    if _BAD_ESCAPE.search(query):
+        raise RequestMalformedError("invalid percent-escape in the query ('%' must start %XX)")
+    # Form decoders read '+' as a space and '%2B' as '+'; both would sign as '+'.
+    if _PLUS_ESCAPE.search(query):
+        raise RequestMalformedError("'%2B' in the query: it would sign like '+'")
+    decoded = unquote_to_bytes(query)
+    text = _text(decoded, "decoded query")
+    if "#" in text:
+        raise RequestMalformedError("'#' in the query (raw or as %23)")
+    # A decoded "%41" would be read as "A" by anything that decodes twice.
+    if _HEX_ESCAPE.search(text):
+        raise RequestMalformedError("an escape in the query decodes to another escape (%25XX)")
+    raw_pairs = [
+        (unquote_to_bytes(name), None if value is None else unquote_to_bytes(value))
+        for name, value in _split_query(query.encode("utf-8"))
+    ]
+    if raw_pairs != _split_query(decoded):
+        raise RequestMalformedError(
+            "an escape in the query changes how it splits into name=value pairs "
+            "(%26 anywhere, or %3D in a name)"
+        )
+    return text
+
+
 def canonical_uri(raw_path: str | bytes, raw_query: str | bytes = "") -> str:
     """The signed ``uri`` value of a request target (path and query as sent).
 
+    The query is refused when decoding it could make two different queries sign alike:
+    (a) the decoded query, split on ``&`` and then on the first ``=`` of each part, does not
+    give the same (name, value) pairs as the raw query split the same way with each name and
+    value decoded (``a=b%26c=d``, ``a%3Db=c``); (b) the decoded query contains ``#``; (c) a
+    decoded ``%`` is followed by two hex digits (``a=%2541``); (d) the raw query contains
+    ``%2B``, which form decoders read as ``+`` while a raw ``+`` reads as a space. A ``%`` not
+    starting an escape and decoded bytes that are not UTF-8 are refused too.
+
     Raises:
-        RequestMalformedError: the target is ambiguous (see module docstring) or not UTF-8.
+        RequestMalformedError: the target is ambiguous (see above and the module docstring)
+            or not UTF-8.
     """
     path = _text(raw_path, "path")
     query = _text(raw_query, "query")
     if not path.startswith("/"):
         raise RequestMalformedError("path must start with '/'")
-    if "?" in path or "#" in path or "#" in query:
-        raise RequestMalformedError("path or query contains '?' or '#'")
+    if "?" in path or "#" in path:
+        raise RequestMalformedError("path contains '?' or '#'")
     if _PATH_FORBIDDEN.search(path):
-        raise RequestMalformedError("encoded '/', '.' or '?' in the path")
+        raise RequestMalformedError("encoded '/', '.', '?' or '#' in the path")
     segments = path.split("/")
     if "." in segments or ".." in segments:
         raise RequestMalformedError("dot segment in the path")
-    if _QUERY_FORBIDDEN.search(query):
-        raise RequestMalformedError("escape decoding to '&', '=', '#' or '%' in the query")
     uri = _decode_component(path, "path")
     if query:
-        uri += "?" + _decode_component(query, "query")
+        uri += "?" + _decode_query(query)
     return uri
 
 
