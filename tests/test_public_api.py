@@ -52,6 +52,7 @@ PINNED: dict[str, list[str]] = {
         "SignedValues",
         "TaapError",
         "TokenInvalidError",
+        "TokenRevokedError",
         "TransportError",
         "UnavailableError",
         "UnknownKeyIdError",

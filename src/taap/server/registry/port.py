@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from taap.core.keys import PrivateKey, PublicKey
+from taap.core.revocation import RevocationEntry, RevocationKind
 
 __all__ = [
     "DEFAULT_PRODUCTS",
@@ -41,7 +42,6 @@ __all__ = [
 ClientStatus = Literal["active", "disabled"]
 ResourceServerStatus = Literal["active", "disabled"]
 TokenServerVersion = Literal["v2", "v6"]
-RevocationKind = Literal["token", "client", "product"]
 
 #: The longest access-token lifetime ``TAAP_TOKEN_TTL`` allows: a cutoff older than this (plus
 #: the slack below) can no longer catch a token that any guard still accepts.
@@ -111,28 +111,6 @@ class ClientRecord:
             f"ClientRecord(client_id={self.client_id!r}, name={self.name!r}, "
             f"status={self.status!r}, keys={len(self.keys)}, apis={list(self.apis)!r})"
         )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RevocationEntry:
-    """One row of the append-only revocation list (docs/registry.md, "Revocations").
-
-    - ``token``: the token ``jti`` of ``client_id`` is revoked;
-    - ``client``: every token of ``client_id`` with ``iat < not_before`` is revoked;
-    - ``product``: every token of ``client_id`` with ``iat < not_before`` loses ``api_id``.
-
-    ``seq`` grows with every row, in commit order, so a reader that remembers the last ``seq``
-    it saw misses nothing; ``expires_at`` (POSIX seconds) is when the row stops mattering and
-    may be pruned.
-    """
-
-    seq: int
-    kind: RevocationKind
-    client_id: str
-    jti: str | None
-    api_id: str | None
-    not_before: int | None
-    expires_at: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, repr=False)
