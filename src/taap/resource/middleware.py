@@ -1,8 +1,9 @@
 """Pure ASGI guard: buffer the body once, verify, hand the request on (ARCHITECTURE.md idiom 3).
 
-The middleware only adapts ASGI. It caps the headers (431) and the body (413, refused from
-``Content-Length`` before reading or as soon as the bytes read pass the cap), reduces the request
-to :class:`~taap.core.request.RequestParts` exactly as it arrived, and asks the
+The middleware only adapts ASGI. It caps the headers (431), answers 404 for a path the
+application does not serve, caps the body (413, refused from ``Content-Length`` before reading
+or as soon as the bytes read pass the cap), reduces the request to
+:class:`~taap.core.request.RequestParts` exactly as it arrived, and asks the
 :class:`~taap.resource.validator.Validator`. On success the application gets the same body bytes
 through a replayed ``receive`` and the :class:`~taap.resource.principal.Principal` in
 ``scope["taap.principal"]``; on failure the caller gets the A6 JSON answer.
@@ -30,8 +31,9 @@ from taap.asgi import (
 from taap.core.request import canonical_uri, request_parts
 from taap.errors import HeadersTooLargeError, TaapError
 from taap.resource.audit import GuardAudit
-from taap.resource.principal import PRINCIPAL_SCOPE_KEY
+from taap.resource.principal import PRINCIPAL_SCOPE_KEY, Principal
 from taap.resource.responses import WWW_AUTHENTICATE
+from taap.resource.routes import ServedPaths, not_found
 from taap.resource.validator import Validator
 
 __all__ = ["GuardMiddleware", "send_error"]
@@ -52,7 +54,9 @@ class GuardMiddleware:
     """ASGI middleware that lets only verified TAAP step-4 requests through.
 
     ``exempt`` lists path prefixes served without a check (health probes, docs); ``audit``
-    writes one line per request on the ``taap.audit`` logger.
+    writes one line per request on the ``taap.audit`` logger. A path the application does not
+    serve is answered 404 before any check (:mod:`taap.resource.routes` says how the guard
+    knows).
     """
 
     def __init__(
@@ -67,15 +71,7 @@ class GuardMiddleware:
         self.validator = validator
         self.exempt = tuple(exempt)
         self.audit = audit or GuardAudit()
-
-    def _refused(self, scope: Scope, error: TaapError) -> None:
-        self.audit.refused(
-            now=self.validator.clock(),
-            method=str(scope.get("method")),
-            path=str(scope.get("path")),
-            error=error,
-            source=_source(scope),
-        )
+        self.served = ServedPaths(app, validator.products)
 
     def _is_exempt(self, scope: Scope) -> bool:
         if not self.exempt:
@@ -98,31 +94,17 @@ class GuardMiddleware:
             await send({"type": "websocket.close", "code": 1008})
             return
         try:
-            headers = scope.get("headers") or []
-            settings = self.validator.settings
-            head = RequestHead.of(headers)
-            if head.size > settings.max_headers:
-                raise HeadersTooLargeError()
-            body = await read_body(receive, settings.max_body, declared=head.declared_length())
-            raw_path = raw_path_of(scope)
-            parts = request_parts(
-                scope["method"], raw_path, scope.get("query_string", b""), headers, body
-            )
-            # The decoded path is the uri before "?", unless the path itself encoded a "?".
-            path = canonical_uri(raw_path) if b"%3" in raw_path else parts.uri.partition("?")[0]
-            principal = await self.validator.verify(parts, path=path)
+            principal, body = await self._judge(scope, receive)
         except ClientDisconnected:
             return
         except TaapError as exc:
-            self._refused(scope, exc)
-            await send_error(send, exc)
+            await self._refuse(scope, send, exc)
             return
         except Exception:
             # A bug, not the caller's fault: answer a bare 500, keep the details in the log.
             log.exception("guard failed unexpectedly")
             error = TaapError(log_detail="unexpected exception (see the taap.resource log)")
-            self._refused(scope, error)
-            await send_error(send, error)
+            await self._refuse(scope, send, error)
             return
         self.audit.accepted(
             now=self.validator.clock(),
@@ -132,6 +114,34 @@ class GuardMiddleware:
             source=_source(scope),
         )
         await self.app({**scope, PRINCIPAL_SCOPE_KEY: principal}, _replay(body, receive), send)
+
+    async def _judge(self, scope: Scope, receive: Receive) -> tuple[Principal, bytes]:
+        headers = scope.get("headers") or []
+        settings = self.validator.settings
+        head = RequestHead.of(headers)
+        if head.size > settings.max_headers:
+            raise HeadersTooLargeError()
+        raw_path = raw_path_of(scope)
+        # The decoded path, or 400 when it is ambiguous: which path it is must be settled
+        # before asking whether the application serves it.
+        path = canonical_uri(raw_path)
+        if not self.served.serves(scope, path):
+            raise not_found(path)
+        body = await read_body(receive, settings.max_body, declared=head.declared_length())
+        parts = request_parts(
+            scope["method"], raw_path, scope.get("query_string", b""), headers, body
+        )
+        return await self.validator.verify(parts, path=path), body
+
+    async def _refuse(self, scope: Scope, send: Send, error: TaapError) -> None:
+        self.audit.refused(
+            now=self.validator.clock(),
+            method=str(scope.get("method")),
+            path=str(scope.get("path")),
+            error=error,
+            source=_source(scope),
+        )
+        await send_error(send, error)
 
 
 def _source(scope: Scope) -> str:

@@ -1,0 +1,70 @@
+"""The guard's edges as a user meets them, over real processes: unknown paths are 404 (a near
+miss under ``/oauth2/`` names the token endpoints) before any authentication. Both ways to run
+the guard: ``taap serve --with-sample-apis`` (one port) and ``taap sample-api`` beside ``taap
+serve``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from e2e_kit import Stack
+
+from kit.clients import register_clients
+from kit.processes import start_serve
+from taap.core import PrivateKey
+
+pytestmark = pytest.mark.e2e
+
+DEVICE = "/iot-connectivity/v1/devices/8901260000000000003"
+NEAR_MISSES = [
+    ("POST", "/oauth2/v2/token"),
+    ("POST", "/oauth2/v6/tokenz"),
+    ("GET", "/oauth2/tokens"),
+]
+
+
+@pytest.fixture(scope="module")
+def combined(tmp_path_factory: pytest.TempPathFactory, rsa_key: PrivateKey) -> Iterator[Stack]:
+    folder = tmp_path_factory.mktemp("guard-edges")
+    database_url = f"sqlite:///{folder / 'taap.db'}"
+    clients = register_clients(database_url, {"a": (rsa_key, ("connectivity", "sms-notification"))})
+    service = start_serve(folder, database_url, "--with-sample-apis", name="serve+sample")
+    running = Stack(folder, database_url, service, service, clients)
+    yield running
+    running.stop()
+
+
+def check_unknown_paths(base: str) -> None:
+    with httpx.Client(base_url=base, timeout=10) as http:
+        for method, path in NEAR_MISSES:
+            response = http.request(method, path, headers={"Authorization": "Bearer x.y.z"})
+            assert response.status_code == 404, (path, response.text)
+            body = response.json()
+            assert (body["error"], body["error_code"]) == ("invalid_request", "not_found")
+            assert "/oauth2/v2/tokens" in body["error_description"]
+            assert "/oauth2/v6/tokens" in body["error_description"]
+        for path in ("/no/such/path", "/sms/v2/messages", "/location/v1/x"):
+            response = http.get(path)
+            assert (response.status_code, response.json()["error_code"]) == (404, "not_found")
+            assert response.json()["error_description"] == "not found"
+        served = http.get(DEVICE)  # served, so guarded as before
+        assert (served.status_code, served.json()["error_code"]) == (401, "token_invalid")
+
+
+def test_unknown_paths_on_serve_with_sample_apis(combined: Stack) -> None:
+    check_unknown_paths(combined.api.url)
+
+
+def test_unknown_paths_on_sample_api(stack: Stack) -> None:
+    check_unknown_paths(stack.api.url)
+
+
+def test_unknown_paths_on_plain_serve(stack: Stack) -> None:
+    # The token server alone answers its own 404s, with the same hint.
+    response = httpx.post(stack.token.url + "/oauth2/v2/token", timeout=10)
+    assert (response.status_code, response.json()["error_code"]) == (404, "not_found")
+    assert (
+        "POST /oauth2/v2/tokens and POST /oauth2/v6/tokens" in response.json()["error_description"]
+    )
