@@ -566,6 +566,19 @@ CASES: list[Case] = [
         lambda a: call(a, method="POST", target="/oauth2/v2/token"),
         NOT_FOUND,
     ),
+    # --- an access token in the query (RFC 6750 §2.3), besides or instead of the header ------
+    g(
+        "access_token in the query",
+        lambda a: call(a, target=DEVICE + "?access_token=" + a.tokens["a"]["access_token"]),
+        REQ,
+    ),
+    g(
+        "access_token in the query only",
+        lambda a: call(
+            a, target=DEVICE + "?access_token=" + a.tokens["a"]["access_token"], auth=""
+        ),
+        REQ,
+    ),
     g(
         "forged apis with the attacker's key",
         lambda a: call(a, access(a, key=ATTACKER, apis=["admin"])),

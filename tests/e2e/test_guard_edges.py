@@ -1,7 +1,7 @@
 """The guard's edges as a user meets them, over real processes: unknown paths are 404 (a near
-miss under ``/oauth2/`` names the token endpoints) before any authentication. Both ways to run
-the guard: ``taap serve --with-sample-apis`` (one port) and ``taap sample-api`` beside ``taap
-serve``."""
+miss under ``/oauth2/`` names the token endpoints) before any authentication, and an access
+token in the query is 400. Both ways to run the guard: ``taap serve --with-sample-apis`` (one
+port) and ``taap sample-api`` beside ``taap serve``."""
 
 from __future__ import annotations
 
@@ -68,3 +68,14 @@ def test_unknown_paths_on_plain_serve(stack: Stack) -> None:
     assert (
         "POST /oauth2/v2/tokens and POST /oauth2/v6/tokens" in response.json()["error_description"]
     )
+
+
+def test_access_token_in_query_is_400(combined: Stack) -> None:
+    client = combined.clients["a"]
+    access = str(client.tokens(combined.token_url)["access_token"])
+    target = f"{DEVICE}?access_token={access}"
+    response = client.http.get(
+        combined.api.url + target, headers=client.headers("GET", target, access)
+    )
+    assert (response.status_code, response.json()["error_code"]) == (400, "request_malformed")
+    assert access not in response.text
