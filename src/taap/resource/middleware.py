@@ -6,13 +6,15 @@ or as soon as the bytes read pass the cap), reduces the request to
 :class:`~taap.core.request.RequestParts` exactly as it arrived, and asks the
 :class:`~taap.resource.validator.Validator`. On success the application gets the same body bytes
 through a replayed ``receive`` and the :class:`~taap.resource.principal.Principal` in
-``scope["taap.principal"]``; on failure the caller gets the A6 JSON answer.
+``scope["taap.principal"]``, and the audit line carries the status the application answered;
+on failure the caller gets the A6 JSON answer.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from time import perf_counter
 from typing import Any
 
 from taap.asgi import (
@@ -31,6 +33,7 @@ from taap.asgi import (
 from taap.core.request import canonical_uri, request_parts
 from taap.errors import HeadersTooLargeError, TaapError
 from taap.resource.audit import GuardAudit
+from taap.resource.metrics import guard_request
 from taap.resource.principal import PRINCIPAL_SCOPE_KEY, Principal
 from taap.resource.responses import WWW_AUTHENTICATE
 from taap.resource.routes import ServedPaths, not_found
@@ -56,7 +59,7 @@ class GuardMiddleware:
     ``exempt`` lists path prefixes served without a check (health probes, docs); ``audit``
     writes one line per request on the ``taap.audit`` logger. A path the application does not
     serve is answered 404 before any check (:mod:`taap.resource.routes` says how the guard
-    knows).
+    knows); every verdict is counted in :mod:`taap.resource.metrics`.
     """
 
     def __init__(
@@ -93,27 +96,22 @@ class GuardMiddleware:
             # TAAP signs HTTP requests; a websocket upgrade cannot carry a body PoP. Refuse.
             await send({"type": "websocket.close", "code": 1008})
             return
+        started = perf_counter()
         try:
             principal, body = await self._judge(scope, receive)
         except ClientDisconnected:
             return
         except TaapError as exc:
-            await self._refuse(scope, send, exc)
+            await self._refuse(scope, send, exc, started)
             return
         except Exception:
             # A bug, not the caller's fault: answer a bare 500, keep the details in the log.
             log.exception("guard failed unexpectedly")
             error = TaapError(log_detail="unexpected exception (see the taap.resource log)")
-            await self._refuse(scope, send, error)
+            await self._refuse(scope, send, error, started)
             return
-        self.audit.accepted(
-            now=self.validator.clock(),
-            method=str(scope.get("method")),
-            path=str(scope.get("path")),
-            principal=principal,
-            source=_source(scope),
-        )
-        await self.app({**scope, PRINCIPAL_SCOPE_KEY: principal}, _replay(body, receive), send)
+        guard_request(None, perf_counter() - started)
+        await self._pass(scope, principal, body, receive, send)
 
     async def _judge(self, scope: Scope, receive: Receive) -> tuple[Principal, bytes]:
         headers = scope.get("headers") or []
@@ -133,7 +131,8 @@ class GuardMiddleware:
         )
         return await self.validator.verify(parts, path=path), body
 
-    async def _refuse(self, scope: Scope, send: Send, error: TaapError) -> None:
+    async def _refuse(self, scope: Scope, send: Send, error: TaapError, started: float) -> None:
+        guard_request(error.error_code, perf_counter() - started)
         self.audit.refused(
             now=self.validator.clock(),
             method=str(scope.get("method")),
@@ -142,6 +141,44 @@ class GuardMiddleware:
             source=_source(scope),
         )
         await send_error(send, error)
+
+    async def _pass(
+        self, scope: Scope, principal: Principal, body: bytes, receive: Receive, send: Send
+    ) -> None:
+        status: int | None = None
+
+        def audit(answered: int | None) -> None:
+            self.audit.accepted(
+                now=self.validator.clock(),
+                method=str(scope.get("method")),
+                path=str(scope.get("path")),
+                principal=principal,
+                source=_source(scope),
+                status=answered,
+            )
+
+        async def send_watched(message: Message) -> None:
+            nonlocal status
+            if status is None and message["type"] == "http.response.start":
+                status = int(message["status"])
+                audit(status)
+            await send(message)
+
+        try:
+            await self.app(
+                {**scope, PRINCIPAL_SCOPE_KEY: principal}, _replay(body, receive), send_watched
+            )
+        except Exception:
+            if status is None:
+                # The app raised before answering: the server (or an outer middleware) sends 500.
+                audit(500)
+            raise
+        except BaseException:
+            if status is None:
+                audit(None)  # cancelled: the caller went away before any answer
+            raise
+        if status is None:
+            audit(None)  # no response at all: the caller went away
 
 
 def _source(scope: Scope) -> str:
