@@ -12,16 +12,19 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from resource_kit import ISSUER, KID, NOW, Caller
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route, Router
+from starlette.routing import Match, Mount, Route, Router
 
 from taap.core import MemoryReplayStore, PrivateKey
+from taap.core.request import canonical_uri
 from taap.resource import GuardMiddleware, StaticKeys, Validator
-from taap.resource.routes import TOKEN_ENDPOINTS, ServedPaths, find_router
+from taap.resource.routes import TOKEN_ENDPOINTS, ServedPaths, find_router, plain_path
 from taap.resource.sample import create_sample_app
 
 SMS = "/sms/v1/messages"
@@ -219,3 +222,64 @@ def test_served_paths_without_known_routes_follow_products(server_key: PrivateKe
     scope = {"type": "http", "method": "GET", "path": "/sms/v1"}
     assert served.serves(scope, "/sms/v1")
     assert not served.serves(scope, "/sms/v1x")
+
+
+# Paths built from the characters that matter to the rule, plus arbitrary bytes.
+PATHS = st.text(alphabet="/.%?#aZ09-_~+ é2fF\x00", max_size=24).map(
+    lambda text: ("/" + text).encode()
+) | st.binary(max_size=24)
+
+
+@settings(derandomize=True, max_examples=600)
+@given(PATHS)
+def test_fast_path_decoding_agrees_with_canonical_uri(raw: bytes) -> None:
+    # The guard skips canonical_uri for paths that decode to themselves; it must never
+    # disagree with it (same text, and never accepting what canonical_uri refuses).
+    fast = plain_path(raw)
+    if fast is None:
+        return
+    assert canonical_uri(raw) == fast
+
+
+@pytest.mark.parametrize(
+    "raw", [b"/a/./b", b"/a/..", b"/.well-known/x", b"/a%20b", b"/a b", "/é".encode(), b"x"]
+)
+def test_fast_path_leaves_the_rest_to_canonical_uri(raw: bytes) -> None:
+    assert plain_path(raw) is None
+
+
+@pytest.mark.parametrize("root_path", ["", "/api"])
+def test_quick_route_matching_agrees_with_starlette(server_key: PrivateKey, root_path: str) -> None:
+    # Route and Mount are matched by their path regex alone; the answer must be Starlette's.
+    routes = [
+        Route("/items/{n:int}", ok, methods=["POST"]),
+        Route("/files/{name:path}", ok),
+        Mount("/m", routes=[Route("/{x}", ok)]),
+        Route("/exact", ok),
+    ]
+    router = Router(routes=routes, redirect_slashes=False)
+    served = ServedPaths(router, validator(server_key).products)
+    assert served.knows_routes
+    for path in [
+        "/items/1",
+        "/items/x",
+        "/items/1/",
+        "/files/a/b.txt",
+        "/files/",
+        "/m/y",
+        "/m",
+        "/exact",
+        "/exactly",
+        "/",
+        "/nothing",
+    ]:
+        for method in ("GET", "POST"):
+            scope = {
+                "type": "http",
+                "method": method,
+                "path": root_path + path,
+                "root_path": root_path,
+                "headers": [],
+            }
+            expected = any(route.matches(scope)[0] is not Match.NONE for route in routes)
+            assert served.serves(scope, path) is expected, (root_path, method, path)

@@ -36,7 +36,7 @@ from taap.resource.audit import GuardAudit
 from taap.resource.metrics import guard_request
 from taap.resource.principal import PRINCIPAL_SCOPE_KEY, Principal
 from taap.resource.responses import WWW_AUTHENTICATE
-from taap.resource.routes import ServedPaths, not_found
+from taap.resource.routes import ServedPaths, not_found, plain_path
 from taap.resource.validator import Validator
 
 __all__ = ["GuardMiddleware", "send_error"]
@@ -122,7 +122,7 @@ class GuardMiddleware:
         raw_path = raw_path_of(scope)
         # The decoded path, or 400 when it is ambiguous: which path it is must be settled
         # before asking whether the application serves it.
-        path = canonical_uri(raw_path)
+        path = plain_path(raw_path) or canonical_uri(raw_path)
         if not self.served.serves(scope, path):
             raise not_found(path)
         body = await read_body(receive, settings.max_body, declared=head.declared_length())
