@@ -45,6 +45,7 @@ MALFORMED = (401, "invalid_request", "pop_malformed")
 MISMATCH = (401, "invalid_request", "pop_edts_mismatch")
 REQ = (400, "invalid_request", "request_malformed")
 DENIED = (403, "access_denied", "not_subscribed")
+NOT_FOUND = (404, "invalid_request", "not_found")
 
 
 @pytest.fixture(scope="module")
@@ -452,7 +453,7 @@ CASES: list[Case] = [
     ),
     g(
         "PoP before product",
-        lambda a: call(a, target="/admin/v1/x", key=ATTACKER),
+        lambda a: call(a, client="b", method="POST", target=SMS, body=SMS_BODY, key=ATTACKER),
         (401, "invalid_client", "pop_signature_invalid"),
     ),
     # --- URI and request shape (400 / 431 / 413 before anything else) ------------------------
@@ -547,13 +548,37 @@ CASES: list[Case] = [
         DENIED,
     ),
     g("v6 token at a v2 product", lambda a: call(a, a.tokens["a6"]["access_token"]), DENIED),
-    g("path of no product", lambda a: call(a, target="/admin/v1/users"), DENIED),
+    # --- paths no route serves: 404 before any check, nothing burned (A7) --------------------
+    g("path of no product", lambda a: call(a, target="/admin/v1/users"), NOT_FOUND),
     g(
         "base-path prefix trick",
         lambda a: call(a, target="/iot-connectivity/v10/devices/8901260000000000001"),
-        DENIED,
+        NOT_FOUND,
     ),
-    g("token path at the guard", lambda a: call(a, target="/oauth2/v1/admin"), DENIED),
+    g(
+        "no route under a product",
+        lambda a: call(a, target="/iot-connectivity/v1/sims/1"),
+        NOT_FOUND,
+    ),
+    g("token path at the guard", lambda a: call(a, target="/oauth2/v1/admin"), NOT_FOUND),
+    g(
+        "mistyped token path",
+        lambda a: call(a, method="POST", target="/oauth2/v2/token"),
+        NOT_FOUND,
+    ),
+    # --- an access token in the query (RFC 6750 §2.3), besides or instead of the header ------
+    g(
+        "access_token in the query",
+        lambda a: call(a, target=DEVICE + "?access_token=" + a.tokens["a"]["access_token"]),
+        REQ,
+    ),
+    g(
+        "access_token in the query only",
+        lambda a: call(
+            a, target=DEVICE + "?access_token=" + a.tokens["a"]["access_token"], auth=""
+        ),
+        REQ,
+    ),
     g(
         "forged apis with the attacker's key",
         lambda a: call(a, access(a, key=ATTACKER, apis=["admin"])),

@@ -163,13 +163,14 @@ CASES: list[Case] = [
         lambda a: token_request(a, method="PATCH"),
         (405, "invalid_request", "method_not_allowed"),
     ),
-    # With --with-sample-apis every other path belongs to the guard (docs/guard.md): 401 there.
+    # With --with-sample-apis every other path goes to the guard (docs/guard.md), which serves
+    # no such path: 404 before any authentication, naming the token endpoints.
     Case(
         "v3 path",
         lambda a: token_request(a, target="/oauth2/v3/tokens"),
-        401,
-        "invalid_token",
-        "token_invalid",
+        404,
+        "invalid_request",
+        "not_found",
         surface="guard",
     ),
     c(

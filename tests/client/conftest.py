@@ -6,11 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from kit.loopback import serve
 from taap.client import ClientCredentials, Secret
 from taap.core import PrivateKey
 
 from ._fake import FakeTaap
-from ._server import serve
 from ._stack import Stack, build_stack
 
 CLIENT_ID = "taap-testclient0000000000000000000000"

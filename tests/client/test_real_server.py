@@ -10,11 +10,11 @@ import time
 import httpx
 import pytest
 
+from kit.loopback import serve
 from taap.client import NO_RETRY, ClientCredentials, PopAuth, Secret, Token, TokenClient
 from taap.core import PrivateKey
 from taap.errors import ClientAuthError, NotSubscribedError, TaapError, UnavailableError
 
-from ._server import serve
 from ._stack import Stack, build_stack
 from .conftest import FakeClock
 

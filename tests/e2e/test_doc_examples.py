@@ -54,12 +54,15 @@ async def check(app: Any, sandbox: Sandbox, key: PrivateKey) -> None:
         async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as bare:
             refused = await bare.post("/orders/v1/orders", json={"sku": "A-1"})
             health = await bare.get("/healthz")
+            mistyped = await bare.post("/orders/v1/order", json={"sku": "A-1"})
     finally:
         await tokens.aclose()
     assert created.status_code == 201, created.text
     assert created.json() == {"client_id": record.client_id, "order": {"sku": "A-1", "qty": 2}}
     assert (refused.status_code, refused.json()["error_code"]) == (401, "token_invalid")
     assert health.json() == {"status": "ok"}
+    # The middleware knows the app's routes (docs/guard.md, "Unknown paths"): 404, not 401.
+    assert mistyped.status_code == 404
 
 
 async def test_starlette_example(sandbox: Sandbox, rsa_key: PrivateKey) -> None:

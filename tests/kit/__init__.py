@@ -3,6 +3,7 @@
 - :mod:`kit.processes`: the ``taap`` executable, free ports, polling, a clean environment,
   services started as processes (``taap serve``, ``taap sample-api``, any command) and the CLI
   run as a subprocess; ``need_service`` (skip locally, fail under CI).
+- :mod:`kit.loopback`: an ASGI app under a real uvicorn on a loopback port, in a thread.
 - :mod:`kit.clients`: the registry a server uses (``with_registry``), clients registered in it
   (directly or with ``taap clients create``) that perform steps 1-4 by hand.
 - :mod:`kit.postgres`: throw-away PostgreSQL databases.

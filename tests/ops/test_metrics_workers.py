@@ -1,5 +1,6 @@
 """``/metrics`` of ``taap serve --workers 2`` (Redis): every worker answers for the whole
-server (prometheus-client's multi-process files); request ids and JSON logs on the way."""
+server (prometheus-client's multi-process files), the mounted guard's verdicts included;
+request ids and JSON logs on the way."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import httpx
 import pytest
 
 from kit.clients import V2_TOKENS, register_client
+from kit.metrics import guard_verdicts
 from kit.processes import clean_env, start_serve
 from taap.core import PrivateKey
 
@@ -69,3 +71,44 @@ def test_metrics_add_up_across_workers(tmp_path: Path, redis_url: str, rsa_key: 
     lines = [json.loads(line) for line in node.log.read_text().splitlines() if line.startswith("{")]
     issued = [line for line in lines if line.get("event") == "token_issued"]
     assert {line["request_id"] for line in issued} == ids
+
+
+def test_guard_verdicts_add_up_across_workers(
+    tmp_path: Path, redis_url: str, rsa_key: PrivateKey
+) -> None:
+    # --with-sample-apis: each worker's guard counts in the shared multi-process files, so
+    # /metrics on either worker reports every verdict, whichever worker judged it.
+    database_url = f"sqlite:///{tmp_path / 'taap.db'}"
+    client = register_client(database_url, rsa_key, ["connectivity"], "ops")
+    node = start_serve(
+        tmp_path,
+        database_url,
+        "--workers",
+        "2",
+        "--redis-url",
+        redis_url,
+        "--with-sample-apis",
+        name="serve",
+        env=clean_env(TAAP_SHUTDOWN_DRAIN="0"),
+    )
+    try:
+        access = str(client.tokens(node.url + V2_TOKENS)["access_token"])
+        device = node.url + "/iot-connectivity/v1/devices/8901260000000000001"
+        with httpx.Client(timeout=10, headers={"Connection": "close"}) as http:
+            for _ in range(6):
+                call = client.headers("GET", httpx.URL(device).path, access)
+                assert http.get(device, headers=call).status_code == 200
+            for _ in range(2):
+                assert http.post(node.url + "/oauth2/v2/token").status_code == 404
+            answered: dict[str, dict[tuple[str, ...], float]] = {}
+            deadline = time.monotonic() + 30
+            while len(answered) < 2 and time.monotonic() < deadline:
+                response = http.get(node.url + "/metrics")
+                worker = response.headers["x-request-id"].split("-")[0]
+                answered[worker] = guard_verdicts(response.text)
+        assert len(answered) == 2
+        for verdicts in answered.values():
+            assert verdicts == {("accepted", ""): 6.0, ("refused", "not_found"): 2.0}
+    finally:
+        client.http.close()
+        assert node.stop() == 0

@@ -219,7 +219,8 @@ async def test_unexpected_failure_is_bare_500(server_key: PrivateKey, caller: Ca
             raise RuntimeError("secret internals")
 
     validator = Validator(Broken({KID: server_key.public}, issuer=ISSUER), clock=lambda: NOW)
-    app = GuardMiddleware(Starlette(), validator=validator)
+    inner = Starlette(routes=[Route("/iot-connectivity/v1/devices/{iccid}", echo)])
+    app = GuardMiddleware(inner, validator=validator)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         target = "/iot-connectivity/v1/devices/1"
         response = await c.get(target, headers=caller.headers("GET", target))

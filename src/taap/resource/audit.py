@@ -1,10 +1,12 @@
 """One JSON line per guarded request, accepted or refused (SECURITY.md E4), on ``taap.audit``.
 
 Fields: ``ts`` (UTC), ``event`` (``api_call_accepted`` / ``api_call_refused``), ``method``,
-``path``, ``status``, ``error_code``, ``detail`` (the operator-only reason), ``client_id``,
-``product``, ``jti`` (the PoP's), ``token_jti``, ``kid``, ``source``. Never tokens, PoPs or
-keys; strings are JSON-encoded (injection-safe) and cut to 200 characters. The same logger and
-line shape as the token server's audit, so one pipeline reads both.
+``path``, ``status`` (of an accepted request: what the application answered), ``error_code``,
+``detail`` (the operator-only reason), ``client_id``, ``product``, ``jti`` (the PoP's),
+``token_jti``, ``kid``, ``source``. An accepted request's line is written when the application
+starts its response. Never tokens, PoPs or keys; strings are JSON-encoded (injection-safe) and
+cut to 200 characters. The same logger and line shape as the token server's audit, so one
+pipeline reads both.
 """
 
 from __future__ import annotations
@@ -41,9 +43,17 @@ class GuardAudit:
         self.logger.info(json.dumps(line, ensure_ascii=True, separators=(",", ":")))
 
     def accepted(
-        self, *, now: float, method: str, path: str, principal: Principal, source: str
+        self,
+        *,
+        now: float,
+        method: str,
+        path: str,
+        principal: Principal,
+        source: str,
+        status: int | None = None,
     ) -> None:
-        """Record a request the guard let through."""
+        """Record a request the guard let through; ``status`` is the one the application
+        answered (None: it sent no response, the caller having gone)."""
         if self.logger.isEnabledFor(logging.INFO):
             self._write(
                 now,
@@ -51,7 +61,7 @@ class GuardAudit:
                     "event": "api_call_accepted",
                     "method": method,
                     "path": path,
-                    "status": None,
+                    "status": status,
                     "client_id": principal.client_id,
                     "product": principal.product,
                     "jti": principal.pop_jti,

@@ -52,6 +52,8 @@ log = logging.getLogger("taap.server")
 V2_PATH = "/oauth2/v2/tokens"
 V6_PATH = "/oauth2/v6/tokens"
 _TOKEN_PATHS: dict[str, Version] = {V2_PATH: "v2", V6_PATH: "v6"}
+# A 404 under /oauth2/ is most likely a mistyped token endpoint: name the real ones.
+_TOKEN_HINT = f"not found; the token endpoints are POST {V2_PATH} and POST {V6_PATH}"
 _GET = b"GET"
 _JWKS_CACHE = [(b"cache-control", b"public, max-age=60")]
 _META_CACHE = [(b"cache-control", b"public, max-age=300")]
@@ -145,7 +147,9 @@ class TokenServerApp:
         content_type = _METRICS_TYPE if handler == self._metrics else None
         try:
             if handler is None:
-                raise NotFoundError()
+                raise NotFoundError(
+                    _TOKEN_HINT if (path.lower() + "/").startswith("/oauth2/") else None
+                )
             if scope["method"] != "GET":
                 raise MethodNotAllowedError()
             if head.size > self.settings.max_headers:

@@ -1,4 +1,5 @@
-"""Run an ASGI app under a real uvicorn on loopback, in a background thread."""
+"""Run an ASGI app under a real uvicorn on loopback, in a background thread (the test keeps a
+hand on the app's objects: stores, registries, clocks)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
+
+__all__ = ["serve"]
 
 
 @contextmanager
