@@ -8,6 +8,7 @@ from typing import IO, Any
 
 import click
 
+from taap.cli._args import LiteralValuesCommand
 from taap.cli._io import body_cap, load_key_file, read_body, read_input
 from taap.core import (
     PopPolicy,
@@ -201,7 +202,11 @@ def verify(
     click.echo(json.dumps(dict(verified.claims), indent=2, ensure_ascii=False))
 
 
-@pop.command()
+class _DecodeCommand(LiteralValuesCommand, OneLineCommand):
+    """TOKEN as given even when it begins with '-' (a bare '-' is standard input)."""
+
+
+@pop.command(cls=_DecodeCommand)
 @click.argument("token")
 def decode(token: str) -> None:
     """Print header and claims as JSON WITHOUT verifying anything (TOKEN - = stdin)."""
