@@ -249,7 +249,9 @@ def test_connection_refused_is_retried_then_reported(
         client.fetch()
     client.close()
     assert sleeps.calls == [0.5, 1.0, 2.0]
-    assert "ConnectError" in str(caught.value)
+    assert caught.value.description == (
+        f"cannot connect to the token server {refused_url}: connection refused (4 attempts)"
+    )
 
 
 def test_connection_refused_then_server_up(

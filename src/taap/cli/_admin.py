@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from taap.server.settings import RegistrySettings
 
 __all__ = [
-    "DASH_VALUES",
     "console",
     "database_option",
     "echo_json",
@@ -43,11 +42,6 @@ database_option = click.option(
     help="sqlite:///path/taap.db or postgresql://user:pass@host/db (env TAAP_DATABASE_URL).",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
-
-
-#: Thumbprints and kids are base64url, so one in 64 starts with "-": without this click would
-#: take such a value for an unknown option ("No such option '-E'") instead of the argument.
-DASH_VALUES = {"ignore_unknown_options": True}
 
 
 def run_registry(

@@ -5,15 +5,32 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import cast
 
 import click
 
 from taap.core import PrivateKey, load_private_key
-from taap.errors import ConfigurationError, KeyFormatError, TaapError
+from taap.errors import BodyTooLargeError, ConfigurationError, KeyFormatError, TaapError
+from taap.settings import SharedSettings, TaapSettings
 
 #: Keys, tokens and the JSON of signed values: none comes near this in use, and a cap keeps
 #: `--key /dev/zero` from filling memory.
 SMALL_INPUT_CAP = 1024 * 1024
+
+
+class _BodyCap(TaapSettings):
+    """``TAAP_MAX_BODY`` alone: the body cap a server with this environment applies. Reading
+    only this variable keeps a client's command working whatever else ``TAAP_*`` holds."""
+
+    # The server's field itself (default and range), typed as pydantic's Field() is.
+    max_body: int = cast(int, SharedSettings.model_fields["max_body"])
+
+
+def _read_at_most(path: str, count: int) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read(count)
+    with Path(path).open("rb") as handle:
+        return handle.read(count)
 
 
 def read_capped(path: str, limit: int, error: type[TaapError]) -> bytes:
@@ -23,11 +40,7 @@ def read_capped(path: str, limit: int, error: type[TaapError]) -> bytes:
         error: more than ``limit`` bytes (only ``limit + 1`` are ever read).
         OSError: the file cannot be read.
     """
-    if path == "-":
-        data = sys.stdin.buffer.read(limit + 1)
-    else:
-        with Path(path).open("rb") as handle:
-            data = handle.read(limit + 1)
+    data = _read_at_most(path, limit + 1)
     if len(data) > limit:
         what = "standard input" if path == "-" else "file"
         raise error(f"{what} too large (> {limit // 1024 // 1024} MiB)")
@@ -37,6 +50,67 @@ def read_capped(path: str, limit: int, error: type[TaapError]) -> bytes:
 def read_input(path: str, error: type[TaapError] = KeyFormatError) -> bytes:
     """Bytes of ``path``, or of standard input when ``path`` is ``-`` (capped at 1 MiB)."""
     return read_capped(path, SMALL_INPUT_CAP, error)
+
+
+def body_cap(explicit: int | None) -> int:
+    """The most bytes a body file may hold: ``explicit`` (``--max-body``) when given, else
+    the server's cap, ``TAAP_MAX_BODY`` (1 MiB unless set): a larger body would be refused
+    with 413 anyway, and an endless file (``/dev/zero``) must not fill memory.
+
+    Raises:
+        ConfigurationError: ``TAAP_MAX_BODY`` is not a number.
+    """
+    if explicit is not None:
+        return explicit
+    return _BodyCap.load().max_body
+
+
+def read_body(path: str, limit: int, flag: str) -> bytes:
+    """The request body in ``path`` (standard input for ``-``), named ``flag`` in errors.
+
+    Raises:
+        BodyTooLargeError: more than ``limit`` bytes (only ``limit + 1`` are ever read).
+        OSError: the file cannot be read.
+    """
+    data = _read_at_most(path, limit + 1)
+    if len(data) > limit:
+        source = f"{flag} - (standard input)" if path == "-" else flag
+        raise BodyTooLargeError(
+            f"{source} is larger than {limit} bytes (the cap is TAAP_MAX_BODY, the server's; "
+            "--max-body BYTES allows more)"
+        )
+    return data
+
+
+#: One answer to a prompt: a URL, an id, a path or a variable name.
+ANSWER_CAP = 4096
+
+
+def ask(label: str, default: str | None = None) -> str:
+    """Prompt for one value. A terminal is asked through click; piped input is read as one
+    line of at most :data:`ANSWER_CAP` bytes (a line that never ends, as ``/dev/zero``'s,
+    would otherwise be read into memory without limit).
+
+    Raises:
+        ConfigurationError: no answer, an answer over the cap, or one that is not UTF-8.
+    """
+    if sys.stdin.isatty():
+        return str(click.prompt(label, default=default))
+    shown = f" [{default}]" if default is not None else ""
+    click.echo(f"{label}{shown}: ", nl=False)
+    line = sys.stdin.buffer.readline(ANSWER_CAP + 1)
+    click.echo()
+    if len(line) > ANSWER_CAP:
+        raise ConfigurationError(f"{label}: answer longer than {ANSWER_CAP} bytes")
+    try:
+        answer = line.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"{label}: answer is not UTF-8") from None
+    if answer:
+        return answer
+    if default is None:
+        raise ConfigurationError(f"{label}: no answer given")
+    return default
 
 
 def password_from_env(var: str | None) -> bytes | None:

@@ -10,7 +10,6 @@ import click
 from rich.table import Table
 
 from taap.cli._admin import (
-    DASH_VALUES,
     console,
     database_option,
     echo_json,
@@ -18,6 +17,7 @@ from taap.cli._admin import (
     json_option,
     run_registry,
 )
+from taap.cli._args import LiteralValuesCommand, LiteralValuesGroup
 from taap.cli._io import read_input
 from taap.core.keys import load_public_key
 from taap.errors import NotFoundError
@@ -70,9 +70,13 @@ def _show_client(record: ClientRecord, *, as_json: bool) -> None:
 
 
 # -- taap clients ---------------------------------------------------------------------------
-@click.group()
+@click.group(cls=LiteralValuesGroup)
 def clients() -> None:
-    """Registered clients: credentials, PoP keys, subscriptions."""
+    """Registered clients: credentials, PoP keys, subscriptions.
+
+    Client ids and key thumbprints are taken as given even when they begin with '-'; only a
+    value that is exactly an option's name (-h, --json) must follow '--'.
+    """
 
 
 @clients.command("create")
@@ -162,7 +166,7 @@ def show_client(client_id: str, as_json: bool, database_url: str) -> None:
 
 
 def _status_command(name: str, status: str, help_text: str) -> click.Command:
-    @click.command(name, help=help_text)
+    @click.command(name, cls=LiteralValuesCommand, help=help_text)
     @click.argument("client_id")
     @database_option
     def command(client_id: str, database_url: str) -> None:
@@ -213,7 +217,7 @@ def add_key(client_id: str, path: str, database_url: str) -> None:
     click.echo(f"{client_id}: added key {key.thumbprint}")
 
 
-@clients.command("remove-key", context_settings=DASH_VALUES)
+@clients.command("remove-key")
 @click.argument("client_id")
 @click.argument("thumbprint")
 @database_option
@@ -224,7 +228,7 @@ def remove_key(client_id: str, thumbprint: str, database_url: str) -> None:
 
 
 def _subscription_command(name: str, subscribed: bool, help_text: str) -> click.Command:
-    @click.command(name, help=help_text)
+    @click.command(name, cls=LiteralValuesCommand, help=help_text)
     @click.argument("client_id")
     @click.argument("api")
     @database_option
@@ -250,7 +254,7 @@ clients.add_command(
 )
 
 
-@clients.command("revoke-tokens", context_settings=DASH_VALUES)
+@clients.command("revoke-tokens")
 @click.argument("client_id")
 @click.option(
     "--jti",

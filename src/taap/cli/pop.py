@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import IO, Any
 
 import click
 
-from taap.cli._io import load_key_file, read_input
+from taap.cli._args import LiteralValuesCommand
+from taap.cli._io import body_cap, load_key_file, read_body, read_input
 from taap.core import (
     PopPolicy,
     SignedValues,
@@ -113,7 +113,17 @@ def pop() -> None:
 @click.option("--uri", help="Path and query as sent, e.g. /oauth2/v2/tokens.")
 @click.option("--header", "headers", multiple=True, metavar="'Name: value'")
 @click.option("--body", help="Request body text.")
-@click.option("--body-file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--body-file",
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+    help="Request body from a file; - = stdin. At most --max-body bytes.",
+)
+@click.option(
+    "--max-body",
+    type=click.IntRange(min=0),
+    metavar="BYTES",
+    help="Largest --body-file accepted (default: TAAP_MAX_BODY, the server's cap, 1 MiB).",
+)
 def build(
     key_path: str,
     password_env: str | None,
@@ -124,6 +134,7 @@ def build(
     headers: tuple[str, ...],
     body: str | None,
     body_file: str | None,
+    max_body: int | None,
 ) -> None:
     """Print a PoP token signing the given pairs or request."""
     if ehts_json is not None:
@@ -135,7 +146,11 @@ def build(
             raise click.UsageError("give --ehts-json, or --method and --uri")
         if body is not None and body_file:
             raise click.UsageError("--body and --body-file exclude each other")
-        payload: bytes = Path(body_file).read_bytes() if body_file else (body or "").encode()
+        payload = (
+            read_body(body_file, body_cap(max_body), "--body-file")
+            if body_file
+            else (body or "").encode()
+        )
         path, query = split_target(uri)
         pairs = request_pairs(
             method, canonical_uri(path, query), [_header(h) for h in headers], payload
@@ -187,7 +202,11 @@ def verify(
     click.echo(json.dumps(dict(verified.claims), indent=2, ensure_ascii=False))
 
 
-@pop.command()
+class _DecodeCommand(LiteralValuesCommand, OneLineCommand):
+    """TOKEN as given even when it begins with '-' (a bare '-' is standard input)."""
+
+
+@pop.command(cls=_DecodeCommand)
 @click.argument("token")
 def decode(token: str) -> None:
     """Print header and claims as JSON WITHOUT verifying anything (TOKEN - = stdin)."""

@@ -18,7 +18,6 @@ import click
 from rich.table import Table
 
 from taap.cli._admin import (
-    DASH_VALUES,
     console,
     database_option,
     echo_json,
@@ -27,6 +26,7 @@ from taap.cli._admin import (
     registry_settings,
     run_registry,
 )
+from taap.cli._args import LiteralValuesGroup
 from taap.cli.clients import clients
 from taap.server.registry.port import ApiProduct, SigningKeyRecord
 
@@ -59,7 +59,7 @@ def _signing_json(keys: Sequence[SigningKeyRecord]) -> list[dict[str, Any]]:
 
 
 # -- taap apis ------------------------------------------------------------------------------
-@click.group()
+@click.group(cls=LiteralValuesGroup)
 def apis() -> None:
     """API products clients subscribe to."""
 
@@ -118,7 +118,7 @@ def create_api(
 
 
 # -- taap keys ------------------------------------------------------------------------------
-@click.group()
+@click.group(cls=LiteralValuesGroup)
 def keys() -> None:
     """Token-server signing keys (published in JWKS)."""
 
@@ -177,17 +177,21 @@ def encrypt_keys(previous_key_env: str | None, database_url: str) -> None:
     click.echo(f"{rewritten} of {total} signing keys written under the current key-encryption key")
 
 
-@keys.command("retire", context_settings=DASH_VALUES)
+@keys.command("retire")
 @click.argument("kid")
 @database_option
 def retire_key(kid: str, database_url: str) -> None:
-    """Withdraw a rotated-out signing key from JWKS now (its tokens stop verifying)."""
+    """Withdraw a rotated-out signing key from JWKS now (its tokens stop verifying).
+
+    KID is taken as given even when it begins with '-' (one kid in 64 does); only a KID that is
+    exactly an option's name (-h, --help) must follow '--'.
+    """
     run_registry(database_url, lambda r: r.retire_signing_key(kid))
     click.echo(f"signing key {kid} retired")
 
 
 # -- taap db --------------------------------------------------------------------------------
-@click.group()
+@click.group(cls=LiteralValuesGroup)
 def db() -> None:
     """Database schema."""
 

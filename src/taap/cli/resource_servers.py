@@ -10,7 +10,6 @@ import click
 from rich.table import Table
 
 from taap.cli._admin import (
-    DASH_VALUES,
     console,
     database_option,
     echo_json,
@@ -18,6 +17,7 @@ from taap.cli._admin import (
     json_option,
     run_registry,
 )
+from taap.cli._args import LiteralValuesCommand, LiteralValuesGroup
 from taap.server.registry.port import ResourceServerRecord
 
 __all__ = ["register", "resource_servers"]
@@ -53,7 +53,7 @@ def _print_table(records: Sequence[ResourceServerRecord]) -> None:
     console().print(table)
 
 
-@click.group("resource-servers")
+@click.group("resource-servers", cls=LiteralValuesGroup)
 def resource_servers() -> None:
     """Resource servers: the callers of token introspection, with their own credentials."""
 
@@ -81,7 +81,7 @@ def list_servers(as_json: bool, database_url: str) -> None:
 
 
 def _status_command(name: str, status: str, help_text: str) -> click.Command:
-    @click.command(name, help=help_text, context_settings=DASH_VALUES)
+    @click.command(name, cls=LiteralValuesCommand, help=help_text)
     @click.argument("rs_id")
     @database_option
     def command(rs_id: str, database_url: str) -> None:
@@ -104,7 +104,7 @@ resource_servers.add_command(
 )
 
 
-@resource_servers.command("rotate-secret", context_settings=DASH_VALUES)
+@resource_servers.command("rotate-secret")
 @click.argument("rs_id")
 @click.option(
     "--grace",
@@ -123,7 +123,7 @@ def rotate_secret(rs_id: str, grace: float, as_json: bool, database_url: str) ->
     _print_secret(rs_id, plain, as_json=as_json)
 
 
-@resource_servers.command("remove", context_settings=DASH_VALUES)
+@resource_servers.command("remove")
 @click.argument("rs_id")
 @database_option
 def remove_server(rs_id: str, database_url: str) -> None:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import click
 
+from taap.cli._io import ask, body_cap, read_body
 from taap.client import build_token_request, curl_command
 from taap.client.calls import call_api, response_head
 from taap.client.profiles import (
@@ -107,7 +108,17 @@ def _header(text: str) -> tuple[str, str]:
 @_credential_options("--token-url")
 @click.option("-H", "--header", "headers", multiple=True, metavar="'Name: value'")
 @click.option("--data", metavar="TEXT", help="Request body (sent and signed as given).")
-@click.option("--data-file", type=click.Path(dir_okay=False), help="Body from a file; - = stdin.")
+@click.option(
+    "--data-file",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Body from a file; - = stdin. At most --max-body bytes.",
+)
+@click.option(
+    "--max-body",
+    type=click.IntRange(min=0),
+    metavar="BYTES",
+    help="Largest --data-file accepted (default: TAAP_MAX_BODY, the server's cap, 1 MiB).",
+)
 @click.option("-i", "--include", is_flag=True, help="Print the status line and headers too.")
 def call(
     method: str,
@@ -115,16 +126,15 @@ def call(
     headers: tuple[str, ...],
     data: str | None,
     data_file: str | None,
+    max_body: int | None,
     include: bool,
     **options: Any,
 ) -> None:
     """Steps 1-4: call METHOD URL with a token and a fresh PoP; print the answer like curl."""
     if data is not None and data_file:
         raise click.UsageError("--data and --data-file exclude each other")
-    if data_file == "-":
-        body = sys.stdin.buffer.read()
-    elif data_file:
-        body = Path(data_file).read_bytes()
+    if data_file:
+        body = read_body(data_file, body_cap(max_body), "--data-file")
     else:
         body = (data or "").encode("utf-8")
     settings = _settings(options)
@@ -140,22 +150,22 @@ def call(
 
 @click.command()
 @click.option("--profile", help="Profile to write (default: $TAAP_PROFILE or 'default').")
-@click.option("--token-url", metavar="URL", prompt="Token endpoint URL")
-@click.option("--client-id", metavar="ID", prompt="Client id")
+@click.option("--token-url", metavar="URL", help="Token endpoint URL (asked when absent).")
+@click.option("--client-id", metavar="ID", help="Client id (asked when absent).")
 @click.option("--client-secret-env", metavar="VAR", help="Store a reference to $VAR (preferred).")
 @click.option("--client-secret", metavar="S", help="Store the secret itself (file is 0600).")
-@click.option("--key", metavar="PATH", prompt="PoP private key file")
+@click.option("--key", metavar="PATH", help="PoP private key file (asked when absent).")
 @click.option("--password-env", metavar="VAR", help="Variable holding the key's password.")
 @click.option("--v6", "force_v6", is_flag=True, help="Always send the v6 body.")
 @click.option("--store-id", metavar="S")
 @click.option("--dealer-code", metavar="S")
 def configure(
     profile: str | None,
-    token_url: str,
-    client_id: str,
+    token_url: str | None,
+    client_id: str | None,
     client_secret_env: str | None,
     client_secret: str | None,
-    key: str,
+    key: str | None,
     password_env: str | None,
     force_v6: bool,
     store_id: str | None,
@@ -164,8 +174,11 @@ def configure(
     """Write a profile to the config file so the other commands need fewer flags."""
     if client_secret and client_secret_env:
         raise click.UsageError("--client-secret and --client-secret-env exclude each other")
+    token_url = token_url or ask("Token endpoint URL")
+    client_id = client_id or ask("Client id")
+    key = key or ask("PoP private key file")
     if not client_secret and not client_secret_env:
-        client_secret_env = click.prompt(
+        client_secret_env = ask(
             "Environment variable holding the client secret", default="TAAP_CLIENT_SECRET"
         )
     stored = Profile(

@@ -10,7 +10,7 @@ from taap.client.httpx_auth import PopAuth
 from taap.client.profiles import ClientSettings
 from taap.client.retry import RetryPolicy
 from taap.client.token_client import TokenClient
-from taap.errors import TransportError
+from taap.client.wire import transport_error
 
 __all__ = ["call_api", "response_head"]
 
@@ -42,7 +42,7 @@ def call_api(
         ):
             return http.request(method.upper(), url, headers=list(headers), content=body)
     except httpx.HTTPError as exc:
-        raise TransportError(f"could not reach {url}: {type(exc).__name__}") from exc
+        raise transport_error(url, exc) from exc
 
 
 def response_head(response: httpx.Response) -> str:

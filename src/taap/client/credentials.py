@@ -12,8 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from taap.core.keys import PrivateKey, load_private_key
+from taap.errors import KeyFormatError
 
-__all__ = ["ClientCredentials", "Secret", "basic_authorization"]
+__all__ = ["KEY_FILE_CAP", "ClientCredentials", "Secret", "basic_authorization"]
+
+#: A key file is a few KiB; reading stops past this, so ``key=/dev/zero`` cannot fill memory.
+KEY_FILE_CAP = 1024 * 1024
 
 
 class Secret:
@@ -79,10 +83,15 @@ class ClientCredentials:
         """Load the private key once from ``key_path`` (PEM or JWK, optionally encrypted).
 
         Raises:
-            KeyFormatError: unreadable key, wrong password, not RSA or under 2048 bits.
+            KeyFormatError: unreadable key, wrong password, not RSA or under 2048 bits, or
+                a file over :data:`KEY_FILE_CAP` bytes (no more than that is read).
             OSError: the file cannot be read.
         """
-        key = load_private_key(Path(key_path).read_bytes(), password)
+        with Path(key_path).open("rb") as handle:
+            data = handle.read(KEY_FILE_CAP + 1)
+        if len(data) > KEY_FILE_CAP:
+            raise KeyFormatError("key file too large (> 1 MiB)")
+        key = load_private_key(data, password)
         secret = client_secret if isinstance(client_secret, Secret) else Secret(client_secret)
         return cls(client_id=client_id, client_secret=secret, key=key)
 

@@ -36,6 +36,7 @@ from taap.client.token_request_builder import TokenEndpoint, TokenVersion
 from taap.errors import ConfigurationError
 
 __all__ = [
+    "CONFIG_FILE_CAP",
     "ENV_VARS",
     "ClientSettings",
     "Profile",
@@ -56,6 +57,9 @@ ENV_VARS: Mapping[str, str] = {
     "store_id": "TAAP_STORE_ID",
     "dealer_code": "TAAP_DEALER_CODE",
 }
+#: A config file holds a few profiles of a few hundred bytes each; reading stops past this,
+#: so ``TAAP_CONFIG=/dev/zero`` cannot fill memory.
+CONFIG_FILE_CAP = 1024 * 1024
 _PASSWORD_VAR = "TAAP_KEY_PASSWORD"
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -163,8 +167,12 @@ def profile_name(flag: str | None, environ: Mapping[str, str]) -> str:
 def _read(path: Path) -> dict[str, dict[str, object]]:
     if not path.exists():
         return {}
+    with path.open("rb") as handle:
+        raw = handle.read(CONFIG_FILE_CAP + 1)
+    if len(raw) > CONFIG_FILE_CAP:
+        raise ConfigurationError(f"{path} is too large for a config file (> 1 MiB)")
     try:
-        data = tomllib.loads(path.read_text("utf-8"))
+        data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigurationError(f"{path} is not valid TOML: {exc}") from exc
     return {k: v for k, v in data.items() if isinstance(v, dict)}

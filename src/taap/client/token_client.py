@@ -16,9 +16,8 @@ from taap.client.flows import Finished, Wait, advance
 from taap.client.retry import RETRY_STATUSES, RetryPolicy
 from taap.client.token_request_builder import PreparedRequest, TokenEndpoint, build_token_request
 from taap.client.token_response import Token, token_from_response
-from taap.client.wire import error_from_response
+from taap.client.wire import error_from_response, transport_error
 from taap.core.pop import DEFAULT_TTL
-from taap.errors import TransportError
 
 __all__ = ["RETRYABLE_EXCEPTIONS", "TokenClient"]
 
@@ -103,10 +102,7 @@ class TokenClient:
         if isinstance(outcome, httpx.HTTPError):
             delay = self.retry.delay(retry, None)
             if delay is None:
-                raise TransportError(
-                    f"could not reach the token server {self.endpoint.url}: "
-                    f"{type(outcome).__name__}"
-                ) from outcome
+                raise transport_error(self._target, outcome, attempts=retry + 1) from outcome
             return delay
         error = error_from_response(outcome.status_code, outcome.headers, outcome.content)
         delay = self.retry.delay(retry, error.retry_after)
@@ -132,7 +128,7 @@ class TokenClient:
                 if outcome.status_code not in RETRY_STATUSES:
                     return self.accept(outcome, sent_at)
             elif not isinstance(outcome, RETRYABLE_EXCEPTIONS):
-                raise TransportError(f"token request failed: {type(outcome).__name__}") from outcome
+                raise transport_error(self._target, outcome) from outcome
             yield Wait(self._delay_or_raise(retry, outcome))
             retry += 1
 
@@ -144,6 +140,10 @@ class TokenClient:
         if token is None:
             token = yield from self.fetch_flow()
         return token
+
+    @property
+    def _target(self) -> str:
+        return f"the token server {self.endpoint.url}"
 
     # -- synchronous ---------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from taap.server.registry.database import DatabaseUrl
 __all__ = [
     "MIN_PEPPER_LENGTH",
     "PEPPER_ENV",
+    "PEPPER_FILE_CAP",
     "PEPPER_FILE_NAME",
     "PepperFile",
     "PepperValue",
@@ -34,6 +35,8 @@ __all__ = [
 PEPPER_ENV = "TAAP_PEPPER"
 PEPPER_FILE_NAME = "pepper"
 MIN_PEPPER_LENGTH = 16
+#: The file holds 43 characters when taap makes it; reading stops past this cap.
+PEPPER_FILE_CAP = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -81,13 +84,21 @@ def read_or_create_pepper_file(path: Path) -> bytes:
     """The pepper in ``path``; creates it (0600, 256 random bits) when it does not exist.
 
     Raises:
-        ConfigurationError: the file exists but is empty or too short.
+        ConfigurationError: the file exists but is empty, too short, too large or not UTF-8.
         OSError: the directory is missing or not writable.
     """
     try:
-        text = path.read_text(encoding="utf-8").strip()
+        with path.open("rb") as handle:
+            raw = handle.read(PEPPER_FILE_CAP + 1)
     except FileNotFoundError:
         text = _create(path)
+    else:
+        if len(raw) > PEPPER_FILE_CAP:
+            raise ConfigurationError(f"pepper file {path} is larger than {PEPPER_FILE_CAP} bytes")
+        try:
+            text = raw.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            raise ConfigurationError(f"pepper file {path} is not UTF-8 text") from None
     if len(text) < MIN_PEPPER_LENGTH:
         raise ConfigurationError(f"pepper file {path} is empty or shorter than 16 characters")
     return text.encode("utf-8")
