@@ -150,6 +150,11 @@ def _value_commands(value: str) -> list[tuple[str, ...]]:
         ("clients", "unsubscribe", value, "location"),
         ("clients", "add-key", value, "k.pub"),
         ("clients", "remove-key", "known", value),
+        ("clients", "revoke-tokens", value),
+        ("resource-servers", "disable", value),
+        ("resource-servers", "enable", value),
+        ("resource-servers", "rotate-secret", value),
+        ("resource-servers", "remove", value),
         ("pop", "decode", value),
     ]
 
