@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from taap.core.pop import verify_pop_token
-from taap.core.replay import MemoryReplayStore, ReplayStore
+from taap.core.replay import MemoryReplayStore, ReplayStore, issued_at
 from taap.core.request import RequestParts
 from taap.core.tokens import AccessToken, verify_access_token
 from taap.errors import (
@@ -112,7 +112,7 @@ class Validator:
         if replay is None and settings.redis_url:
             from taap.stores.redis import RedisReplayStore, connect
 
-            replay = RedisReplayStore(connect(settings.redis_url))
+            replay = RedisReplayStore(connect(settings.redis_url), policy=settings.policy)
         return cls(keys, products=products, replay=replay, settings=settings, clock=clock)
 
     def _issuer(self, keyset: KeySet) -> str:
@@ -176,8 +176,9 @@ class Validator:
             )
         if product not in token.apis:
             raise NotSubscribedError(log_detail=f"{token.client_id} lacks {product}")
+        iat = issued_at(verified.claims)
         if not await self.replay.record(
-            token.client_id, verified.jti, until=verified.replay_until, now=now
+            token.client_id, verified.jti, until=verified.replay_until, now=now, iat=iat
         ):
             raise PopReplayedError()
         return Principal(
