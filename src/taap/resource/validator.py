@@ -27,6 +27,7 @@ from taap.core.replay import MemoryReplayStore, ReplayStore, issued_at
 from taap.core.request import RequestParts
 from taap.core.tokens import AccessToken, verify_access_token
 from taap.errors import (
+    ConfigurationError,
     NotSubscribedError,
     PopMalformedError,
     PopMissingError,
@@ -76,6 +77,11 @@ class Validator:
         settings: GuardSettings | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """Without ``replay`` the in-process store serves this process alone.
+
+        Raises:
+            ConfigurationError: ``settings.workers`` > 1 without a shared ``replay`` store.
+        """
         self.keys = keys
         self.issuer = issuer
         if products is None:
@@ -84,8 +90,14 @@ class Validator:
             self.products = products
         else:
             self.products = ProductMap(products)
-        self.replay: ReplayStore = replay if replay is not None else MemoryReplayStore()
         self.settings = settings or GuardSettings()
+        if self.settings.workers > 1 and (replay is None or isinstance(replay, MemoryReplayStore)):
+            # Each worker would keep its own store: a PoP could be used once per worker.
+            raise ConfigurationError(
+                f"{self.settings.workers} worker processes (WEB_CONCURRENCY) need a shared "
+                "replay store: set TAAP_REDIS_URL (the in-process store knows one process)"
+            )
+        self.replay: ReplayStore = replay if replay is not None else MemoryReplayStore()
         self.clock = clock
         self.tokens = VerifiedTokens(self.settings.token_cache)
 
