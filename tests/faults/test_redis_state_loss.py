@@ -108,12 +108,21 @@ async def test_failover_to_a_replica_that_missed_writes(
 ) -> None:
     folder = tmp_path / "replica"
     folder.mkdir()
+    primary = redis.Redis.from_url(private_redis.url)
+    primary.config_set("repl-diskless-sync-delay", 0)  # the first sync at once, not after 5 s
     replica = PrivateRedis.create(folder)
     replica.start("--replicaof", "127.0.0.1", str(private_redis.port))
     try:
-        primary = redis.Redis.from_url(private_redis.url)
+        linked = redis.Redis.from_url(replica.url)
+        wait_until(
+            lambda: linked.info("replication").get("master_link_status") == "up",
+            30,
+            "the replica's first sync",
+        )
         assert await _outcome(store, "replicated", now=NOW) == "recorded"
-        assert primary.wait(1, 5000) == 1  # the replica has it
+        wait_until(
+            lambda: linked.exists(store.key("c", "replicated")) == 1, 30, "the record replicated"
+        )
         # Replication is asynchronous: the replica is promoted while the primary still takes
         # a write it will never pass on, then the primary goes away.
         promoted = redis.Redis.from_url(replica.url)
