@@ -54,6 +54,7 @@ from taap.core import (
     request_pairs,
 )
 from taap.server.registry.sql import open_registry
+from taap.stores.redis import RedisReplayStore, connect
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -235,9 +236,21 @@ def private_redis(folder: Path) -> Iterator[Redis]:
             if done.returncode == 0 and b"PONG" in done.stdout:
                 break
             time.sleep(0.05)
-        yield Redis(port, proc)
+        redis = Redis(port, proc)
+        # A new Redis has no epoch marker, which the replay store reads as a loss: the PoPs
+        # made ahead of the run would meet the epoch window instead of the servers.
+        asyncio.run(_adopt(redis.url))
+        yield redis
     finally:
         stop(proc)
+
+
+async def _adopt(url: str) -> None:
+    client = connect(url)
+    try:
+        await RedisReplayStore(client).adopt(epoch=0)
+    finally:
+        await client.aclose()
 
 
 @contextmanager

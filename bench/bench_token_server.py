@@ -39,6 +39,7 @@ from taap.core import PrivateKey, build_pop_token, generate_private_key, load_pr
 from taap.server.registry.database import parse_database_url
 from taap.server.registry.pepper import load_pepper
 from taap.server.registry.sql import open_registry
+from taap.stores.redis import RedisReplayStore, connect
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -235,6 +236,14 @@ async def _register(database_url: str) -> tuple[str, str, PrivateKey]:
     finally:
         await registry.close()
     return record.client_id, secret, key
+
+
+async def _adopt(url: str) -> None:
+    client = connect(url)
+    try:
+        await RedisReplayStore(client).adopt(epoch=0)
+    finally:
+        await client.aclose()
 
 
 def prepare(folder: Path) -> Setup:
@@ -534,6 +543,9 @@ def main() -> None:
                     )
                 )
             if not args.skip_workers:
+                # The PoPs are made ahead of the run: on a Redis database the store has not
+                # used yet, its epoch window would refuse them (docs/deploy.md).
+                asyncio.run(_adopt(args.redis_url))
                 keep(
                     bench_taap(
                         setup,

@@ -60,6 +60,9 @@ def redis_url() -> str:
     if not url:
         need_service("Redis", "TAAP_TEST_REDIS_URL is not set (.ci/run sets it)")
     assert url
+    from kit.stores import adopt_redis  # imports redis-py, which only these tests need
+
+    adopt_redis(url)
     return url
 
 

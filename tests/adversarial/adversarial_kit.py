@@ -29,6 +29,7 @@ import redis
 from kit import jose
 from kit.jose import forge, segment
 from kit.processes import taap_ok
+from kit.stores import adopt_redis
 from kit.wire import basic
 from logkit import audit_records
 from taap.core import PrivateKey, build_pop_token, request_pairs
@@ -158,6 +159,7 @@ def claim_redis_db(base_url: str) -> tuple[str, redis.Redis]:
         if client.set(LOCK_KEY, str(uuid.uuid4()), nx=True, ex=900):
             for key in client.scan_iter(match="taap:*", count=1000):
                 client.delete(key)
+            adopt_redis(url)
             return url, client
         client.close()
     raise RuntimeError("no free Redis database for the adversarial suite")

@@ -15,6 +15,7 @@ import pytest
 from cluster_kit import DEVICE_PATH, LoadClient, Node, Recorder, jwt_part
 
 from kit.processes import clean_env, free_port
+from kit.stores import adopt_redis
 from taap.core import PrivateKey
 from taap.server.registry.sql import open_registry
 
@@ -40,10 +41,10 @@ async def test_two_workers_serve_the_guarded_sample_apis(
 ) -> None:
     database_url = f"sqlite:///{tmp_path / 'taap.db'}"
     port = free_port()
+    own_redis = urlunsplit(urlsplit(redis_url)._replace(path=f"/{9 + uuid.uuid4().int % 6}"))
+    adopt_redis(own_redis)
     env = clean_env(
-        TAAP_REDIS_URL=urlunsplit(
-            urlsplit(redis_url)._replace(path=f"/{9 + uuid.uuid4().int % 6}")
-        ),
+        TAAP_REDIS_URL=own_redis,
         TAAP_PEPPER="workers-test-pepper-0123456789",
         TAAP_JWKS_MIN_REFRESH="2.5",
         TAAP_PUBLIC_URL=f"http://127.0.0.1:{port}",

@@ -39,6 +39,7 @@ from cluster_kit import (
 from kit.clients import create_client_with_cli, register_clients
 from kit.postgres import temporary_database
 from kit.processes import clean_env, free_port, taap_ok, wait_until
+from kit.stores import adopt_redis
 from kit.wire import basic, jwt_part
 from logkit import audit_records
 from taap.core import build_pop_token, generate_private_key, request_pairs
@@ -61,7 +62,9 @@ def cluster_db(postgres_url: str) -> Iterator[str]:
 def cluster_redis(redis_url: str) -> str:
     """The CI Redis, on a database number of its own (other tests use 0)."""
     parts = urlsplit(redis_url)
-    return urlunsplit(parts._replace(path=f"/{9 + uuid.uuid4().int % 6}"))
+    url = urlunsplit(parts._replace(path=f"/{9 + uuid.uuid4().int % 6}"))
+    adopt_redis(url)
+    return url
 
 
 class SlowRequest:

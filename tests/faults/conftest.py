@@ -15,6 +15,7 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     redis = PrivateRedis.create(tmp_path)
     redis.start()
     try:
+        redis.adopt()
         yield redis
     finally:
         redis.stop()
@@ -25,6 +26,7 @@ def module_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRe
     redis = PrivateRedis.create(tmp_path_factory.mktemp("redis"))
     redis.start()
     try:
+        redis.adopt()
         yield redis
     finally:
         redis.stop()

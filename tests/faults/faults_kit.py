@@ -19,6 +19,7 @@ import httpx
 
 from kit.clients import Client, token_headers
 from kit.processes import Service, free_port, need_service, stop_process, wait_until
+from kit.stores import adopt_redis
 from logkit import audit_records
 
 PG_BIN = Path(os.environ.get("TAAP_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -54,7 +55,8 @@ class PrivateRedis:
         except OSError:
             return False
 
-    def start(self) -> None:
+    def start(self, *extra: str) -> None:
+        """Start (or start again, on the same port and folder) with ``extra`` arguments."""
         log = (self.folder / f"redis-{self.port}.log").open("ab")
         self.proc = subprocess.Popen(
             [
@@ -71,12 +73,18 @@ class PrivateRedis:
                 "no",
                 "--dir",
                 str(self.folder),
+                *extra,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
         log.close()
         wait_until(self.ping, 10, "private redis-server start")
+
+    def adopt(self) -> None:
+        """Mark the new server as a replay store in service (no epoch window to wait out);
+        a restart is not adopted: it is the loss the epoch rule is about."""
+        adopt_redis(self.url)
 
     def pause(self) -> None:
         """Freeze the server (SIGSTOP): connections stay open, nothing answers."""

@@ -9,6 +9,7 @@
 - :mod:`kit.postgres`: throw-away PostgreSQL databases.
 - :mod:`kit.wire`: Basic credentials and JWT segments as tests build and read them.
 - :mod:`kit.jose`: JOSE objects forged by hand (any segment, any signature) and PoP claims.
+- :mod:`kit.stores`: a Redis database marked as a replay store in service (``adopt_redis``).
 
 Imported as ``kit``: ``tests/`` has no ``__init__.py``, so pytest's default ``prepend`` import
 mode puts ``tests/`` on ``sys.path`` when it loads ``tests/conftest.py``, before any test module

@@ -200,10 +200,26 @@ def test_serve_postgres_redis_two_workers(
 
 
 def test_workers_without_redis_refused(tmp_path: Path) -> None:
-    result = run_taap("serve", "--workers", "2", "--database-url", f"sqlite:///{tmp_path}/t.db")
-    assert result.returncode == 1
-    assert "needs --redis-url" in result.stderr
-    assert "Traceback" not in result.stderr
+    database = ("--database-url", f"sqlite:///{tmp_path}/t.db")
+    for result in (
+        run_taap("serve", "--workers", "2", *database),
+        run_taap("serve", *database, env=clean_env(TAAP_WORKERS="3")),
+    ):
+        assert result.returncode == 1
+        assert "needs --redis-url" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr  # one clear line
+        assert "Traceback" not in result.stderr
+
+
+def test_one_worker_whatever_web_concurrency_says(tmp_path: Path) -> None:
+    # uvicorn reads WEB_CONCURRENCY as its default worker count; `taap serve` has its own.
+    database_url = f"sqlite:///{tmp_path / 'taap.db'}"
+    env = clean_env(TAAP_KEY_REFRESH="0", WEB_CONCURRENCY="3")
+    server = start_serve(tmp_path, database_url, name="serve", env=env)
+    try:
+        assert httpx.get(server.url + "/readyz").status_code == 200
+    finally:
+        server.stop()
 
 
 def test_serve_with_sample_apis(tmp_path: Path, rsa_key: PrivateKey) -> None:

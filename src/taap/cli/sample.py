@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import click
 
 from taap.resource.settings import GuardSettings
@@ -31,10 +33,11 @@ def sample_api(token_server: str, host: str, port: int, redis_url: str | None) -
 
     from taap.resource.sample import create_sample_app
 
-    settings = GuardSettings.from_env()
+    # One process, whatever WEB_CONCURRENCY says: its in-process store is the whole guard's.
+    settings = replace(GuardSettings.from_env(), workers=1)
     app = create_sample_app(token_server, settings=settings, redis_url=redis_url)
     click.echo(f"sample APIs on http://{host}:{port} (token server {token_server})", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(app, host=host, port=port, workers=1, log_level="warning", access_log=False)
 
 
 def register(group: click.Group) -> None:

@@ -127,7 +127,8 @@ def serve(**options: Any) -> None:
                 uvicorn.Config(app_factory, factory=True, workers=settings.workers, **common)
             )
         else:
-            uvicorn.run(app_factory, factory=True, **common)
+            # workers=1: uvicorn would otherwise take WEB_CONCURRENCY, and refuse an app object.
+            uvicorn.run(app_factory, factory=True, workers=1, **common)
 
 
 def _run_workers(config: uvicorn.Config) -> None:

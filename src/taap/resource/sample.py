@@ -168,7 +168,7 @@ def create_sample_app(
             if replay_store is None and settings.redis_url:
                 from taap.stores.redis import RedisReplayStore, connect
 
-                replay_store = RedisReplayStore(connect(settings.redis_url))
+                replay_store = RedisReplayStore(connect(settings.redis_url), policy=settings.policy)
             validator = Validator(keys, replay=replay_store, settings=settings, clock=clock)
         elif token_server_url:
             validator = Validator.for_token_server(

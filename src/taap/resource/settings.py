@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from taap.core.pop import PopPolicy
+from taap.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from taap.settings import SharedSettings
@@ -29,6 +31,9 @@ class GuardSettings:
     redis_url: str | None = None
     #: verified access tokens remembered (0: verify every token in full); not an A8 setting
     token_cache: int = 4096
+    #: worker processes serving the guarded app; more than one needs a shared replay store
+    #: (:meth:`from_env` reads ``WEB_CONCURRENCY``, uvicorn's and gunicorn's worker count)
+    workers: int = 1
 
     @classmethod
     def from_settings(cls, settings: SharedSettings) -> GuardSettings:
@@ -47,8 +52,9 @@ class GuardSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GuardSettings:
-        """Read the ``TAAP_*`` variables of A8 that concern the guard (``environ`` defaults to
-        ``os.environ``). Needs pydantic-settings (the ``server`` extra).
+        """Read the ``TAAP_*`` variables of A8 that concern the guard, and ``WEB_CONCURRENCY``
+        (the worker count uvicorn and gunicorn default to) as ``workers`` (``environ``
+        defaults to ``os.environ``). Needs pydantic-settings (the ``server`` extra).
 
         Raises:
             ConfigurationError: a variable is not a valid value; the message names it.
@@ -56,4 +62,9 @@ class GuardSettings:
         # Imported here: the guard itself runs on the base install, without pydantic.
         from taap.settings import SharedSettings
 
-        return cls.from_settings(SharedSettings.load(environ=environ))
+        environ = os.environ if environ is None else environ
+        workers = environ.get("WEB_CONCURRENCY", "").strip() or "1"
+        if not workers.isdigit() or int(workers) < 1:
+            raise ConfigurationError("WEB_CONCURRENCY must be a positive whole number")
+        guard = cls.from_settings(SharedSettings.load(environ=environ))
+        return replace(guard, workers=int(workers))

@@ -25,10 +25,11 @@ import time
 from collections.abc import Callable, Mapping
 
 from taap.core.pop import verify_pop_token
-from taap.core.replay import MemoryReplayStore, ReplayStore
+from taap.core.replay import MemoryReplayStore, ReplayStore, issued_at
 from taap.core.request import RequestParts
 from taap.core.tokens import AccessToken, verify_access_token
 from taap.errors import (
+    ConfigurationError,
     NotSubscribedError,
     PopMalformedError,
     PopMissingError,
@@ -99,6 +100,11 @@ class Validator:
         settings: GuardSettings | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """Without ``replay`` the in-process store serves this process alone.
+
+        Raises:
+            ConfigurationError: ``settings.workers`` > 1 without a shared ``replay`` store.
+        """
         self.keys = keys
         self.issuer = issuer
         if products is None:
@@ -107,8 +113,14 @@ class Validator:
             self.products = products
         else:
             self.products = ProductMap(products)
-        self.replay: ReplayStore = replay if replay is not None else MemoryReplayStore()
         self.settings = settings or GuardSettings()
+        if self.settings.workers > 1 and (replay is None or isinstance(replay, MemoryReplayStore)):
+            # Each worker would keep its own store: a PoP could be used once per worker.
+            raise ConfigurationError(
+                f"{self.settings.workers} worker processes (WEB_CONCURRENCY) need a shared "
+                "replay store: set TAAP_REDIS_URL (the in-process store knows one process)"
+            )
+        self.replay: ReplayStore = replay if replay is not None else MemoryReplayStore()
         self.clock = clock
         self.tokens = VerifiedTokens(self.settings.token_cache)
 
@@ -135,7 +147,7 @@ class Validator:
         if replay is None and settings.redis_url:
             from taap.stores.redis import RedisReplayStore, connect
 
-            replay = RedisReplayStore(connect(settings.redis_url))
+            replay = RedisReplayStore(connect(settings.redis_url), policy=settings.policy)
         return cls(keys, products=products, replay=replay, settings=settings, clock=clock)
 
     def _issuer(self, keyset: KeySet) -> str:
@@ -201,8 +213,9 @@ class Validator:
             )
         if product not in token.apis:
             raise NotSubscribedError(log_detail=f"{token.client_id} lacks {product}")
+        iat = issued_at(verified.claims)
         if not await self.replay.record(
-            token.client_id, verified.jti, until=verified.replay_until, now=now
+            token.client_id, verified.jti, until=verified.replay_until, now=now, iat=iat
         ):
             raise PopReplayedError()
         return Principal(

@@ -95,7 +95,8 @@ async def build_app(
         from taap.stores.redis import RedisRateLimiter, RedisReplayStore, connect
 
         client = connect(settings.redis_url)
-        replay, limiter = RedisReplayStore(client), RedisRateLimiter(client)
+        replay = RedisReplayStore(client, policy=settings.policy)
+        limiter = RedisRateLimiter(client)
 
         async def close_redis() -> None:
             await client.aclose()

@@ -32,7 +32,7 @@ from taap.asgi import (
     send_response,
 )
 from taap.core.pop import VerifiedPop, decode_pop_token, verify_pop_token
-from taap.core.replay import ReplayStore
+from taap.core.replay import ReplayStore, issued_at
 from taap.core.request import RequestParts, request_parts
 from taap.errors import (
     ContentTypeError,
@@ -196,7 +196,7 @@ class TokenEndpoints:
         verified = await self._verify_pop(parts, client, attempt, now)  # 8-9
         apis = await self._subscribed(client, attempt.endpoint)  # 10
         signing = await self.reads.signing_key()
-        await self._spend_jti(client.client_id, attempt.jti or "", verified.replay_until, now)  # 11
+        await self._spend_jti(client.client_id, attempt.jti or "", verified, now)  # 11
         minted = await self.minter.mint(  # 12
             signing,
             client_id=client.client_id,
@@ -265,10 +265,11 @@ class TokenEndpoints:
             )
         return apis
 
-    async def _spend_jti(self, client_id: str, jti: str, until: float, now: float) -> None:
+    async def _spend_jti(self, client_id: str, jti: str, verified: VerifiedPop, now: float) -> None:
         """Step 11: one hop, recorded only now that every other check passed."""
+        until, iat = verified.replay_until, issued_at(verified.claims)
         try:
-            fresh = await self.replay_store.record(client_id, jti, until=until, now=now)
+            fresh = await self.replay_store.record(client_id, jti, until=until, now=now, iat=iat)
         except Exception:
             self.metrics.replay_store_errors.inc()
             raise
