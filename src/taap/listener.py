@@ -199,6 +199,8 @@ class LimitedProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._refused:
+            # The parser and the protocol refer to each other: free both now, not at a GC pass.
+            self.parser = None  # type: ignore[assignment]
             return
         self._stop_timers()
         super().connection_lost(exc)
