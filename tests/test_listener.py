@@ -140,7 +140,7 @@ def _get(sock: socket.socket) -> bytes:
 
 
 def test_a_flood_is_summed_up_in_one_log_line(caplog: pytest.LogCaptureFixture) -> None:
-    tight = ListenerLimits(header_timeout=2.0, max_connections=2)
+    tight = ListenerLimits(header_timeout=1.0, max_connections=2)
     caplog.set_level(logging.WARNING, logger="taap.listener")
     with serving(tight) as port:
         held = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
