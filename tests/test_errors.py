@@ -15,6 +15,7 @@ A6_TABLE = [
     (errors.HeadersTooLargeError, 431, "invalid_request", "headers_too_large"),
     (errors.ContentTypeError, 415, "invalid_request", "content_type_unsupported"),
     (errors.RequestMalformedError, 400, "invalid_request", "request_malformed"),
+    (errors.RequestTimeoutError, 408, "invalid_request", "request_timeout"),
     (errors.ClientAuthError, 401, "invalid_client", "client_auth_failed"),
     (errors.RateLimitedError, 429, "slow_down", "rate_limited"),
     (errors.BodyInvalidError, 400, "invalid_request", "body_invalid"),

@@ -1,9 +1,9 @@
 """The shape of ``src/taap``, checked on the source with ``ast``:
 
-- no import runs back up a layer: errors → core → asgi | settings | stores → the server's
-  registry → client | server | resource → sandbox → cli; rooms of one layer never import one
-  another, and a room inside another (``taap.server.registry``) is reached from outside only
-  as its parent's layer allows;
+- no import runs back up a layer: errors → core → asgi | listener | settings | stores → the
+  server's registry → client | server | resource → sandbox → cli; rooms of one layer never
+  import one another, and a room inside another (``taap.server.registry``) is reached from
+  outside only as its parent's layer allows;
 - no import cycle between any two modules, counting imports under ``if TYPE_CHECKING:``, inside
   functions, and relative ones;
 - no module imports a ``_private`` module of another package;
@@ -46,6 +46,7 @@ LAYERS: dict[str, int] = {
     "taap.core": 1,
     "taap": 2,
     "taap.asgi": 2,
+    "taap.listener": 2,
     "taap.settings": 2,
     "taap.stores": 2,
     "taap.server.registry": 3,

@@ -47,6 +47,7 @@ PINNED: dict[str, list[str]] = {
         "ReplayStore",
         "RequestMalformedError",
         "RequestParts",
+        "RequestTimeoutError",
         "STRICT",
         "ScopeInvalidError",
         "SignedValues",
@@ -148,7 +149,7 @@ PINNED: dict[str, list[str]] = {
     ],
 }
 
-OTHER_PACKAGES = ["taap.errors", "taap.stores", "taap.sandbox"]
+OTHER_PACKAGES = ["taap.errors", "taap.listener", "taap.stores", "taap.sandbox"]
 
 
 @pytest.mark.parametrize("name", sorted(PINNED))

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from taap.errors import ConfigurationError
+from taap.listener import ListenerLimits
 from taap.resource import GuardSettings
 from taap.server.settings import RegistrySettings, ServerSettings
 from taap.settings import SharedSettings
@@ -26,6 +27,9 @@ ENV = {
     "TAAP_JWKS_MIN_REFRESH": "2.5",
     "TAAP_REDIS_URL": "redis://127.0.0.1:6390/5",
     "TAAP_GUARD_TOKEN_CACHE": "0",
+    "TAAP_HEADER_TIMEOUT": "2.5",
+    "TAAP_BODY_MIN_RATE": "512",
+    "TAAP_MAX_CONNECTIONS": "20",
 }
 
 
@@ -85,6 +89,12 @@ def test_guard_settings_from_the_server_equal_the_field_by_field_ones() -> None:
         ("TAAP_JWKS_TTL", "0"),
         ("TAAP_JWKS_MIN_REFRESH", "-1"),
         ("TAAP_GUARD_TOKEN_CACHE", "many"),
+        ("TAAP_HEADER_TIMEOUT", "0"),
+        ("TAAP_HEADER_TIMEOUT", "301"),
+        ("TAAP_BODY_MIN_RATE", "0"),
+        ("TAAP_BODY_MIN_RATE", "fast"),
+        ("TAAP_MAX_CONNECTIONS", "0"),
+        ("TAAP_MAX_CONNECTIONS", "1000001"),
     ],
 )
 def test_a_bad_value_is_refused_by_both_roles_naming_the_variable(
@@ -96,6 +106,27 @@ def test_a_bad_value_is_refused_by_both_roles_naming_the_variable(
         ServerSettings.load(environ={variable: value})
     assert str(guard.value).startswith("invalid settings: ")
     assert str(server.value).startswith("invalid settings: ")
+
+
+def test_listener_limits_come_from_the_shared_settings() -> None:
+    defaults = ListenerLimits.from_settings(SharedSettings.load(environ={}))
+    assert defaults == ListenerLimits()
+    assert (defaults.header_timeout, defaults.body_min_rate, defaults.max_connections) == (
+        10.0,
+        1024,
+        1000,
+    )
+    assert (defaults.body_grace, defaults.max_head) == (5.0, 16 * 1024 + 8 * 1024)
+    for settings in (ServerSettings.load(environ=ENV), SharedSettings.load(environ=ENV)):
+        limits = ListenerLimits.from_settings(settings)
+        assert (limits.header_timeout, limits.body_min_rate, limits.max_connections) == (
+            2.5,
+            512,
+            20,
+        )
+        assert limits.max_head == 8192 + 8 * 1024  # TAAP_MAX_HEADERS plus a request line
+    flags = ServerSettings.load(environ=ENV, header_timeout=4, max_connections=7)
+    assert (flags.header_timeout, flags.body_min_rate, flags.max_connections) == (4.0, 512, 7)
 
 
 def test_only_load_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

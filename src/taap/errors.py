@@ -12,6 +12,7 @@
     ├── HeadersTooLargeError               431 headers_too_large
     ├── ContentTypeError                   415 content_type_unsupported
     ├── RequestMalformedError              400 request_malformed
+    ├── RequestTimeoutError                408 request_timeout (the listener, not an app)
     ├── BodyInvalidError                   400 body_invalid
     ├── GrantTypeUnsupportedError          400 grant_type_unsupported
     ├── ScopeInvalidError                  400 scope_invalid
@@ -64,6 +65,7 @@ __all__ = [
     "PopSignatureError",
     "RateLimitedError",
     "RequestMalformedError",
+    "RequestTimeoutError",
     "ScopeInvalidError",
     "TaapError",
     "TokenInvalidError",
@@ -179,6 +181,15 @@ class RequestMalformedError(TaapError):
     error = "invalid_request"
     error_code = "request_malformed"
     default_description = "malformed request"
+
+
+class RequestTimeoutError(TaapError):
+    """The request head or body arrived too slowly; answered by the listener itself."""
+
+    status_code = 408
+    error = "invalid_request"
+    error_code = "request_timeout"
+    default_description = "the request arrived too slowly"
 
 
 class BodyInvalidError(TaapError):

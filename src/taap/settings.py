@@ -91,7 +91,8 @@ class TaapSettings(BaseSettings):
 
 class SharedSettings(TaapSettings):
     """The A8 settings of the token server and the guard alike: how a request is judged (PoP
-    policy, leeway, caps), how the JWKS is cached, and the Redis that holds the replay store."""
+    policy, leeway, caps), how the JWKS is cached, the Redis that holds the replay store, and
+    how every taap listener treats slow or surplus connections."""
 
     redis_url: str | None = None
     pop_policy: PolicyName = "strict"
@@ -105,6 +106,12 @@ class SharedSettings(TaapSettings):
     jwks_min_refresh: float = Field(default=30.0, ge=0)
     # Not in A8: verified access tokens a guard remembers (0: verify every token in full).
     guard_token_cache: int = Field(default=4096, ge=0)
+    #: seconds a request head may take in all, from accept or from the end of the last response
+    header_timeout: float = Field(default=10.0, gt=0, le=300)
+    #: bytes/s a request body must average once its 5 s grace is over
+    body_min_rate: int = Field(default=1024, ge=1, le=1024 * 1024 * 1024)
+    #: open connections one worker process keeps; more are refused at once
+    max_connections: int = Field(default=1000, ge=1, le=1_000_000)
 
     @field_validator("redis_url")
     @classmethod

@@ -181,20 +181,22 @@ def start_sample_api(
     *,
     name: str = "sample-api",
     redis_url: str | None = None,
+    args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
     **settings: str,
 ) -> Service:
-    """``taap sample-api`` on a free port, trusting the token server at ``token_url``, with
+    """``taap sample-api ARGS`` on a free port, trusting the token server at ``token_url``, with
     ``settings`` (``TAAP_*`` variables) in its environment.
 
-    It refetches the JWKS at most once a second (30 s in production), so rotation tests stay
-    fast.
+    ``env`` defaults to :func:`clean_env` with ``TAAP_JWKS_MIN_REFRESH=1``: the guard refetches
+    the JWKS at most once a second (30 s in production), so rotation tests stay fast.
     """
     port = free_port()
-    cmd = [TAAP, "sample-api", "--token-server", token_url, "--port", str(port)]
+    cmd = [TAAP, "sample-api", "--token-server", token_url, "--port", str(port), *args]
     if redis_url:
         cmd += ["--redis-url", redis_url]
-    env = clean_env(TAAP_JWKS_MIN_REFRESH="1", **settings)
-    return start_service(name, cmd, url=f"http://127.0.0.1:{port}", env=env, folder=folder)
+    environ = dict(env) if env is not None else clean_env(TAAP_JWKS_MIN_REFRESH="1", **settings)
+    return start_service(name, cmd, url=f"http://127.0.0.1:{port}", env=environ, folder=folder)
 
 
 def run_taap(

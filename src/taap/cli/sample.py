@@ -6,7 +6,10 @@ from dataclasses import replace
 
 import click
 
+from taap.cli._listen import StartFailure, listen_on
+from taap.listener import ListenerConfig, ListenerLimits
 from taap.resource.settings import GuardSettings
+from taap.settings import SharedSettings
 
 __all__ = ["register", "sample_api"]
 
@@ -27,17 +30,56 @@ __all__ = ["register", "sample_api"]
     default=None,
     help="Shared replay store (use the token server's); default in-process.",
 )
-def sample_api(token_server: str, host: str, port: int, redis_url: str | None) -> None:
+@click.option(
+    "--header-timeout",
+    type=float,
+    help="Seconds a request head may take in all (TAAP_HEADER_TIMEOUT; default 10).",
+)
+@click.option(
+    "--body-min-rate",
+    type=int,
+    help="Bytes/s a request body must average after 5 s (TAAP_BODY_MIN_RATE; default 1024).",
+)
+@click.option(
+    "--max-connections",
+    type=int,
+    help="Open connections; more are refused (TAAP_MAX_CONNECTIONS; default 1000).",
+)
+def sample_api(
+    token_server: str,
+    host: str,
+    port: int,
+    redis_url: str | None,
+    header_timeout: float | None,
+    body_min_rate: int | None,
+    max_connections: int | None,
+) -> None:
     """Serve Connectivity and SMS Notification (TAAP.md A9), guarded by TAAP."""
     import uvicorn
 
     from taap.resource.sample import create_sample_app
 
+    shared = SharedSettings.load(
+        header_timeout=header_timeout,
+        body_min_rate=body_min_rate,
+        max_connections=max_connections,
+    )
     # One process, whatever WEB_CONCURRENCY says: its in-process store is the whole guard's.
-    settings = replace(GuardSettings.from_env(), workers=1)
+    settings = replace(GuardSettings.from_settings(shared), workers=1)
+    sock = listen_on("taap sample-api", host, port)
     app = create_sample_app(token_server, settings=settings, redis_url=redis_url)
-    click.echo(f"sample APIs on http://{host}:{port} (token server {token_server})", err=True)
-    uvicorn.run(app, host=host, port=port, workers=1, log_level="warning", access_log=False)
+    bound = sock.getsockname()[1]
+    click.echo(f"sample APIs on http://{host}:{bound} (token server {token_server})", err=True)
+    config = ListenerConfig(
+        app,
+        limits=ListenerLimits.from_settings(shared),
+        log_level="warning",
+        access_log=False,
+    )
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+    if not server.started:
+        raise StartFailure("taap sample-api: the server did not start")
 
 
 def register(group: click.Group) -> None:

@@ -5,22 +5,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import os
 import signal
+import socket
+import sys
 import tempfile
 from collections.abc import Iterator
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
+from taap.cli._listen import StartFailure, listen_on
 from taap.errors import ConfigurationError
+from taap.listener import ListenerConfig, ListenerLimits
 from taap.server.app import ASGIApp, TokenServerApp
 from taap.server.logs import uvicorn_log_config
+from taap.server.registry.database import parse_database_url
 from taap.server.settings import ServerSettings
-
-if TYPE_CHECKING:
-    import uvicorn
 
 __all__ = ["register", "sample_fallback"]
 
@@ -35,7 +38,24 @@ _OPTIONS = (
     "public_url",
     "token_mode",
     "with_sample_apis",
+    "header_timeout",
+    "body_min_rate",
+    "max_connections",
 )
+# uvicorn's exit status when the server did not start (what uvicorn.run exits with).
+_STARTUP_FAILURE = 3
+
+
+def _check_database_folder(database_url: str) -> None:
+    # SQLite creates the file, never its folder: say so before anything writes there.
+    path = parse_database_url(database_url).sqlite_path
+    if path is None:
+        return
+    folder = path.absolute().parent
+    if not folder.exists():
+        raise StartFailure(f"taap serve: database folder {folder} does not exist")
+    if not folder.is_dir():
+        raise StartFailure(f"taap serve: database folder {folder} is not a folder")
 
 
 def sample_fallback(app: TokenServerApp) -> ASGIApp:
@@ -85,11 +105,27 @@ def sample_fallback(app: TokenServerApp) -> ASGIApp:
     default=None,
     help="Also serve the A9 sample APIs behind the guard (TAAP_WITH_SAMPLE_APIS).",
 )
+@click.option(
+    "--header-timeout",
+    type=float,
+    help="Seconds a request head may take in all (TAAP_HEADER_TIMEOUT; default 10).",
+)
+@click.option(
+    "--body-min-rate",
+    type=int,
+    help="Bytes/s a request body must average after 5 s (TAAP_BODY_MIN_RATE; default 1024).",
+)
+@click.option(
+    "--max-connections",
+    type=int,
+    help="Open connections per worker; more are refused (TAAP_MAX_CONNECTIONS; default 1000).",
+)
 def serve(**options: Any) -> None:
     """Run the token server: POST /oauth2/v2/tokens and /oauth2/v6/tokens, JWKS, discovery."""
-    import uvicorn
-
     settings = ServerSettings.load(**{name: options.get(name) for name in _OPTIONS})
+    _check_database_folder(settings.database_url)
+    # Bound before the registry is opened: a port in use ends here, with nothing created.
+    sock = listen_on("taap serve", settings.host, settings.port)
     common: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -122,24 +158,31 @@ def serve(**options: Any) -> None:
             install_signals=True,
             metrics_dir=metrics_dir,
         )
-        if settings.workers > 1:
-            _run_workers(
-                uvicorn.Config(app_factory, factory=True, workers=settings.workers, **common)
-            )
-        else:
-            # workers=1: uvicorn would otherwise take WEB_CONCURRENCY, and refuse an app object.
-            uvicorn.run(app_factory, factory=True, workers=1, **common)
+        limits = ListenerLimits.from_settings(settings)
+        config = ListenerConfig(
+            app_factory, limits=limits, factory=True, workers=settings.workers, **common
+        )
+        _run(config, sock)
 
 
-def _run_workers(config: uvicorn.Config) -> None:
-    # What uvicorn.run does for workers > 1, which it allows only for an import string (then
-    # each worker would rebuild the app, settings included, from the environment): bind once
-    # in the parent, spawn the workers with the config, supervise them until SIGTERM/SIGINT.
+def _run(config: ListenerConfig, sock: socket.socket) -> None:
+    # What uvicorn.run does, on the socket bound above. For workers > 1 uvicorn.run wants an
+    # import string (then each worker would rebuild the app, settings included, from the
+    # environment): here the parent spawns the workers with the config and supervises them
+    # until SIGTERM/SIGINT.
+    import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    sockets = [config.bind_socket()]
+    host, port = sock.getsockname()[:2]
+    logging.getLogger("uvicorn.error").info("listening on http://%s:%d", host, port)
+    server = uvicorn.Server(config)
     with contextlib.suppress(KeyboardInterrupt):
-        Multiprocess(config, sockets=sockets).run()
+        if config.workers > 1:
+            Multiprocess(config, sockets=[sock]).run()
+            return
+        server.run(sockets=[sock])
+    if not server.started:
+        sys.exit(_STARTUP_FAILURE)
 
 
 def _exit_zero(signum: int, frame: FrameType | None) -> None:

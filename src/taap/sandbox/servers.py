@@ -1,7 +1,8 @@
 """A throw-away TAAP installation: token server and sample APIs on free loopback ports.
 
-Both run as uvicorn servers on real sockets, in one background thread with its own event loop,
-over a fresh SQLite registry in a temporary folder. The sample APIs fetch the token server's
+Both run as uvicorn servers on real sockets (taap's listener, with its default limits on slow
+and surplus connections), in one background thread with its own event loop, over a fresh
+SQLite registry in a temporary folder. The sample APIs fetch the token server's
 discovery document and JWKS over HTTP like any resource server would, and share its replay
 store (one jti namespace, SECURITY.md R5).
 """
@@ -25,6 +26,7 @@ import uvicorn
 
 from taap.core.keys import PublicKey
 from taap.errors import UnavailableError
+from taap.listener import ListenerConfig, ListenerLimits
 from taap.resource.sample import create_sample_app
 from taap.resource.settings import GuardSettings
 from taap.server.app import create_app
@@ -108,8 +110,9 @@ class _Launch:
 
 async def _open_apps(
     database_url: str, token_sock: socket.socket, token_ttl: int | None
-) -> tuple[Registry, Any, Any]:
-    """The registry, the token server app and the sample APIs app that trusts it."""
+) -> tuple[Registry, Any, Any, ListenerLimits]:
+    """The registry, the token server app, the sample APIs app that trusts it, and the limits
+    both listeners keep."""
     token_url = _url(token_sock)
     pepper = load_pepper(parse_database_url(database_url))
     registry = await open_registry(database_url, pepper=pepper)
@@ -126,7 +129,7 @@ async def _open_apps(
     api_app = create_sample_app(
         token_url, replay_store=token_app.replay_store, settings=GuardSettings()
     )
-    return registry, token_app, api_app
+    return registry, token_app, api_app, ListenerLimits.from_settings(settings)
 
 
 async def _serve(
@@ -137,14 +140,17 @@ async def _serve(
     api_sock: socket.socket,
 ) -> None:
     try:
-        registry, token_app, api_app = await _open_apps(database_url, token_sock, token_ttl)
+        opened = await _open_apps(database_url, token_sock, token_ttl)
+        registry, token_app, api_app, limits = opened
         lifespans: tuple[tuple[Any, Literal["on", "off"]], ...] = (
             (token_app, "on"),
             (api_app, "off"),
         )
         servers = [
             uvicorn.Server(
-                uvicorn.Config(app, log_level="warning", access_log=False, lifespan=life)
+                ListenerConfig(
+                    app, limits=limits, log_level="warning", access_log=False, lifespan=life
+                )
             )
             for app, life in lifespans
         ]
