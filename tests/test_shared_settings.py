@@ -30,6 +30,7 @@ ENV = {
     "TAAP_HEADER_TIMEOUT": "2.5",
     "TAAP_BODY_MIN_RATE": "512",
     "TAAP_MAX_CONNECTIONS": "20",
+    "TAAP_REVOCATION_MAX_AGE": "3",
 }
 
 
@@ -95,6 +96,8 @@ def test_guard_settings_from_the_server_equal_the_field_by_field_ones() -> None:
         ("TAAP_BODY_MIN_RATE", "fast"),
         ("TAAP_MAX_CONNECTIONS", "0"),
         ("TAAP_MAX_CONNECTIONS", "1000001"),
+        ("TAAP_REVOCATION_MAX_AGE", "0.5"),
+        ("TAAP_REVOCATION_MAX_AGE", "61"),
     ],
 )
 def test_a_bad_value_is_refused_by_both_roles_naming_the_variable(

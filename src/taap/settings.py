@@ -112,6 +112,9 @@ class SharedSettings(TaapSettings):
     body_min_rate: int = Field(default=1024, ge=1, le=1024 * 1024 * 1024)
     #: open connections one worker process keeps; more are refused at once
     max_connections: int = Field(default=1000, ge=1, le=1_000_000)
+    #: the longest delay (s) before every guard, and introspection, sees a revocation, a
+    #: disabled client or an unsubscription; a guard whose revocation state is older refuses
+    revocation_max_age: float = Field(default=5.0, ge=1, le=60)
 
     @field_validator("redis_url")
     @classmethod
