@@ -26,6 +26,7 @@ ENV = {
     "TAAP_JWKS_MIN_REFRESH": "2.5",
     "TAAP_REDIS_URL": "redis://127.0.0.1:6390/5",
     "TAAP_GUARD_TOKEN_CACHE": "0",
+    "TAAP_REVOCATION_MAX_AGE": "2",
 }
 
 
@@ -61,6 +62,7 @@ def test_guard_settings_from_the_server_equal_the_field_by_field_ones() -> None:
         jwks_ttl=server.jwks_ttl,
         jwks_min_refresh=server.jwks_min_refresh,
         redis_url=server.redis_url,
+        revocation_max_age=server.revocation_max_age,
         token_cache=server.guard_token_cache,
     )
     assert GuardSettings.from_settings(server) == by_hand
@@ -68,6 +70,7 @@ def test_guard_settings_from_the_server_equal_the_field_by_field_ones() -> None:
     assert by_hand.policy.name == "java-compat"
     assert (by_hand.policy.leeway, by_hand.policy.max_ttl, by_hand.policy.max_age) == (7, 90, 45)
     assert (by_hand.jwks_min_refresh, by_hand.token_cache) == (2.5, 0)
+    assert by_hand.revocation_max_age == 2
     assert GuardSettings.from_env({}) == GuardSettings.from_settings(ServerSettings.load())
     assert GuardSettings.from_env({}) == GuardSettings()
 
@@ -85,6 +88,8 @@ def test_guard_settings_from_the_server_equal_the_field_by_field_ones() -> None:
         ("TAAP_JWKS_TTL", "0"),
         ("TAAP_JWKS_MIN_REFRESH", "-1"),
         ("TAAP_GUARD_TOKEN_CACHE", "many"),
+        ("TAAP_REVOCATION_MAX_AGE", "0"),
+        ("TAAP_REVOCATION_MAX_AGE", "61"),
     ],
 )
 def test_a_bad_value_is_refused_by_both_roles_naming_the_variable(
