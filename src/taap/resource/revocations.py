@@ -51,8 +51,13 @@ class RevocationFeed:
         timeout: float = 2.0,
     ) -> None:
         self.url = check_fetch_url(base_url.rstrip("/")) + FEED_PATH
+        # No connection is kept between fetches (at most one a second): a pooled one would
+        # outlive the event loop of a guard that stops without closing the feed.
         self._client = httpx.AsyncClient(
-            transport=transport, follow_redirects=False, timeout=timeout
+            transport=transport,
+            follow_redirects=False,
+            timeout=timeout,
+            limits=httpx.Limits(max_keepalive_connections=0),
         )
 
     async def __call__(self, after: int) -> Sequence[RevocationEntry]:
