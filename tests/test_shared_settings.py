@@ -26,7 +26,7 @@ ENV = {
     "TAAP_JWKS_MIN_REFRESH": "2.5",
     "TAAP_REDIS_URL": "redis://127.0.0.1:6390/5",
     "TAAP_GUARD_TOKEN_CACHE": "0",
-    "TAAP_REVOCATION_MAX_AGE": "2",
+    "TAAP_REVOCATION_MAX_AGE": "3",
 }
 
 
@@ -70,7 +70,7 @@ def test_guard_settings_from_the_server_equal_the_field_by_field_ones() -> None:
     assert by_hand.policy.name == "java-compat"
     assert (by_hand.policy.leeway, by_hand.policy.max_ttl, by_hand.policy.max_age) == (7, 90, 45)
     assert (by_hand.jwks_min_refresh, by_hand.token_cache) == (2.5, 0)
-    assert by_hand.revocation_max_age == 2
+    assert by_hand.revocation_max_age == 3
     assert GuardSettings.from_env({}) == GuardSettings.from_settings(ServerSettings.load())
     assert GuardSettings.from_env({}) == GuardSettings()
 
@@ -88,7 +88,7 @@ def test_guard_settings_from_the_server_equal_the_field_by_field_ones() -> None:
         ("TAAP_JWKS_TTL", "0"),
         ("TAAP_JWKS_MIN_REFRESH", "-1"),
         ("TAAP_GUARD_TOKEN_CACHE", "many"),
-        ("TAAP_REVOCATION_MAX_AGE", "0"),
+        ("TAAP_REVOCATION_MAX_AGE", "0.5"),
         ("TAAP_REVOCATION_MAX_AGE", "61"),
     ],
 )

@@ -91,8 +91,7 @@ class TaapSettings(BaseSettings):
 
 class SharedSettings(TaapSettings):
     """The A8 settings of the token server and the guard alike: how a request is judged (PoP
-    policy, leeway, caps), how the JWKS is cached, how fresh the revocation state must be, and
-    the Redis that holds the replay store."""
+    policy, leeway, caps), how the JWKS is cached, and the Redis that holds the replay store."""
 
     redis_url: str | None = None
     pop_policy: PolicyName = "strict"
@@ -104,11 +103,11 @@ class SharedSettings(TaapSettings):
     max_headers: int = Field(default=16 * 1024, ge=1024)
     jwks_ttl: float = Field(default=300.0, gt=0)
     jwks_min_refresh: float = Field(default=30.0, ge=0)
-    #: longest delay (s) before every guard sees a revocation, a disabled client or an
-    #: unsubscription; a guard that cannot confirm a state this fresh refuses (503)
-    revocation_max_age: int = Field(default=5, ge=1, le=60)
     # Not in A8: verified access tokens a guard remembers (0: verify every token in full).
     guard_token_cache: int = Field(default=4096, ge=0)
+    #: the longest delay (s) before every guard, and introspection, sees a revocation, a
+    #: disabled client or an unsubscription; a guard whose revocation state is older refuses
+    revocation_max_age: float = Field(default=5.0, ge=1, le=60)
 
     @field_validator("redis_url")
     @classmethod
