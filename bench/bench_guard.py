@@ -5,15 +5,19 @@ What is timed:
 * floor: what no guard can skip per request: two RSA-2048 PKCS#1 v1.5 SHA-256 verifications
   (access token, PoP) and one SHA-256 over the signed values;
 * in-process: a whole ASGI request through :class:`taap.resource.GuardMiddleware` (headers,
-  ``request_parts``, access-token verify, PoP verify, product, in-process replay record) to a
-  trivial inner app, and to the A9 sample app (adds Starlette routing and the JSON answer); no
-  sockets, each request with its own pre-built PoP. The access token is the same on every
-  request, as a real client's is for an hour: with the guard's verified-token memo on (the
-  default) it is verified in full once, then recognised by digest with its key, issuer and
-  expiry rechecked; the "memo off" row verifies it in full every time;
+  ``request_parts``, access-token verify, revocation check, PoP verify, product, in-process
+  replay record) to a trivial inner app, and to the A9 sample app (adds Starlette routing and
+  the JSON answer); no sockets, each request with its own pre-built PoP. The access token is
+  the same on every request, as a real client's is for an hour: with the guard's
+  verified-token memo on (the default) it is verified in full once, then recognised by digest
+  with its key, issuer and expiry rechecked; the "memo off" row verifies it in full every time;
 * HTTP (``--wrk``): the sample app on one uvicorn worker, driven by ``wrk`` with a Lua script
   that sends pre-generated unique PoPs (``bench/guard_wrk.lua``).
 
+Every validator but the "no revocation channel" row's checks revocations as a guard with a
+token server does (a :class:`~taap.resource.revocations.RevocationWatcher` over an empty log; on
+the pinned clock its state stays fresh, so what is timed is the per-request check, not fetches);
+that row and the one below it measure the check's cost side by side.
 The validator's clock is pinned to the time the PoPs were built, so a long run never ages them.
 In-process batches are interleaved with floor batches and the best batch of each is reported.
 Usage: ``.venv/bin/python bench/bench_guard.py [--requests N] [--repeats R] [--wrk SECONDS]
@@ -50,7 +54,9 @@ from taap.core import (
     request_pairs,
 )
 from taap.core.jws import parse_compact
+from taap.core.revocation import RevocationEntry
 from taap.resource import GuardMiddleware, GuardSettings, StaticKeys, Validator
+from taap.resource.revocations import RevocationWatcher
 from taap.resource.sample import create_sample_app
 
 HERE = Path(__file__).resolve().parent
@@ -90,6 +96,16 @@ def floor_batch(server: PrivateKey, token: str, pop: str, count: int) -> float:
         pop_key.verify(pp.signature, pp.signing_input, pkcs1, sha)
         hashlib.sha256(signed).digest()
     return (time.perf_counter() - start) / count
+
+
+async def no_revocations(after: int) -> list[RevocationEntry]:
+    """The revocation log of a registry where nothing was revoked."""
+    return []
+
+
+def watcher(now: float) -> RevocationWatcher:
+    """Revocation checks on the pinned clock: fetched once, fresh ever after."""
+    return RevocationWatcher(no_revocations, clock=lambda: now)
 
 
 async def _ok(scope: Any, receive: Any, send: Any) -> None:
@@ -242,16 +258,20 @@ def main() -> None:
     print(f"building {total} PoPs ...", file=sys.stderr)
     pops = make_pops(client, bearer, total, now)
 
-    def validator(token_cache: int = 4096) -> Validator:
+    def validator(token_cache: int = 4096, revocations: bool = True) -> Validator:
         return Validator(
             StaticKeys({KID: server.public}, issuer=ISSUER),
             replay=MemoryReplayStore(capacity=4 * total),
             settings=GuardSettings(token_cache=token_cache),
             clock=lambda: now,
+            revocations=watcher(now) if revocations else None,
         )
 
-    # Each app gets its own validator (own replay store), so the same PoPs serve all three.
+    # Each app gets its own validator (own replay store), so the same PoPs serve all of them.
     apps = {
+        "guard, memo on, no revocation channel, trivial app": GuardMiddleware(
+            _ok, validator=validator(revocations=False)
+        ),
         "guard, token memo off: every token verified in full": GuardMiddleware(
             _ok, validator=validator(0)
         ),

@@ -12,11 +12,26 @@ from adversarial_kit import Arena, cli, expect_refused, http_request
 from token_cases import token_request
 
 from kit.wire import basic
-from taap.core import build_pop_token, request_pairs
+from taap.core import PrivateKey, build_pop_token, request_pairs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 
 AUTH = (401, "invalid_client", "client_auth_failed")
+#: the guard of ``--with-sample-apis`` sees a change within this many seconds (5 by default)
+MAX_AGE = 1.0
+SERVER_ENV = {"TAAP_REVOCATION_MAX_AGE": str(MAX_AGE)}
+DEVICE = "/iot-connectivity/v1/devices/8901260000000000001"
+
+
+def guarded_call(access: str, key: PrivateKey) -> bytes:
+    base = [("Content-Type", "application/json"), ("Authorization", f"Bearer {access}")]
+    pop = build_pop_token(request_pairs("GET", DEVICE, base), key)
+    return http_request("GET", DEVICE, [*base, ("X-Authorization", pop)])
+
+
+def past_the_bound() -> None:
+    """A request arriving later than this after a change is judged with it (docs/guard.md)."""
+    time.sleep(MAX_AGE + 0.1)
 
 
 def test_disabled_client_gets_nothing(arena: Arena) -> None:
@@ -33,13 +48,11 @@ def test_disabled_client_gets_nothing(arena: Arena) -> None:
         *AUTH,
         counted=victim.client_id,
     )
-    # Accepted residual risk (SECURITY.md): the guard does not read the registry, so an access
-    # token issued before the disable keeps working until it expires (at most 3600 s).
-    target = "/iot-connectivity/v1/devices/8901260000000000001"
-    base = [("Content-Type", "application/json"), ("Authorization", f"Bearer {access}")]
-    pop = build_pop_token(request_pairs("GET", target, base), victim.key)
-    call = http_request("GET", target, [*base, ("X-Authorization", pop)])
-    assert arena.send(call).status == 200
+    # A token issued before the disable stops working at the guard within the bound.
+    past_the_bound()
+    refused = arena.send(guarded_call(access, victim.key))
+    assert refused.status == 401, refused.body
+    assert refused.json()["error_code"] == "token_revoked"
     cli(arena, "clients", "enable", victim.client_id)
     assert arena.send(token_request(arena, "disabled")).status == 200
 
@@ -103,8 +116,14 @@ def test_removed_key_no_longer_signs(arena: Arena, third_key: object) -> None:
 
 def test_unsubscribed_client_gets_no_token(arena: Arena) -> None:
     client = arena.clients["b"]
+    issued = arena.send(token_request(arena, "b"))
+    assert issued.status == 200
     cli(arena, "clients", "unsubscribe", client.client_id, "connectivity")
     expect_refused(arena, token_request(arena, "b"), 403, "access_denied", "not_subscribed")
+    past_the_bound()  # and the token issued before no longer opens the product
+    refused = arena.send(guarded_call(issued.json()["access_token"], client.key))
+    assert refused.status == 403, refused.body
+    assert refused.json()["error_code"] == "not_subscribed"
     cli(arena, "clients", "subscribe", client.client_id, "connectivity")
     assert arena.send(token_request(arena, "b")).status == 200
 

@@ -23,13 +23,14 @@ older than its bound (``TAAP_REVOCATION_MAX_AGE``) rather than risk serving a re
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from taap.errors import NotSubscribedError, TokenRevokedError, UnavailableError
 
 __all__ = [
+    "FetchRevocations",
     "RevocationEntry",
     "RevocationKind",
     "RevocationState",
@@ -55,6 +56,11 @@ class RevocationEntry:
     not_before: int | None = None
     #: after this time the row changes nothing (the last token it could concern has expired)
     expires_at: int
+
+
+#: how a guard reads the log: the rows with a ``seq`` above the argument, oldest first;
+#: raises ``UnavailableError`` when the log cannot be read (the feed, or a registry)
+FetchRevocations = Callable[[int], Awaitable[Sequence[RevocationEntry]]]
 
 
 def entries_to_wire(entries: Iterable[RevocationEntry]) -> list[list[Any]]:

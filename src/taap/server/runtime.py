@@ -28,7 +28,13 @@ from taap.server.registry.sql import open_registry
 from taap.server.settings import ServerSettings
 from taap.stores.ratelimit import RateLimiter
 
-__all__ = ["DeferredApp", "FallbackFactory", "build_app", "configure_logging", "resolve_pepper"]
+__all__ = [
+    "DeferredApp",
+    "FallbackFactory",
+    "build_app",
+    "configure_logging",
+    "resolve_pepper",
+]
 
 FallbackFactory = Callable[[TokenServerApp], ASGIApp]
 log = logging.getLogger("taap.server")

@@ -11,10 +11,10 @@ place on the app, so that introspection and an in-process guard judge from one s
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from taap.core.revocation import RevocationEntry, RevocationState
+from taap.core.revocation import FetchRevocations, RevocationEntry, RevocationState
 from taap.server.registry.port import RegistryReader
 
 __all__ = [
@@ -28,10 +28,6 @@ __all__ = [
 #: rows per registry read (and the feed's largest page): a page that comes back full is
 #: followed by another read
 FEED_PAGE = 5000
-
-#: the rows with a ``seq`` above the argument, oldest first; ``UnavailableError`` when the
-#: registry cannot be read
-FetchRevocations = Callable[[int], Awaitable[Sequence[RevocationEntry]]]
 
 
 def registry_revocations(registry: RegistryReader, *, page: int = FEED_PAGE) -> FetchRevocations:
