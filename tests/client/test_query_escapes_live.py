@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from kit.clients import token_headers
+from kit.loopback import serve
 from taap.client import ClientCredentials, PopAuth, PopRequestsAuth, Secret, TokenClient
 from taap.core import PrivateKey, build_pop_token, canonical_uri, request_pairs
 from taap.core.replay import MemoryReplayStore
@@ -35,8 +36,6 @@ from taap.resource import GuardMiddleware, StaticKeys, Validator
 from taap.server.app import create_app
 from taap.server.registry.memory import MemoryRegistry
 from taap.server.settings import ServerSettings
-
-from ._server import serve
 
 PEPPER = b"query-escapes-pepper-0123456789"
 PATH = "/echo/items"
