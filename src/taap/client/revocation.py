@@ -37,6 +37,7 @@ __all__ = [
     "aintrospect",
     "build_introspection_request",
     "build_revocation_request",
+    "check_url",
     "introspect",
     "introspection_from_response",
     "server_endpoint",
@@ -46,6 +47,18 @@ REVOCATION_PATH = "/oauth2/v1/revoke"
 INTROSPECTION_PATH = "/oauth2/v1/introspect"
 #: RFC 7009 section 2.1 and RFC 7662 section 2.1: both bodies are forms.
 FORM = "application/x-www-form-urlencoded"
+
+
+def check_url(url: str, what: str) -> str:
+    """``url`` when it is an absolute http(s) URL.
+
+    Raises:
+        ValueError: anything else, named ``what``.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{what} must be an absolute http(s) URL")
+    return url
 
 
 def server_endpoint(url: str, path: str) -> str:
@@ -58,9 +71,7 @@ def server_endpoint(url: str, path: str) -> str:
     Raises:
         ValueError: ``url`` is not an absolute http(s) URL.
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError("token server URL must be an absolute http(s) URL")
+    parts = urlsplit(check_url(url, "token server URL"))
     prefix, found, _ = parts.path.partition("/oauth2/")
     return urlunsplit((parts.scheme, parts.netloc, (prefix if found else "") + path, "", ""))
 

@@ -15,7 +15,12 @@ from taap.client.cached_token import Clock, TokenCache
 from taap.client.credentials import ClientCredentials
 from taap.client.flows import RETRYABLE_EXCEPTIONS, Wait, adrive, drive, send_flow, to_httpx
 from taap.client.retry import RetryPolicy
-from taap.client.revocation import REVOCATION_PATH, build_revocation_request, server_endpoint
+from taap.client.revocation import (
+    REVOCATION_PATH,
+    build_revocation_request,
+    check_url,
+    server_endpoint,
+)
 from taap.client.token_request_builder import PreparedRequest, TokenEndpoint, build_token_request
 from taap.client.token_response import Token, token_from_response
 from taap.client.wire import error_from_response
@@ -67,7 +72,11 @@ class TokenClient:
         if resubscribe_age < 0:
             raise ValueError("resubscribe_age must not be negative")
         self.resubscribe_age = resubscribe_age
-        self.revocation_url = revocation_url or server_endpoint(self.endpoint.url, REVOCATION_PATH)
+        self.revocation_url = (
+            check_url(revocation_url, "revocation_url")
+            if revocation_url is not None
+            else server_endpoint(self.endpoint.url, REVOCATION_PATH)
+        )
         self._sleep = sleep
         self._async_sleep = async_sleep
         self._http, self._own_http = http, http is None
