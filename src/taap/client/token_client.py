@@ -30,7 +30,8 @@ __all__ = ["RESUBSCRIBE_AGE", "RETRYABLE_EXCEPTIONS", "TokenClient"]
 
 #: Seconds a token must have been held before a 403 ``not_subscribed`` fetches a new one: a
 #: younger token was issued from the subscriptions of that moment, so a new one would not
-#: differ unless the change is newer still (docs/client.md, "Changed subscriptions").
+#: differ unless the change is newer still (docs/client.md, "Revocation and changed
+#: subscriptions").
 RESUBSCRIBE_AGE = 5.0
 
 
