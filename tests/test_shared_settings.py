@@ -26,6 +26,7 @@ ENV = {
     "TAAP_JWKS_MIN_REFRESH": "2.5",
     "TAAP_REDIS_URL": "redis://127.0.0.1:6390/5",
     "TAAP_GUARD_TOKEN_CACHE": "0",
+    "TAAP_REVOCATION_MAX_AGE": "3",
 }
 
 
@@ -85,6 +86,8 @@ def test_guard_settings_from_the_server_equal_the_field_by_field_ones() -> None:
         ("TAAP_JWKS_TTL", "0"),
         ("TAAP_JWKS_MIN_REFRESH", "-1"),
         ("TAAP_GUARD_TOKEN_CACHE", "many"),
+        ("TAAP_REVOCATION_MAX_AGE", "0.5"),
+        ("TAAP_REVOCATION_MAX_AGE", "61"),
     ],
 )
 def test_a_bad_value_is_refused_by_both_roles_naming_the_variable(

@@ -105,6 +105,9 @@ class SharedSettings(TaapSettings):
     jwks_min_refresh: float = Field(default=30.0, ge=0)
     # Not in A8: verified access tokens a guard remembers (0: verify every token in full).
     guard_token_cache: int = Field(default=4096, ge=0)
+    #: the longest delay (s) before every guard, and introspection, sees a revocation, a
+    #: disabled client or an unsubscription; a guard whose revocation state is older refuses
+    revocation_max_age: float = Field(default=5.0, ge=1, le=60)
 
     @field_validator("redis_url")
     @classmethod

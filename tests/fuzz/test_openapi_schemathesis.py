@@ -6,7 +6,9 @@ Token requests cannot get past step 5 of A4 without credentials and a PoP over t
 sent, so a ``requests`` auth signs the *prepared* request: one request in three is sent as
 generated (no credentials), one with the client's Basic credentials and a fresh step-1 PoP,
 and one with, in addition, the v6 body's ``client_id``/``client_secret`` set to the real ones,
-so generated bodies reach the body, PoP, subscription, replay and issuance steps.
+so generated bodies reach the body, PoP, subscription, replay and issuance steps. Revocations
+are signed the same way, and two introspections in three carry a resource server's
+credentials, so generated tokens reach the answers of both.
 
 ``TAAP_SCHEMATHESIS_EXAMPLES`` (default 60 per operation) sets the budget; docs/fuzzing.md has
 the figures of a run with 1000.
@@ -32,7 +34,7 @@ from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import ignored_auth, negative_data_rejection
 
 from kit.clients import register_client
-from kit.processes import Service, start_serve
+from kit.processes import Service, start_serve, taap_ok
 from kit.wire import basic
 from taap.core import PrivateKey, build_pop_token, request_pairs
 
@@ -40,15 +42,20 @@ pytestmark = [pytest.mark.e2e]
 
 EXAMPLES = int(os.environ.get("TAAP_SCHEMATHESIS_EXAMPLES", "60"))
 TOKEN_PATHS = ("/oauth2/v2/tokens", "/oauth2/v6/tokens")
+REVOKE = "/oauth2/v1/revoke"
+INTROSPECT = "/oauth2/v1/introspect"
 SIGNED_EXCLUDED = [ignored_auth, negative_data_rejection]
 
 
 class Step1Auth(AuthBase):
     """Sign a prepared token request: Basic credentials and a PoP over its exact bytes."""
 
-    def __init__(self, client_id: str, secret: str, key: PrivateKey) -> None:
+    def __init__(
+        self, client_id: str, secret: str, key: PrivateKey, resource_server: tuple[str, str]
+    ) -> None:
         self.client_id, self.secret, self.key = client_id, secret, key
         self.basic = basic(client_id, secret)
+        self.rs_basic = basic(*resource_server)
         self.count = 0
         self.modes: Counter[str] = Counter()
         self.signed = False  # whether the last request was given real credentials
@@ -56,12 +63,16 @@ class Step1Auth(AuthBase):
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         path = urlsplit(request.url or "").path
         self.signed = False
-        if request.method != "POST" or path not in TOKEN_PATHS:
+        if request.method != "POST" or path not in (*TOKEN_PATHS, REVOKE, INTROSPECT):
             return request
         self.count += 1
         mode = ("as-generated", "signed", "signed+body-credentials")[self.count % 3]
         self.modes[mode] += 1
         if mode == "as-generated":
+            return request
+        if path == INTROSPECT:
+            request.headers["Authorization"] = self.rs_basic
+            self.signed = True
             return request
         body = request.body or b""
         if isinstance(body, str):
@@ -103,6 +114,10 @@ def served(tmp_path_factory: pytest.TempPathFactory, rsa_key: PrivateKey) -> Ite
     database_url = f"sqlite:///{folder / 'taap.db'}"
     client = register_client(database_url, rsa_key, ["connectivity", "call-verification"])
     client.http.close()
+    made = taap_ok(
+        "resource-servers", "create", "--name", "fuzz", "--json", "--database-url", database_url
+    )
+    resource_server = json.loads(made)
     # Limits high enough that generated failures do not turn every later answer into 429.
     server = start_serve(
         folder,
@@ -111,7 +126,13 @@ def served(tmp_path_factory: pytest.TempPathFactory, rsa_key: PrivateKey) -> Ite
         TAAP_RATE_ADDRESS="1000000/1",
         TAAP_RATE_CLIENT="1000000/1",
     )
-    served = Served(server, Step1Auth(client.client_id, client.secret, rsa_key))
+    auth = Step1Auth(
+        client.client_id,
+        client.secret,
+        rsa_key,
+        (resource_server["id"], resource_server["secret"]),
+    )
+    served = Served(server, auth)
     try:
         yield served
     finally:

@@ -93,8 +93,12 @@ async def test_the_document_says_only_what_the_server_does(harness: Harness) -> 
         "token_endpoint": f"{BASE}/oauth2/v2/tokens",
         "taap_token_endpoints": [f"{BASE}/oauth2/v2/tokens", f"{BASE}/oauth2/v6/tokens"],
         "jwks_uri": f"{BASE}/oauth2/v1/jwks",
+        "revocation_endpoint": f"{BASE}/oauth2/v1/revoke",
+        "introspection_endpoint": f"{BASE}/oauth2/v1/introspect",
         "grant_types_supported": ["client_credentials"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "access_token_signing_alg_values_supported": ["RS256"],
@@ -111,8 +115,8 @@ async def test_the_document_says_only_what_the_server_does(harness: Harness) -> 
         "code_challenge_methods_supported",
         # only meaningful with private_key_jwt or client_secret_jwt, which are not offered
         "token_endpoint_auth_signing_alg_values_supported",
-        "revocation_endpoint",
-        "introspection_endpoint",
+        "revocation_endpoint_auth_signing_alg_values_supported",
+        "introspection_endpoint_auth_signing_alg_values_supported",
         "userinfo_endpoint",
         "registration_endpoint",
     ):
@@ -124,14 +128,26 @@ async def test_the_document_says_only_what_the_server_does(harness: Harness) -> 
 async def test_every_url_in_the_document_is_served_here(harness: Harness) -> None:
     async with harness.http() as client:
         doc = (await client.get("/oauth2/v1/.well-known/openid-configuration")).json()
-        urls = [doc["jwks_uri"], doc["token_endpoint"], *doc["taap_token_endpoints"]]
+        urls = [
+            doc["jwks_uri"],
+            doc["token_endpoint"],
+            *doc["taap_token_endpoints"],
+            doc["revocation_endpoint"],
+            doc["introspection_endpoint"],
+        ]
         for url in urls:
             assert url.startswith(f"{BASE}/"), url  # absolute, on the public base URL
         jwks = await client.get(urlsplit(doc["jwks_uri"]).path)
         assert jwks.status_code == 200
         assert jwks.json()["keys"]
-        for url in {doc["token_endpoint"], *doc["taap_token_endpoints"]}:
-            # a token endpoint exists there: it refuses GET with 405, never 404
+        posts = {
+            doc["token_endpoint"],
+            *doc["taap_token_endpoints"],
+            doc["revocation_endpoint"],
+            doc["introspection_endpoint"],
+        }
+        for url in posts:
+            # a POST endpoint exists there: it refuses GET with 405, never 404
             wrong_method = await client.get(urlsplit(url).path)
             assert wrong_method.status_code == 405, url
             assert wrong_method.headers["allow"] == "POST"

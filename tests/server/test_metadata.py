@@ -102,6 +102,9 @@ async def test_openapi_lists_every_route_and_status(harness: Harness) -> None:
         "/healthz",
         "/readyz",
         "/openapi.json",
+        "/oauth2/v1/revoke",
+        "/oauth2/v1/introspect",
+        "/oauth2/v1/revocations",
         *DISCOVERY_PATHS,
     }
     token = doc["paths"]["/oauth2/v2/tokens"]["post"]["responses"]

@@ -2,7 +2,9 @@
 
 ``create_app(settings, registry, pepper=...)`` returns a plain ASGI callable: the two token
 endpoints go straight to :class:`~taap.server.tokens.TokenEndpoints` (no framework on the hot
-path); JWKS, discovery, health, readiness and the OpenAPI document are small GET handlers.
+path), revocation, introspection and the revocation feed to
+:class:`~taap.server.revocation.RevocationEndpoints`; JWKS, discovery, health, readiness and
+the OpenAPI document are small GET handlers.
 Unknown paths answer 404 JSON, or go to ``fallback`` (the sample APIs) when one is mounted.
 """
 
@@ -40,6 +42,7 @@ from taap.server.logs import REQUEST_ID, RequestIds
 from taap.server.metrics import CONTENT_TYPE, ServerMetrics
 from taap.server.openapi import openapi_document
 from taap.server.registry.port import RegistryReader
+from taap.server.revocation import RevocationEndpoints, RevocationSource, TokenRevoker
 from taap.server.settings import ServerSettings, trusted_networks
 from taap.server.tokens import TokenEndpoints, Version
 from taap.stores.ratelimit import MemoryRateLimiter, RateLimiter
@@ -81,10 +84,13 @@ class TokenServerApp:
         fallback: ASGIApp | None = None,
         on_close: Callable[[], Awaitable[None]] | None = None,
         lifecycle: Lifecycle | None = None,
+        revocation: RevocationEndpoints | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
         self.tokens = tokens
+        self.revocation = revocation
+        self._endpoints = revocation.routes if revocation is not None else {}
         self.fallback = fallback
         self.lifecycle = Lifecycle() if lifecycle is None else lifecycle
         self.metrics: ServerMetrics = tokens.metrics
@@ -114,12 +120,29 @@ class TokenServerApp:
     def limiter(self) -> RateLimiter:
         return self.tokens.limiter
 
+    @property
+    def revocations(self) -> RevocationSource | None:
+        """The revocation state introspection judges with; assign a guard's watcher (with
+        :attr:`RevocationEndpoints.fetch` as its fetch) to share one state with it."""
+        return self.revocation.revocations if self.revocation is not None else None
+
+    @revocations.setter
+    def revocations(self, source: RevocationSource) -> None:
+        if self.revocation is not None:
+            self.revocation.revocations = source
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
             path = scope["path"]
             version = _TOKEN_PATHS.get(path)
-            if version is None and path not in self._routes and self.fallback is not None:
+            endpoint = self._endpoints.get(path) if version is None else None
+            if (
+                version is None
+                and endpoint is None
+                and path not in self._routes
+                and self.fallback is not None
+            ):
                 await self.fallback(scope, receive, send)
                 return
             # Once per request, whichever handler answers: the head and the request id.
@@ -130,6 +153,8 @@ class TokenServerApp:
             REQUEST_ID.set(request_id)  # for log lines written while this request runs
             if version is not None:
                 await self.tokens(scope, receive, send, version, head, request_id)
+            elif endpoint is not None:
+                await endpoint(scope, receive, send, head, request_id)
             else:
                 await self._get(scope, send, path, head, request_id)
         elif kind == "lifespan":
@@ -241,7 +266,7 @@ class TokenServerApp:
 
 def create_app(
     settings: ServerSettings,
-    registry: RegistryReader,
+    registry: TokenRevoker,
     *,
     pepper: bytes,
     replay_store: ReplayStore | None = None,
@@ -279,5 +304,11 @@ def create_app(
         monotonic=monotonic,
     )
     return TokenServerApp(
-        settings, registry, endpoints, fallback=fallback, on_close=on_close, lifecycle=lifecycle
+        settings,
+        registry,
+        endpoints,
+        fallback=fallback,
+        on_close=on_close,
+        lifecycle=lifecycle,
+        revocation=RevocationEndpoints(endpoints, registry),
     )

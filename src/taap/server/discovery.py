@@ -2,9 +2,11 @@
 docs/server.md, "Discovery metadata").
 
 All URLs are absolute, built from the public base URL. ``token_endpoint`` is the v2 URL (the
-NaaS server of the seed); ``taap_token_endpoints`` lists both versions, v2 first.
+NaaS server of the seed); ``taap_token_endpoints`` lists both versions, v2 first. The
+revocation (RFC 7009) and introspection (RFC 7662) endpoints are named with their
+authentication methods.
 
-The server has a token endpoint and nothing else a browser would visit: no authorization
+The server has token endpoints and nothing else a browser would visit: no authorization
 endpoint, so no response types. The document says only what is true and writes out every
 member whose registered default would claim more (grant types, ``request_uri`` support).
 """
@@ -45,8 +47,14 @@ def discovery_document(*, base_url: str, issuer: str) -> dict[str, Any]:
         "token_endpoint": f"{base_url}/oauth2/v2/tokens",
         "taap_token_endpoints": [f"{base_url}/oauth2/v2/tokens", f"{base_url}/oauth2/v6/tokens"],
         "jwks_uri": f"{base_url}/oauth2/v1/jwks",
+        "revocation_endpoint": f"{base_url}/oauth2/v1/revoke",
+        "introspection_endpoint": f"{base_url}/oauth2/v1/introspect",
         "grant_types_supported": ["client_credentials"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+        # Basic, as at the token endpoints; revocation also wants the PoP (docs/server.md)
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic"],
+        # a resource server's own id and secret, never a client's
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "access_token_signing_alg_values_supported": ["RS256"],

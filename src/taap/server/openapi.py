@@ -34,6 +34,20 @@ _INFO = {
     "description": "TAAP step 2: OAuth 2.0 client credentials plus a PoP token.",
 }
 
+# The members of an active introspection answer, every one present (v6 adds two optional ones).
+_ACTIVE: dict[str, Any] = {
+    "active": {"const": True},
+    "client_id": _STRING,
+    "sub": _STRING,
+    "iss": _STRING,
+    "exp": {"type": "integer"},
+    "iat": {"type": "integer"},
+    "jti": _STRING,
+    "token_type": _const("Bearer"),
+    "apis": {"type": "array", "items": _STRING},
+    "cnf": {"type": "object", "required": ["jkt"], "properties": {"jkt": _STRING}},
+}
+
 _SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
@@ -67,6 +81,48 @@ _SCHEMAS: dict[str, Any] = {
             "dealerCode": {"type": "string", "maxLength": 64},
         },
     },
+    "TokenForm": {
+        "type": "object",
+        "required": ["token"],
+        "properties": {
+            "token": {"type": "string", "minLength": 1, "maxLength": 8192},
+            "token_type_hint": {"type": "string", "maxLength": 64},
+        },
+    },
+    "Revoked": {"type": "object", "additionalProperties": False},
+    "Introspection": {
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["active"],
+                "properties": {"active": {"const": False}},
+                "additionalProperties": False,
+            },
+            {
+                "type": "object",
+                "required": list(_ACTIVE),
+                "properties": _ACTIVE | {"storeId": _STRING, "dealerCode": _STRING},
+                "additionalProperties": False,
+            },
+        ]
+    },
+    "RevocationFeed": {
+        "type": "object",
+        "required": ["seq", "entries"],
+        "properties": {
+            "seq": {"type": "integer", "minimum": 0},
+            "entries": {
+                "type": "array",
+                "items": {
+                    "type": "array",
+                    "minItems": 7,
+                    "maxItems": 7,
+                    "description": "seq, kind, client_id, jti, api_id, not_before, expires_at",
+                },
+            },
+        },
+        "additionalProperties": False,
+    },
     "Jwks": {
         "type": "object",
         "required": ["keys"],
@@ -87,6 +143,8 @@ _SCHEMAS: dict[str, Any] = {
             "token_endpoint": _STRING,
             "jwks_uri": _STRING,
             "taap_token_endpoints": {"type": "array", "items": _STRING},
+            "revocation_endpoint": _STRING,
+            "introspection_endpoint": _STRING,
             "grant_types_supported": {"type": "array", "items": _const("client_credentials")},
             "token_endpoint_auth_methods_supported": {"type": "array", "items": _STRING},
         },
@@ -136,6 +194,26 @@ _GET_ERRORS: _ErrorTable = {
     "503": ("unavailable", ("Retry-After",)),
 }
 
+_REVOKE_ERRORS: _ErrorTable = {
+    "400": ("request_malformed, body_invalid", ()),
+    "401": (
+        "client_auth_failed, pop_missing, pop_malformed, pop_signature_invalid, "
+        "pop_expired, pop_ehts_insufficient, pop_edts_mismatch, pop_replayed",
+        ("WWW-Authenticate",),
+    ),
+    **{status: _TOKEN_ERRORS[status] for status in ("405", "413", "415", "429", "431", "500")},
+    "503": ("unavailable (the registry cannot record the revocation)", ("Retry-After",)),
+}
+
+_INTROSPECT_ERRORS: _ErrorTable = {
+    "400": ("request_malformed, body_invalid", ()),
+    "401": ("client_auth_failed (a resource server's credentials)", ("WWW-Authenticate",)),
+    **{status: _TOKEN_ERRORS[status] for status in ("405", "413", "415", "429", "431", "500")},
+    "503": ("unavailable (registry or revocation state)", ("Retry-After",)),
+}
+
+_FEED_ERRORS: _ErrorTable = {"400": ("request_malformed", ()), **_GET_ERRORS}
+
 _TOKEN_VERSIONS = ("v2", "v6")
 
 # (path, operationId, summary, schema of the 200 body) of every GET endpoint.
@@ -165,14 +243,17 @@ def _errors(table: _ErrorTable) -> dict[str, Any]:
     return responses
 
 
+_NO_STORE_HEADERS = {
+    "Cache-Control": {"schema": _const("no-store")},
+    "Pragma": {"schema": _const("no-cache")},
+}
+
+
 def _token_operation(version: str) -> dict[str, Any]:
     body_schema = _ref("schemas", "V6Body") if version == "v6" else _OBJECT
     tokens_issued = {
         "description": "Tokens issued",
-        "headers": {
-            "Cache-Control": {"schema": _const("no-store")},
-            "Pragma": {"schema": _const("no-cache")},
-        },
+        "headers": _NO_STORE_HEADERS,
         "content": {"application/json": {"schema": _ref("schemas", "Tokens")}},
     }
     return {
@@ -205,6 +286,87 @@ def _token_operation(version: str) -> dict[str, Any]:
     }
 
 
+def _token_body(description: str) -> dict[str, Any]:
+    form = _ref("schemas", "TokenForm")
+    return {
+        "required": True,
+        "description": description,
+        "content": {
+            "application/x-www-form-urlencoded": {"schema": form},
+            "application/json": {"schema": form},
+        },
+    }
+
+
+def _revoke_operation() -> dict[str, Any]:
+    done = {
+        "description": "Revoked, or nothing to revoke (RFC 7009 §2.2): always {}",
+        "headers": _NO_STORE_HEADERS,
+        "content": {"application/json": {"schema": _ref("schemas", "Revoked")}},
+    }
+    return {
+        "post": {
+            "operationId": "revoke",
+            "summary": "Revoke one of the caller's own tokens (RFC 7009)",
+            "security": [{"basic": [], "pop": []}],
+            "parameters": [
+                {
+                    "name": "X-Authorization",
+                    "in": "header",
+                    "required": True,
+                    "description": "A PoP over this request, as at the token endpoints.",
+                    "schema": {"type": "string", "maxLength": 8192},
+                }
+            ],
+            "requestBody": _token_body(
+                "The token to revoke (an access or ID token of the caller); token_type_hint "
+                "is accepted and ignored."
+            ),
+            "responses": {"200": done, **_errors(_REVOKE_ERRORS)},
+        }
+    }
+
+
+def _introspect_operation() -> dict[str, Any]:
+    answer = {
+        "description": "The token's state (RFC 7662 §2.2)",
+        "headers": _NO_STORE_HEADERS,
+        "content": {"application/json": {"schema": _ref("schemas", "Introspection")}},
+    }
+    return {
+        "post": {
+            "operationId": "introspect",
+            "summary": "Is this access token live, and what does it say (RFC 7662)",
+            "security": [{"basic": []}],
+            "requestBody": _token_body("The token to introspect."),
+            "responses": {"200": answer, **_errors(_INTROSPECT_ERRORS)},
+        }
+    }
+
+
+def _feed_operation() -> dict[str, Any]:
+    def number(name: str, minimum: int, maximum: int, text: str) -> dict[str, Any]:
+        schema = {"type": "integer", "minimum": minimum, "maximum": maximum}
+        return {"name": name, "in": "query", "description": text, "schema": schema}
+
+    page = {
+        "description": "The log rows after 'after', oldest first",
+        "headers": {"Cache-Control": {"schema": _const("no-store")}},
+        "content": {"application/json": {"schema": _ref("schemas", "RevocationFeed")}},
+    }
+    return {
+        "get": {
+            "operationId": "revocations",
+            "summary": "The revocation log, for guards",
+            "parameters": [
+                number("after", 0, 2**63 - 1, "The last seq the caller has (default 0)."),
+                number("limit", 1, 5000, "Rows at most (default 5000)."),
+            ],
+            "responses": {"200": page, **_errors(_FEED_ERRORS)},
+        }
+    }
+
+
 def _get_operation(op_id: str, summary: str, schema: dict[str, Any]) -> dict[str, Any]:
     ok = {"description": "OK", "content": {"application/json": {"schema": schema}}}
     return {
@@ -219,6 +381,9 @@ def _get_operation(op_id: str, summary: str, schema: dict[str, Any]) -> dict[str
 def openapi_document(*, base_url: str) -> dict[str, Any]:
     """The OpenAPI 3.1 description of the token server at ``base_url``."""
     paths = {f"/oauth2/{version}/tokens": _token_operation(version) for version in _TOKEN_VERSIONS}
+    paths["/oauth2/v1/revoke"] = _revoke_operation()
+    paths["/oauth2/v1/introspect"] = _introspect_operation()
+    paths["/oauth2/v1/revocations"] = _feed_operation()
     for path, op_id, summary, schema in _GET_ENDPOINTS:
         paths[path] = _get_operation(op_id, summary, schema)
     document = {

@@ -212,16 +212,37 @@ class ClientAuthenticator:
     client_rate: Rate
     address_rate: Rate
 
-    def buckets(self, client_id: str | None, source: str) -> list[Bucket]:
-        """The address's bucket, and the client's when an id was given."""
+    def buckets(self, client_id: str | None, source: str, *, kind: str = "client") -> list[Bucket]:
+        """The address's bucket, and the caller's when an id was given (``kind`` ``client``,
+        or ``rs`` for a resource server at introspection: its own bucket, the same rate)."""
         buckets = [Bucket(f"addr:{source}", self.address_rate)]
         if client_id is not None:
-            buckets.append(Bucket(f"client:{client_id}", self.client_rate))
+            buckets.append(Bucket(f"{kind}:{client_id}", self.client_rate))
         return buckets
 
     async def penalise(self, buckets: list[Bucket], *, now: float) -> float:
         """Take one token from each bucket for a failure; the wait if one was empty."""
         return await self.limiter.take(buckets, now=now)
+
+    async def refuse(self, buckets: list[Bucket], *, now: float) -> None:
+        """A failed authentication: penalise ``buckets``; 429 instead when one was empty.
+
+        Raises:
+            RateLimitedError: a bucket was already empty.
+        """
+        wait = await self.penalise(buckets, now=now)
+        if wait > 0:
+            raise RateLimitedError(retry_after=math.ceil(wait))
+
+    async def admit(self, buckets: list[Bucket], *, now: float) -> None:
+        """A successful authentication still answers 429 while a bucket is empty.
+
+        Raises:
+            RateLimitedError: a bucket is empty.
+        """
+        wait = await self.limiter.check(buckets, now=now)
+        if wait > 0:
+            raise RateLimitedError(retry_after=math.ceil(wait))
 
     async def authenticate(
         self, authorization: str | None, *, source: str, now: float, claimant: _Claimant
@@ -246,14 +267,10 @@ class ClientAuthenticator:
             if record.status != "active":
                 raise ClientAuthError(log_detail="client is disabled")
         except ClientAuthError:
-            wait = await self.penalise(self.buckets(client_id, source), now=now)
-            if wait > 0:
-                raise RateLimitedError(retry_after=math.ceil(wait)) from None
+            await self.refuse(self.buckets(client_id, source), now=now)
             raise
         buckets = self.buckets(client_id, source)
-        wait = await self.limiter.check(buckets, now=now)
-        if wait > 0:
-            raise RateLimitedError(retry_after=math.ceil(wait))
+        await self.admit(buckets, now=now)
         return Authenticated(client_id=client_id, record=record, secret=secret, buckets=buckets)
 
     async def body_claims(

@@ -57,7 +57,7 @@ from taap.server.tokens.registry_cache import RegistryCache, Version
 from taap.server.tokens.signing import SigningThreads, usable_cpus
 from taap.stores.ratelimit import RateLimiter
 
-__all__ = ["TokenEndpoints", "Version"]
+__all__ = ["JSON_ONLY", "Attempt", "TokenEndpoints", "Version", "media_type"]
 
 log = logging.getLogger("taap.server")
 _BASIC = b'Basic realm="taap"'
@@ -66,16 +66,19 @@ _POST = b"POST"
 _JTI_UNTRUSTED = (PopMissingError, PopMalformedError, PopSignatureError)
 
 
-def _is_json(content_type: bytes) -> bool:
-    media = content_type.split(b";", 1)[0].strip(b" \t").lower()
-    return media == b"application/json"
+JSON_ONLY = frozenset({b"application/json"})
+
+
+def media_type(content_type: bytes) -> bytes:
+    """The media type of a ``Content-Type`` value, lower-cased, without its parameters."""
+    return content_type.split(b";", 1)[0].strip(b" \t").lower()
 
 
 @dataclass(slots=True)
-class _Attempt:
-    """What the audit line of one request needs."""
+class Attempt:
+    """What the audit line of one request needs (``endpoint``: v2, v6, revoke...)."""
 
-    endpoint: Version
+    endpoint: str
     source: str
     client_id: str | None = None
     pop: str | None = None
@@ -158,7 +161,7 @@ class TokenEndpoints:
         started = perf_counter()
         now = self.clock()
         client = scope.get("client")
-        attempt = _Attempt(
+        attempt = Attempt(
             endpoint=version,
             source=client[0] if client else "unknown",
             request_id=request_id,
@@ -166,7 +169,7 @@ class TokenEndpoints:
         error_code: str | None = None
         await self.signer.arrive()
         try:
-            status, headers, body = await self._issue(scope, receive, head, attempt, now)
+            status, headers, body = await self._issue(scope, receive, head, attempt, version, now)
         except ClientDisconnected:
             return
         except TaapError as exc:
@@ -186,17 +189,23 @@ class TokenEndpoints:
         self.metrics.token_request(version, error_code, perf_counter() - started)
 
     async def _issue(
-        self, scope: Scope, receive: Receive, head: RequestHead, attempt: _Attempt, now: float
+        self,
+        scope: Scope,
+        receive: Receive,
+        head: RequestHead,
+        attempt: Attempt,
+        version: Version,
+        now: float,
     ) -> Response:
-        parts = await self._read_request(scope, receive, head, attempt)  # 1-4
+        parts = await self.read_request(scope, receive, head, attempt)  # 1-4
         client = await self.auth.authenticate(  # 5-6
             parts.headers.get("authorization"), source=attempt.source, now=now, claimant=attempt
         )
         claims = await self.auth.body_claims(parts.body, attempt.endpoint, client, now=now)  # 7
-        verified = await self._verify_pop(parts, client, attempt, now)  # 8-9
-        apis = await self._subscribed(client, attempt.endpoint)  # 10
+        verified = await self.verify_pop(parts, client, attempt, now)  # 8-9
+        apis = await self._subscribed(client, version)  # 10
         signing = await self.reads.signing_key()
-        await self._spend_jti(client.client_id, attempt.jti or "", verified.replay_until, now)  # 11
+        await self.spend_jti(client.client_id, attempt.jti or "", verified.replay_until, now)  # 11
         minted = await self.minter.mint(  # 12
             signing,
             client_id=client.client_id,
@@ -204,15 +213,28 @@ class TokenEndpoints:
             cnf_jwk=verified.key.jwk,
             claims=claims,
             now=now,
+            not_before=client.record.tokens_not_before,
         )
         self._audit_issued(attempt, client.client_id, verified, signing, minted, apis, now)
         return 200, NO_STORE, minted.body
 
     # -- the steps, in A4's order ---------------------------------------------------------
-    async def _read_request(
-        self, scope: Scope, receive: Receive, head: RequestHead, attempt: _Attempt
+    async def read_request(
+        self,
+        scope: Scope,
+        receive: Receive,
+        head: RequestHead,
+        attempt: Attempt,
+        *,
+        max_body: int | None = None,
+        media_types: frozenset[bytes] = JSON_ONLY,
+        refusal: str | None = None,
     ) -> RequestParts:
-        """Steps 1-4: method, caps, content type, one reading of the request as sent."""
+        """Steps 1-4: method, caps, content type, one reading of the request as sent.
+
+        ``max_body`` (default ``TAAP_MAX_BODY``), the accepted ``media_types`` and the 415's
+        text (``refusal``) are the token endpoints' unless an endpoint says otherwise.
+        """
         settings = self.settings
         if self._networks:
             attempt.source = source_address(attempt.source, head.forwarded_for, self._networks)
@@ -222,9 +244,12 @@ class TokenEndpoints:
             raise HeadersTooLargeError(
                 f"request headers are over the {settings.max_headers}-byte cap"
             )
-        body = await read_body(receive, settings.max_body, declared=head.declared_length())
-        if not head.content_types or not all(_is_json(v) for v in head.content_types):
-            raise ContentTypeError()
+        limit = settings.max_body if max_body is None else max_body
+        body = await read_body(receive, limit, declared=head.declared_length())
+        if not head.content_types or not all(
+            media_type(v) in media_types for v in head.content_types
+        ):
+            raise ContentTypeError(refusal)
         return request_parts(
             scope["method"],
             raw_path_of(scope),
@@ -233,8 +258,8 @@ class TokenEndpoints:
             body,
         )
 
-    async def _verify_pop(
-        self, parts: RequestParts, client: Authenticated, attempt: _Attempt, now: float
+    async def verify_pop(
+        self, parts: RequestParts, client: Authenticated, attempt: Attempt, now: float
     ) -> VerifiedPop:
         """Steps 8-9: a PoP is present and passes A3 steps 1-6 under a registered key."""
         pop = parts.headers.get("x-authorization")
@@ -265,7 +290,7 @@ class TokenEndpoints:
             )
         return apis
 
-    async def _spend_jti(self, client_id: str, jti: str, until: float, now: float) -> None:
+    async def spend_jti(self, client_id: str, jti: str, until: float, now: float) -> None:
         """Step 11: one hop, recorded only now that every other check passed."""
         try:
             fresh = await self.replay_store.record(client_id, jti, until=until, now=now)
@@ -278,7 +303,7 @@ class TokenEndpoints:
     # -- audit --------------------------------------------------------------------------
     def _audit_issued(
         self,
-        attempt: _Attempt,
+        attempt: Attempt,
         client_id: str,
         verified: VerifiedPop,
         signing: SigningKeyRecord,
@@ -309,7 +334,7 @@ class TokenEndpoints:
                 "the audit log is unavailable", log_detail=f"audit sink: {type(exc).__name__}"
             ) from exc
 
-    def _audit_rejection(self, exc: TaapError | None, attempt: _Attempt, now: float) -> None:
+    def _audit_rejection(self, exc: TaapError | None, attempt: Attempt, now: float) -> None:
         if (
             exc is not None
             and attempt.jti is None

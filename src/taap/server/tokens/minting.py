@@ -18,7 +18,20 @@ from taap.core.tokens import access_token_input, id_token_input
 from taap.server.registry.port import SigningKeyRecord
 from taap.server.tokens.signing import SigningThreads
 
-__all__ = ["Minted", "TokenMinter", "token_response_body"]
+__all__ = ["Minted", "TokenMinter", "id_token_jti", "token_response_body"]
+
+# Fixed for good: changing it would unlink the ID tokens already issued from their access tokens.
+_ID_TOKEN_NAMESPACE = uuid.UUID("79ecbddd-dde9-4797-bde5-9f1c4a6ee0ff")
+
+
+def id_token_jti(access_jti: str) -> str:
+    """The ``jti`` of the ID token issued with the access token ``access_jti``.
+
+    Derived rather than random, so that revoking an access token can revoke the ID token of
+    the same answer without the server remembering either (docs/server.md, "Revocation").
+    One-way: an ID token does not tell its access token's ``jti``.
+    """
+    return str(uuid.uuid5(_ID_TOKEN_NAMESPACE, access_jti))
 
 
 def token_response_body(*, id_token: str, access_token: str, expires_in: int) -> bytes:
@@ -66,12 +79,20 @@ class TokenMinter:
         cnf_jwk: Mapping[str, str],
         claims: Mapping[str, str],
         now: float,
+        not_before: int = 0,
     ) -> Minted:
         """Sign the tokens for ``client_id``, bound to the PoP key ``cnf_jwk``.
+
+        ``iat`` is ``max(int(now), not_before)``: ``not_before`` is the client's newest
+        revocation cutoff (``ClientRecord.tokens_not_before``), which catches every token with
+        a smaller ``iat``. A cutoff rounds up to the next whole second, so a token issued in
+        the second after it is stamped with the cutoff itself and stays live (at most a
+        second ahead of the clock, well inside every verifier's leeway).
 
         Raises:
             RuntimeError: the signing threads were closed (the server is shutting down).
         """
+        iat = max(int(now), not_before)
         token_jti = str(uuid.uuid4())
         inputs = [
             access_token_input(
@@ -80,7 +101,7 @@ class TokenMinter:
                 client_id=client_id,
                 apis=apis,
                 cnf_jwk=cnf_jwk,
-                now=now,
+                now=iat,
                 ttl=self.ttl,
                 jti=token_jti,
                 extra=claims or None,
@@ -92,12 +113,13 @@ class TokenMinter:
                     kid=signing.kid,
                     issuer=self.issuer,
                     client_id=client_id,
-                    now=now,
+                    now=iat,
                     ttl=self.ttl,
+                    jti=id_token_jti(token_jti),
                 )
             )
         signatures = await self.signer.sign(signing.key, inputs)
         access = join_compact(inputs[0], signatures[0])
         id_token = access if self.single else join_compact(inputs[1], signatures[1])
         body = token_response_body(id_token=id_token, access_token=access, expires_in=self.ttl - 1)
-        return Minted(body=body, token_jti=token_jti, exp=int(now) + self.ttl)
+        return Minted(body=body, token_jti=token_jti, exp=iat + self.ttl)
