@@ -14,6 +14,9 @@ What is timed:
 * HTTP (``--wrk``): the sample app on one uvicorn worker, driven by ``wrk`` with a Lua script
   that sends pre-generated unique PoPs (``bench/guard_wrk.lua``).
 
+Every validator checks revocations as a guard with a token server does (a
+:class:`~taap.resource.revocations.RevocationWatcher` over an empty log; on the pinned clock its
+state stays fresh, so what is timed is the per-request check, not fetches).
 The validator's clock is pinned to the time the PoPs were built, so a long run never ages them.
 In-process batches are interleaved with floor batches and the best batch of each is reported.
 Usage: ``.venv/bin/python bench/bench_guard.py [--requests N] [--repeats R] [--wrk SECONDS]
@@ -50,7 +53,9 @@ from taap.core import (
     request_pairs,
 )
 from taap.core.jws import parse_compact
+from taap.core.revocation import RevocationEntry
 from taap.resource import GuardMiddleware, GuardSettings, StaticKeys, Validator
+from taap.resource.revocations import RevocationWatcher
 from taap.resource.sample import create_sample_app
 
 HERE = Path(__file__).resolve().parent
@@ -90,6 +95,16 @@ def floor_batch(server: PrivateKey, token: str, pop: str, count: int) -> float:
         pop_key.verify(pp.signature, pp.signing_input, pkcs1, sha)
         hashlib.sha256(signed).digest()
     return (time.perf_counter() - start) / count
+
+
+async def no_revocations(after: int) -> list[RevocationEntry]:
+    """The revocation log of a registry where nothing was revoked."""
+    return []
+
+
+def watcher(now: float) -> RevocationWatcher:
+    """Revocation checks on the pinned clock: fetched once, fresh ever after."""
+    return RevocationWatcher(no_revocations, clock=lambda: now)
 
 
 async def _ok(scope: Any, receive: Any, send: Any) -> None:
@@ -248,6 +263,7 @@ def main() -> None:
             replay=MemoryReplayStore(capacity=4 * total),
             settings=GuardSettings(token_cache=token_cache),
             clock=lambda: now,
+            revocations=watcher(now),
         )
 
     # Each app gets its own validator (own replay store), so the same PoPs serve all three.

@@ -62,6 +62,7 @@ def test_guard_settings_from_the_server_equal_the_field_by_field_ones() -> None:
         jwks_ttl=server.jwks_ttl,
         jwks_min_refresh=server.jwks_min_refresh,
         redis_url=server.redis_url,
+        revocation_max_age=server.revocation_max_age,
         token_cache=server.guard_token_cache,
     )
     assert GuardSettings.from_settings(server) == by_hand
@@ -69,6 +70,7 @@ def test_guard_settings_from_the_server_equal_the_field_by_field_ones() -> None:
     assert by_hand.policy.name == "java-compat"
     assert (by_hand.policy.leeway, by_hand.policy.max_ttl, by_hand.policy.max_age) == (7, 90, 45)
     assert (by_hand.jwks_min_refresh, by_hand.token_cache) == (2.5, 0)
+    assert by_hand.revocation_max_age == 3
     assert GuardSettings.from_env({}) == GuardSettings.from_settings(ServerSettings.load())
     assert GuardSettings.from_env({}) == GuardSettings()
 

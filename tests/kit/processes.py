@@ -176,9 +176,15 @@ def start_serve(
 
 
 def start_sample_api(
-    folder: Path, token_url: str, *, name: str = "sample-api", redis_url: str | None = None
+    folder: Path,
+    token_url: str,
+    *,
+    name: str = "sample-api",
+    redis_url: str | None = None,
+    **settings: str,
 ) -> Service:
-    """``taap sample-api`` on a free port, trusting the token server at ``token_url``.
+    """``taap sample-api`` on a free port, trusting the token server at ``token_url``, with
+    the ``TAAP_*`` ``settings`` given.
 
     It refetches the JWKS at most once a second (30 s in production), so rotation tests stay
     fast.
@@ -187,7 +193,7 @@ def start_sample_api(
     cmd = [TAAP, "sample-api", "--token-server", token_url, "--port", str(port)]
     if redis_url:
         cmd += ["--redis-url", redis_url]
-    env = clean_env(TAAP_JWKS_MIN_REFRESH="1")
+    env = clean_env(TAAP_JWKS_MIN_REFRESH="1", **settings)
     return start_service(name, cmd, url=f"http://127.0.0.1:{port}", env=env, folder=folder)
 
 

@@ -17,6 +17,7 @@ def test_defaults_are_a8() -> None:
     assert (settings.max_body, settings.max_headers) == (1024 * 1024, 16 * 1024)
     assert (settings.jwks_ttl, settings.jwks_min_refresh) == (300, 30)
     assert settings.redis_url is None
+    assert settings.revocation_max_age == 5
 
 
 def test_env_overrides() -> None:

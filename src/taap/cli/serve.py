@@ -39,23 +39,32 @@ _OPTIONS = (
 
 
 def sample_fallback(app: TokenServerApp) -> ASGIApp:
-    """The A9 sample APIs behind the guard, sharing this server's replay store.
+    """The A9 sample APIs behind the guard, sharing this server's replay store and registry.
 
     Raises:
         ConfigurationError: the sample APIs are not installed in this build.
     """
     try:
+        from taap.resource.revocations import RevocationWatcher
         from taap.resource.sample import create_sample_app
         from taap.resource.settings import GuardSettings
     except ImportError as exc:  # the resource package is optional at run time
         raise ConfigurationError("--with-sample-apis needs taap.resource.sample") from exc
+    from taap.server.runtime import registry_revocations
+
     # The guard judges with this server's settings (JWKS refresh, leeway, PoP policy, caps):
     # its jwks_min_refresh is the node's publish-before-use delay, so it never waits longer
-    # than that for a rotated-in key (taap.server.tokens.registry_cache).
+    # than that for a rotated-in key (taap.server.tokens.registry_cache). It reads the
+    # revocation log from this server's registry, with no HTTP hop to the feed.
+    guard = GuardSettings.from_settings(app.settings)
+    revocations = RevocationWatcher(
+        registry_revocations(app.registry), max_age=guard.revocation_max_age
+    )
     sample: ASGIApp = create_sample_app(
         app.settings.base_url,
         replay_store=app.replay_store,
-        settings=GuardSettings.from_settings(app.settings),
+        settings=guard,
+        revocations=revocations,
     )
     return sample
 

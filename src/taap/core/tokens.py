@@ -121,6 +121,8 @@ class AccessToken:
     kid: str
     jti: str
     exp: int
+    #: when it was issued (POSIX seconds): revocation cutoffs compare against it
+    iat: int
     claims: Mapping[str, Any]
 
 
@@ -197,5 +199,6 @@ def verify_access_token(
         kid=kid,
         jti=jti,
         exp=exp,
+        iat=iat,
         claims=claims,
     )

@@ -6,6 +6,10 @@
 - ``taap_guard_request_duration_seconds{outcome}`` (histogram): from the request reaching the
   guard to the verdict (body read included, the application's own time not).
 - ``taap_jwks_refreshes_total{outcome}`` (counter): JWKS fetches, ``ok`` or ``failed``.
+- ``taap_guard_revocation_refreshes_total{outcome}`` (counter): fetches of the revocation log
+  (token server feed or registry), ``ok`` or ``failed``.
+- ``taap_guard_revocation_entries`` (gauge): revocations the guard holds after its last good
+  fetch (revoked tokens, client cutoffs, product cutoffs).
 
 They live on prometheus-client's default registry, so one process has one set whatever the
 number of guards in it, the token server's ``/metrics`` includes them when the sample APIs are
@@ -19,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["CONTENT_TYPE", "guard_request", "jwks_refreshed", "render"]
+__all__ = ["CONTENT_TYPE", "guard_request", "jwks_refreshed", "render", "revocations_refreshed"]
 
 # The guard decides in ~0.1 ms; a JWKS fetch or a slow body stretches the tail.
 _BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
@@ -29,6 +33,7 @@ try:
         CONTENT_TYPE_LATEST,
         REGISTRY,
         Counter,
+        Gauge,
         Histogram,
         generate_latest,
     )
@@ -37,6 +42,8 @@ except ImportError:  # pragma: no cover - exercised only without the server extr
     _REFRESHES: Any = None
     _REQUESTS: Any = None
     _DURATION: Any = None
+    _REVOCATION_FETCHES: Any = None
+    _REVOCATION_ENTRIES: Any = None
 else:
     CONTENT_TYPE = CONTENT_TYPE_LATEST
     _REFRESHES = Counter(
@@ -54,6 +61,16 @@ else:
         "Time from a request reaching the guard to its verdict, by outcome.",
         ["outcome"],
         buckets=_BUCKETS,
+    )
+    _REVOCATION_FETCHES = Counter(
+        "taap_guard_revocation_refreshes",
+        "Fetches of the revocation log by the guard, by outcome.",
+        ["outcome"],
+    )
+    _REVOCATION_ENTRIES = Gauge(
+        "taap_guard_revocation_entries",
+        "Revocations held by the guard after its last good fetch.",
+        multiprocess_mode="max",
     )
 
 _children: dict[str, tuple[Any, Any]] = {}
@@ -76,6 +93,15 @@ def jwks_refreshed(ok: bool) -> None:
     """Count one JWKS fetch attempt (``ok`` False: the token server could not be read)."""
     if _REFRESHES is not None:
         _REFRESHES.labels("ok" if ok else "failed").inc()
+
+
+def revocations_refreshed(ok: bool, entries: int) -> None:
+    """Count one fetch of the revocation log; after a good one, ``entries`` is what is held."""
+    if _REVOCATION_FETCHES is None:  # pragma: no cover
+        return
+    _REVOCATION_FETCHES.labels("ok" if ok else "failed").inc()
+    if ok:
+        _REVOCATION_ENTRIES.set(entries)
 
 
 def render() -> bytes:

@@ -24,6 +24,7 @@ from taap.core.revocation import RevocationEntry, RevocationState, entries_from_
 from taap.core.strict_json import JsonError, loads_strict
 from taap.errors import UnavailableError
 from taap.resource.keys import check_fetch_url
+from taap.resource.metrics import revocations_refreshed
 
 __all__ = ["FEED_PATH", "FetchRevocations", "RevocationFeed", "RevocationWatcher"]
 
@@ -50,8 +51,13 @@ class RevocationFeed:
         timeout: float = 2.0,
     ) -> None:
         self.url = check_fetch_url(base_url.rstrip("/")) + FEED_PATH
+        # No connection is kept between fetches (at most one a second): a pooled one would
+        # outlive the event loop of a guard that stops without closing the feed.
         self._client = httpx.AsyncClient(
-            transport=transport, follow_redirects=False, timeout=timeout
+            transport=transport,
+            follow_redirects=False,
+            timeout=timeout,
+            limits=httpx.Limits(max_keepalive_connections=0),
         )
 
     async def __call__(self, after: int) -> Sequence[RevocationEntry]:
@@ -114,6 +120,14 @@ class RevocationWatcher:
         self.fetches = 0
         self.failures = 0
 
+    def fresh_state(self) -> tuple[RevocationState, float] | None:
+        """The state and the time to judge by, when no refresh is due (the hot path: a clock
+        read, no coroutine); ``None`` when one is, and the caller awaits :meth:`current`."""
+        now = self._clock()
+        if now - self.state.fresh_at <= self.interval:
+            return self.state, now
+        return None
+
     async def current(self) -> tuple[RevocationState, float]:
         """The state to judge a request with, and the time to judge it at."""
         now = self._clock()
@@ -137,10 +151,16 @@ class RevocationWatcher:
             self.fetches += 1
             try:
                 entries = await self._fetch(self.state.seq)
-            except UnavailableError as exc:
+            except Exception as exc:
+                # Anything but UnavailableError is a bug in the fetch; either way the state
+                # stays as it was and ages towards the 503 of fail-closed.
                 self.failures += 1
+                revocations_refreshed(False, 0)
                 if not self._failing:  # one line per outage, not one per request
-                    log.warning("revocation state refresh failed: %s", exc.log_detail)
+                    detail = type(exc).__name__
+                    if isinstance(exc, UnavailableError):
+                        detail = exc.log_detail or detail
+                    log.warning("revocation state refresh failed: %s", detail)
                 self._failing = True
                 return False
             if self._failing:
@@ -148,4 +168,5 @@ class RevocationWatcher:
             self._failing = False
             self.state.apply(entries, fetched_at=started)
             self.state.prune(started)
+            revocations_refreshed(True, len(self.state))
             return True

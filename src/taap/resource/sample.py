@@ -38,6 +38,7 @@ from taap.resource.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from taap.resource.metrics import render as render_metrics
 from taap.resource.middleware import GuardMiddleware
 from taap.resource.principal import PRINCIPAL_SCOPE_KEY, Principal
+from taap.resource.revocations import RevocationWatcher
 from taap.resource.settings import GuardSettings
 from taap.resource.validator import Validator
 
@@ -148,13 +149,16 @@ def create_sample_app(
     settings: GuardSettings | None = None,
     validator: Validator | None = None,
     clock: Callable[[], float] = time.time,
+    revocations: RevocationWatcher | None = None,
 ) -> Starlette:
     """The A9 sample APIs guarded by keys from ``token_server_url`` (discovery + JWKS).
 
     ``replay_store`` should be the token server's when both run in one process (one jti
     namespace, SECURITY.md R5); otherwise ``redis_url`` (or ``settings.redis_url``) selects the
     Redis store under the token server's default prefix, and without either the in-process one
-    serves. ``keys`` or ``validator`` replace the discovered keys.
+    serves. ``keys`` or ``validator`` replace the discovered keys. ``revocations`` replaces the
+    watcher over the token server's revocation feed (the token server's own process passes
+    one over its registry); with ``keys`` and without it, revocations are not checked.
 
     Raises:
         ConfigurationError: no token server URL, keys or validator; or a URL that is neither
@@ -169,10 +173,20 @@ def create_sample_app(
                 from taap.stores.redis import RedisReplayStore, connect
 
                 replay_store = RedisReplayStore(connect(settings.redis_url))
-            validator = Validator(keys, replay=replay_store, settings=settings, clock=clock)
+            validator = Validator(
+                keys,
+                replay=replay_store,
+                settings=settings,
+                clock=clock,
+                revocations=revocations,
+            )
         elif token_server_url:
             validator = Validator.for_token_server(
-                token_server_url, replay=replay_store, settings=settings, clock=clock
+                token_server_url,
+                replay=replay_store,
+                settings=settings,
+                clock=clock,
+                revocations=revocations,
             )
         else:
             raise ConfigurationError("the sample APIs need the token server's URL")

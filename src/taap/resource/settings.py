@@ -27,6 +27,8 @@ class GuardSettings:
     jwks_ttl: float = 300
     jwks_min_refresh: float = 30
     redis_url: str | None = None
+    #: ``TAAP_REVOCATION_MAX_AGE``: the oldest revocation state (s) a request is judged by
+    revocation_max_age: float = 5
     #: verified access tokens remembered (0: verify every token in full); not an A8 setting
     token_cache: int = 4096
 
@@ -42,6 +44,7 @@ class GuardSettings:
             jwks_ttl=settings.jwks_ttl,
             jwks_min_refresh=settings.jwks_min_refresh,
             redis_url=settings.redis_url,
+            revocation_max_age=settings.revocation_max_age,
             token_cache=settings.guard_token_cache,
         )
 

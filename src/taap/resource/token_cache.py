@@ -26,7 +26,6 @@ class _Entry:
     token: AccessToken
     key: PublicKey
     issuer: str
-    iat: int
 
 
 class VerifiedTokens:
@@ -60,7 +59,7 @@ class VerifiedTokens:
             return None  # keys or issuer changed: verify from scratch
         if now > entry.token.exp + leeway:
             raise TokenInvalidError(log_detail="expired")
-        if entry.iat > now + leeway:
+        if entry.token.iat > now + leeway:
             raise TokenInvalidError(log_detail="issued in the future")
         return entry.token
 
@@ -71,10 +70,7 @@ class VerifiedTokens:
         if len(self._entries) >= self.capacity:
             # Cheaper than LRU bookkeeping on every hit; a full cache refills in one round.
             self._entries.clear()
-        iat = verified.claims.get("iat")
-        self._entries[self._digest(token)] = _Entry(
-            verified, key, issuer, iat if type(iat) is int else verified.exp
-        )
+        self._entries[self._digest(token)] = _Entry(verified, key, issuer)
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -7,15 +7,18 @@ Order (the first failure answers):
 1. Bearer access token: RS256 with a ``kid`` of the token server's JWKS (one refetch on an
    unknown ``kid``, rate-limited by the key provider), ``typ`` ``at+jwt`` (an ID token is
    refused), exact ``iss``, ``exp`` with leeway → 401 ``token_invalid``;
-2. the PoP in ``X-Authorization`` (401 ``pop_missing`` without one), A3 steps 1-6 against the
+2. with a revocation watcher: the token was not revoked, nor its client cut off after its
+   ``iat`` → 401 ``token_revoked``; a state the watcher cannot vouch for (older than
+   ``TAAP_REVOCATION_MAX_AGE``) → 503 ``unavailable``;
+3. the PoP in ``X-Authorization`` (401 ``pop_missing`` without one), A3 steps 1-6 against the
    token's ``cnf.jwk`` only; strict coverage means ``Authorization`` is signed, which binds the
    PoP to this very token;
-3. the API product: the path's base path names a product that must be in the token's ``apis``
-   → 403 ``not_subscribed``;
-4. one hop: ``(client_id, jti)`` recorded in the replay store shared with the token server
+4. the API product: the path's base path names a product that must be in the token's ``apis``
+   and, with a watcher, not unsubscribed after the token's ``iat`` → 403 ``not_subscribed``;
+5. one hop: ``(client_id, jti)`` recorded in the replay store shared with the token server
    → 401 ``pop_replayed``; store full or down → 503 ``unavailable``.
 
-Nothing is recorded unless 0-3 passed (SECURITY.md R3).
+Nothing is recorded unless 0-4 passed (SECURITY.md R3).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from collections.abc import Callable, Mapping
 from taap.core.pop import verify_pop_token
 from taap.core.replay import MemoryReplayStore, ReplayStore
 from taap.core.request import RequestParts
+from taap.core.revocation import RevocationState
 from taap.core.tokens import AccessToken, verify_access_token
 from taap.errors import (
     NotSubscribedError,
@@ -41,6 +45,7 @@ from taap.errors import (
 from taap.resource.keys import JwksKeys, KeyProvider, KeySet
 from taap.resource.principal import Principal
 from taap.resource.products import ProductMap
+from taap.resource.revocations import RevocationFeed, RevocationWatcher
 from taap.resource.settings import GuardSettings
 from taap.resource.token_cache import VerifiedTokens
 
@@ -87,7 +92,13 @@ def refuse_query_token(uri: str) -> None:
 
 
 class Validator:
-    """Verifies step-4 requests: access token, PoP, product, one hop."""
+    """Verifies step-4 requests: access token, revocations, PoP, product, one hop.
+
+    ``revocations`` is how the guard learns of revoked tokens, disabled clients and
+    unsubscriptions; without one (the default, e.g. static keys and no token server) it cannot
+    learn of them and accepts a token until its ``exp``. :meth:`for_token_server` always
+    gives one, reading the token server's feed.
+    """
 
     def __init__(
         self,
@@ -98,6 +109,7 @@ class Validator:
         replay: ReplayStore | None = None,
         settings: GuardSettings | None = None,
         clock: Callable[[], float] = time.time,
+        revocations: RevocationWatcher | None = None,
     ) -> None:
         self.keys = keys
         self.issuer = issuer
@@ -110,6 +122,7 @@ class Validator:
         self.replay: ReplayStore = replay if replay is not None else MemoryReplayStore()
         self.settings = settings or GuardSettings()
         self.clock = clock
+        self.revocations = revocations
         self.tokens = VerifiedTokens(self.settings.token_cache)
 
     @classmethod
@@ -121,11 +134,14 @@ class Validator:
         replay: ReplayStore | None = None,
         settings: GuardSettings | None = None,
         clock: Callable[[], float] = time.time,
+        revocations: RevocationWatcher | None = None,
     ) -> Validator:
         """A validator trusting the token server at ``base_url`` (discovery, JWKS, its issuer).
 
         Without ``replay``, ``settings.redis_url`` selects the Redis store shared with the
         token server (same default key prefix); otherwise the in-process store serves.
+        Without ``revocations``, a watcher reads the token server's revocation feed and keeps
+        the state within ``settings.revocation_max_age``.
 
         Raises:
             ConfigurationError: ``base_url`` is neither https nor http on a loopback host.
@@ -136,7 +152,18 @@ class Validator:
             from taap.stores.redis import RedisReplayStore, connect
 
             replay = RedisReplayStore(connect(settings.redis_url))
-        return cls(keys, products=products, replay=replay, settings=settings, clock=clock)
+        if revocations is None:
+            revocations = RevocationWatcher(
+                RevocationFeed(base_url), max_age=settings.revocation_max_age, clock=clock
+            )
+        return cls(
+            keys,
+            products=products,
+            replay=replay,
+            settings=settings,
+            clock=clock,
+            revocations=revocations,
+        )
 
     def _issuer(self, keyset: KeySet) -> str:
         issuer = self.issuer or keyset.issuer
@@ -176,13 +203,21 @@ class Validator:
         Raises:
             RequestMalformedError: ``access_token`` in the query (400 request_malformed).
             TokenInvalidError: the Bearer access token (401 token_invalid).
+            TokenRevokedError: the token was revoked or its client cut off (401).
             PopError: the PoP (401; pop_missing, pop_malformed, ... pop_replayed).
-            NotSubscribedError: the token's ``apis`` lack this path's product (403).
-            UnavailableError: keys or replay store unavailable (503).
+            NotSubscribedError: the token's ``apis`` lack this path's product, or the client
+                was unsubscribed from it after the token was issued (403).
+            UnavailableError: keys, revocation state or replay store unavailable (503).
         """
         refuse_query_token(request.uri)
         now = self.clock()
         token = await self._access_token(bearer_token(request.headers.get("authorization")), now)
+        revocations: RevocationState | None = None
+        if self.revocations is not None:
+            # A fresh state costs a clock read and two dict lookups, no await; only a state due
+            # for a refresh awaits (and only a stale one waits for the fetch).
+            revocations, at = self.revocations.fresh_state() or await self.revocations.current()
+            revocations.check_token(client_id=token.client_id, jti=token.jti, iat=token.iat, now=at)
         pop = request.headers.get("x-authorization")
         if not pop:
             raise PopMissingError()
@@ -201,6 +236,8 @@ class Validator:
             )
         if product not in token.apis:
             raise NotSubscribedError(log_detail=f"{token.client_id} lacks {product}")
+        if revocations is not None:
+            revocations.check_product(client_id=token.client_id, product=product, iat=token.iat)
         if not await self.replay.record(
             token.client_id, verified.jti, until=verified.replay_until, now=now
         ):

@@ -25,6 +25,7 @@ import uvicorn
 
 from taap.core.keys import PublicKey
 from taap.errors import UnavailableError
+from taap.resource.revocations import RevocationWatcher
 from taap.resource.sample import create_sample_app
 from taap.resource.settings import GuardSettings
 from taap.server.app import create_app
@@ -32,6 +33,7 @@ from taap.server.registry.database import parse_database_url
 from taap.server.registry.pepper import load_pepper
 from taap.server.registry.port import ClientRecord, Registry
 from taap.server.registry.sql import open_registry
+from taap.server.runtime import registry_revocations
 from taap.server.settings import ServerSettings
 
 __all__ = ["Sandbox", "running_sandbox"]
@@ -123,8 +125,13 @@ async def _open_apps(
         token_ttl=token_ttl,
     )
     token_app = create_app(settings, registry, pepper=pepper)
+    guard = GuardSettings()
+    # One process: the guard reads the revocation log from the registry, not over HTTP.
+    revocations = RevocationWatcher(
+        registry_revocations(registry), max_age=guard.revocation_max_age
+    )
     api_app = create_sample_app(
-        token_url, replay_store=token_app.replay_store, settings=GuardSettings()
+        token_url, replay_store=token_app.replay_store, settings=guard, revocations=revocations
     )
     return registry, token_app, api_app
 

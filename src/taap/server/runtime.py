@@ -12,11 +12,12 @@ import asyncio
 import gc
 import logging
 import sys
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 from taap.asgi import Receive, Scope, Send
 from taap.core.replay import ReplayStore
+from taap.core.revocation import RevocationEntry
 from taap.server.app import ASGIApp, TokenServerApp, create_app
 from taap.server.audit import AUDIT_LOGGER, AuditHandler
 from taap.server.lifecycle import Lifecycle
@@ -24,14 +25,42 @@ from taap.server.logs import JsonFormatter
 from taap.server.metrics import ServerMetrics
 from taap.server.registry.database import parse_database_url
 from taap.server.registry.pepper import load_pepper
+from taap.server.registry.port import RegistryReader
 from taap.server.registry.sql import open_registry
 from taap.server.settings import ServerSettings
 from taap.stores.ratelimit import RateLimiter
 
-__all__ = ["DeferredApp", "FallbackFactory", "build_app", "configure_logging", "resolve_pepper"]
+__all__ = [
+    "DeferredApp",
+    "FallbackFactory",
+    "build_app",
+    "configure_logging",
+    "registry_revocations",
+    "resolve_pepper",
+]
 
 FallbackFactory = Callable[[TokenServerApp], ASGIApp]
 log = logging.getLogger("taap.server")
+#: rows per registry read when a guard in this process catches up on the revocation log
+REVOCATION_PAGE = 10_000
+
+
+def registry_revocations(
+    registry: RegistryReader,
+) -> Callable[[int], Awaitable[Sequence[RevocationEntry]]]:
+    """The revocation log rows after a ``seq``, read from ``registry`` page by page: what a
+    guard in the token server's own process fetches instead of the HTTP feed."""
+
+    async def fetch(after: int) -> Sequence[RevocationEntry]:
+        rows: list[RevocationEntry] = []
+        while True:
+            page = await registry.revocations_after(after, limit=REVOCATION_PAGE)
+            rows.extend(page)
+            if len(page) < REVOCATION_PAGE:
+                return rows
+            after = page[-1].seq
+
+    return fetch
 
 
 def configure_logging(log_format: str = "json") -> None:
