@@ -22,6 +22,7 @@ import pytest
 from kit.clients import Client, register_clients
 from kit.processes import Service, start_serve, taap_ok
 from taap.client import ClientCredentials, PopAuth, Secret, TokenClient, aintrospect, introspect
+from taap.client.revocation import INTROSPECTION_PATH, server_endpoint
 from taap.core import PrivateKey, jwk_thumbprint
 from taap.errors import ClientAuthError
 
@@ -245,3 +246,14 @@ def test_unsubscribe_then_subscribe_needs_no_restart(
     one.seen.take()
     assert one.http.get(DEVICE).status_code == 200
     assert one.seen.take() == [refused, (TOKENS, 200, ""), (DEVICE, 200, "")]
+
+
+@pytest.mark.parametrize("version", ["v2", "v6"])
+def test_the_derived_urls_are_the_advertised_ones(
+    server: Server, make_sdk: Callable[..., Sdk], version: str
+) -> None:
+    discovery = httpx.get(server.url + "/.well-known/openid-configuration").json()
+    token_url = f"{server.url}/oauth2/{version}/tokens"
+    tokens = TokenClient(token_url, make_sdk("own").tokens.credentials)
+    assert tokens.revocation_url == discovery["revocation_endpoint"]
+    assert server_endpoint(token_url, INTROSPECTION_PATH) == discovery["introspection_endpoint"]
