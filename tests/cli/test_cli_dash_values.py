@@ -9,12 +9,16 @@ from __future__ import annotations
 import json
 import sqlite3
 import string
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 import pytest
 from click.testing import CliRunner, Result
 
+from client._fake import FakeTaap
+from client.conftest import CLIENT_ID, SECRET
+from kit.loopback import serve
 from taap.cli._args import literal_order
 from taap.cli.main import cli
 from taap.core import PrivateKey
@@ -271,3 +275,45 @@ def test_pop_verify_takes_a_dash_token(tmp_path: Path, rsa_key: PrivateKey, valu
         )
         assert result.exit_code == 1, result.output
         assert result.stderr.startswith("pop_malformed: "), result.output
+
+
+# -- taap revoke and taap introspect: a token that begins with '-' -------------------------------
+@pytest.fixture
+def token_server(
+    rsa_key: PrivateKey, other_key: PrivateKey, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[FakeTaap, str]]:
+    monkeypatch.setenv("DASH_SECRET", SECRET)
+    fake = FakeTaap(
+        client_id=CLIENT_ID, secret=SECRET, client_key=rsa_key.public, server_key=other_key
+    )
+    fake.resource_servers["rs-1"] = SECRET
+    with serve(fake.app()) as url:
+        yield fake, url
+
+
+@pytest.mark.parametrize(
+    ("value", "dashes"),
+    [*((v, False) for v in DASH_VALUES), *((v, True) for v in DASH_VALUES + OPTION_NAMES)],
+)
+def test_revoke_and_introspect_send_a_dash_token_intact(
+    token_server: tuple[FakeTaap, str],
+    tmp_path: Path,
+    rsa_key: PrivateKey,
+    value: str,
+    dashes: bool,
+) -> None:
+    fake, url = token_server
+    (tmp_path / "k.pem").write_bytes(rsa_key.to_pem())
+    creds = ["--client-id", CLIENT_ID, "--client-secret-env", "DASH_SECRET"]
+    revoke = ["revoke", "--url", url, *creds, "--key", str(tmp_path / "k.pem")]
+    introspect = ["introspect", "--url", url, "--id", "rs-1", "--secret-env", "DASH_SECRET"]
+    for line in (revoke, introspect):
+        options, command = line[1:], line[:1]
+        # the value first, between the options, and last
+        for args in ([*command, value, *options], [*command, *options[:2], value, *options[2:]]):
+            if dashes:
+                args = [*command, *options, "--", value]
+            result = CliRunner().invoke(cli, args, catch_exceptions=False)
+            assert result.exit_code == 0, (args, result.output)
+            assert not result.stdout.startswith("Usage: "), (args, result.output)
+    assert {r["token"] for r in fake.revocations} == {value}

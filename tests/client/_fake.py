@@ -4,7 +4,9 @@ It follows A4's shape: Basic auth, a v6 body check, the PoP verified with
 ``taap.core.pop.verify_pop_token`` over ``request_parts``, one-hop jti, tokens from
 ``taap.core.tokens``. The API verifies the Bearer token and the PoP against ``cnf.jwk``.
 Scripted answers (429, 503 ...) can be queued to exercise the client's retry rules, and every
-request is counted.
+request is counted. Revocation (RFC 7009: Basic + PoP over the form) and introspection (RFC 7662:
+a resource server's Basic) follow the token server's contract; a revoked token is refused by the
+API with 401 ``token_revoked``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -40,6 +43,7 @@ from taap.errors import (
     PopReplayedError,
     TaapError,
     TokenInvalidError,
+    TokenRevokedError,
 )
 
 ISSUER = "http://fake.test/oauth2/v1"
@@ -71,6 +75,8 @@ class FakeTaap:
     token_script: deque[Scripted] = field(default_factory=deque)
     api_script: deque[Scripted] = field(default_factory=deque)
     revoked: set[str] = field(default_factory=set)
+    revocations: list[dict[str, str]] = field(default_factory=list)
+    resource_servers: dict[str, str] = field(default_factory=dict)
     _jtis: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -79,6 +85,8 @@ class FakeTaap:
             routes=[
                 Route("/oauth2/v2/tokens", self._token, methods=["POST"]),
                 Route("/oauth2/v6/tokens", self._token, methods=["POST"]),
+                Route("/oauth2/v1/revoke", self._revoke, methods=["POST"]),
+                Route("/oauth2/v1/introspect", self._introspect, methods=["POST"]),
                 Route("/api/{rest:path}", self._api, methods=["GET", "POST", "PUT", "DELETE"]),
             ]
         )
@@ -187,7 +195,7 @@ class FakeTaap:
                 raise TokenInvalidError()
             token_text = bearer.removeprefix("Bearer ")
             if token_text in self.revoked:
-                raise TokenInvalidError(log_detail="revoked")
+                raise TokenRevokedError()
             now = self.clock()
             access = verify_access_token(
                 token_text, keys={KID: self.server_key.public}, issuer=ISSUER, now=now
@@ -208,3 +216,47 @@ class FakeTaap:
         }
         self.api_seen.append(seen)
         return JSONResponse(seen)
+
+    # -- revocation and introspection ------------------------------------------------
+
+    async def _revoke(self, request: Request) -> Response:
+        body = await request.body()
+        parts = self._parts(request, body)
+        basic = parts.headers.get("authorization", "")
+        expected = "Basic " + base64.b64encode(f"{self.client_id}:{self.secret}".encode()).decode()
+        try:
+            if basic != expected:
+                raise ClientAuthError()
+            pop = parts.headers.get("x-authorization")
+            if not pop:
+                raise PopMissingError()
+            verified = verify_pop_token(
+                pop, keys=[self.client_key], request=parts, now=self.clock()
+            )
+            self._one_hop(self.client_id, verified.jti)
+        except TaapError as exc:
+            return self._error(exc)
+        fields = dict(parse_qsl(body.decode()))
+        self.revocations.append({**fields, "signed": ",".join(verified.names)})
+        self.revoked.add(fields["token"])
+        return Response(status_code=200)
+
+    async def _introspect(self, request: Request) -> Response:
+        body = await request.body()
+        basic = request.headers.get("authorization", "")
+        known = {
+            "Basic " + base64.b64encode(f"{rs}:{secret}".encode()).decode()
+            for rs, secret in self.resource_servers.items()
+        }
+        if basic not in known:
+            return self._error(ClientAuthError())
+        token = dict(parse_qsl(body.decode())).get("token", "")
+        try:
+            if token in self.revoked:
+                raise TokenRevokedError()
+            access = verify_access_token(
+                token, keys={KID: self.server_key.public}, issuer=ISSUER, now=self.clock()
+            )
+        except TaapError:
+            return JSONResponse({"active": False})
+        return JSONResponse({"active": True, "client_id": access.client_id, "jti": access.jti})

@@ -27,6 +27,8 @@ _COMMANDS = {
     "token": "token",
     "call": "token",
     "configure": "token",
+    "revoke": "revocation",
+    "introspect": "revocation",
     "serve": "serve",
     "clients": "registry",
     "apis": "registry",

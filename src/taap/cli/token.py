@@ -28,7 +28,7 @@ from taap.client.profiles import (
 )
 from taap.client.token_client import TokenClient
 
-__all__ = ["register"]
+__all__ = ["HTTP_ERROR_EXIT", "client_settings", "credential_options", "register"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,20 +36,28 @@ F = TypeVar("F", bound=Callable[..., Any])
 HTTP_ERROR_EXIT = 22
 
 
-def _credential_options(url_flag: str) -> Callable[[F], F]:
+def credential_options(
+    url_flag: str, *, url_help: str = "Token endpoint URL.", token_body: bool = True
+) -> Callable[[F], F]:
+    """The options naming the client and its token server (flags over ``TAAP_*`` over the
+    profile); ``token_body`` adds the v6 body's (``--v6``, ``--store-id``, ``--dealer-code``)."""
+
     def decorate(func: F) -> F:
         options = [
             click.option("--profile", help="Profile of the config file (default: $TAAP_PROFILE)."),
-            click.option(url_flag, "token_url", metavar="URL", help="Token endpoint URL."),
+            click.option(url_flag, "token_url", metavar="URL", help=url_help),
             click.option("--client-id", metavar="ID"),
             click.option("--client-secret-env", metavar="VAR", help="Take the secret from $VAR."),
             click.option("--client-secret", metavar="S", help="The secret (visible in ps!)."),
             click.option("--key", "key", metavar="PATH", help="PoP private key (PEM or JWK)."),
             click.option("--password-env", metavar="VAR", help="Key password from $VAR."),
-            click.option("--v6", "force_v6", is_flag=True, help="Send the v6 body."),
-            click.option("--store-id", metavar="S", help="v6 storeId."),
-            click.option("--dealer-code", metavar="S", help="v6 dealerCode."),
         ]
+        if token_body:
+            options += [
+                click.option("--v6", "force_v6", is_flag=True, help="Send the v6 body."),
+                click.option("--store-id", metavar="S", help="v6 storeId."),
+                click.option("--dealer-code", metavar="S", help="v6 dealerCode."),
+            ]
         for option in reversed(options):
             func = option(func)
         return func
@@ -57,7 +65,13 @@ def _credential_options(url_flag: str) -> Callable[[F], F]:
     return decorate
 
 
-def _settings(options: dict[str, Any], *, require_url: bool = True) -> ClientSettings:
+def client_settings(options: dict[str, Any], *, require_url: bool = True) -> ClientSettings:
+    """The settings the :func:`credential_options` of a command resolve to.
+
+    Raises:
+        click.UsageError: ``--client-secret`` and ``--client-secret-env`` together.
+        ConfigurationError: a value is missing or refused.
+    """
     if options["client_secret"] and options["client_secret_env"]:
         raise click.UsageError("--client-secret and --client-secret-env exclude each other")
     name = profile_name(options["profile"], os.environ)
@@ -69,20 +83,20 @@ def _settings(options: dict[str, Any], *, require_url: bool = True) -> ClientSet
         client_secret_env=options["client_secret_env"],
         key=options["key"],
         password_env=options["password_env"],
-        version="v6" if options["force_v6"] else None,
-        store_id=options["store_id"],
-        dealer_code=options["dealer_code"],
+        version="v6" if options.get("force_v6") else None,
+        store_id=options.get("store_id"),
+        dealer_code=options.get("dealer_code"),
     )
     return resolve_settings(flags, profile=profile, environ=os.environ, require_url=require_url)
 
 
 @click.command()
-@_credential_options("--url")
+@credential_options("--url")
 @click.option("--json", "as_json", is_flag=True, help="Print the server's JSON response.")
 @click.option("--print-curl", is_flag=True, help="Print the curl command instead of sending.")
 def token(as_json: bool, print_curl: bool, **options: Any) -> None:
     """Steps 1-2: get an access token (prints it, or the whole response with --json)."""
-    settings = _settings(options)
+    settings = client_settings(options)
     endpoint, credentials = settings.endpoint(), settings.credentials()
     if print_curl:
         click.echo(curl_command(build_token_request(endpoint, credentials)))
@@ -105,7 +119,7 @@ def _header(text: str) -> tuple[str, str]:
 @click.command()
 @click.argument("method")
 @click.argument("url")
-@_credential_options("--token-url")
+@credential_options("--token-url")
 @click.option("-H", "--header", "headers", multiple=True, metavar="'Name: value'")
 @click.option("--data", metavar="TEXT", help="Request body (sent and signed as given).")
 @click.option(
@@ -137,7 +151,7 @@ def call(
         body = read_body(data_file, body_cap(max_body), "--data-file")
     else:
         body = (data or "").encode("utf-8")
-    settings = _settings(options)
+    settings = client_settings(options)
     response = call_api(settings, method, url, headers=[_header(h) for h in headers], body=body)
     out = sys.stdout.buffer
     if include:

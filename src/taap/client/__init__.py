@@ -7,7 +7,8 @@ Quick start::
         print(http.get("https://api.example/iot-connectivity/v1/devices/8901260000000000001").json())
 
 ``PopRequestsAuth`` (the same for ``requests``) needs the ``requests`` extra and is imported
-on first use, so the base install does not need ``requests``.
+on first use, so the base install does not need ``requests``. ``auth.revoke()`` revokes the
+cached token (RFC 7009); ``introspect()`` is a resource server's RFC 7662 question.
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ from taap.client.cached_token import TokenCache
 from taap.client.credentials import ClientCredentials, Secret, basic_authorization
 from taap.client.httpx_auth import PopAuth
 from taap.client.retry import NO_RETRY, RetryPolicy
+from taap.client.revocation import (
+    aintrospect,
+    build_introspection_request,
+    build_revocation_request,
+    introspect,
+)
 from taap.client.signing import api_pop
 from taap.client.token_client import TokenClient
 from taap.client.token_request_builder import (
@@ -45,12 +52,16 @@ __all__ = [
     "TokenCache",
     "TokenClient",
     "TokenEndpoint",
+    "aintrospect",
     "api_pop",
     "basic_authorization",
+    "build_introspection_request",
+    "build_revocation_request",
     "build_token_request",
     "curl_command",
     "endpoint_version",
     "error_from_response",
+    "introspect",
     "parse_expires_in",
     "parse_retry_after",
     "token_from_response",

@@ -45,6 +45,10 @@ class TokenCache:
         margin = min(self.margin, token.expires_in / 2)
         return token if token.usable(self.clock(), margin) else None
 
+    def held(self) -> Token | None:
+        """The cached token, usable or not (what ``TokenClient.revoke()`` revokes)."""
+        return self._token
+
     def store(self, token: Token) -> None:
         """Make ``token`` the cached one."""
         self._token = token

@@ -1,7 +1,9 @@
 """``PopAuth``: steps 3-4 on every request of an ``httpx.Client`` or ``httpx.AsyncClient``.
 
 Each request runs :func:`~taap.client.flows.call_flow`: sign, send, on a 401 ``invalid_token``
-a new token and one retry, on 429/503 a wait (``Retry-After``) and a retry with a fresh PoP.
+or ``token_revoked`` (or a 403 ``not_subscribed`` with a token old enough to predate a new
+subscription) a new token and one retry, on 429/503 a wait (``Retry-After``) and a retry with
+a fresh PoP. ``revoke()`` / ``arevoke()`` revoke the cached token through the TokenClient.
 httpx runs the ``sync_auth_flow`` / ``async_auth_flow`` drivers: they take the token from the
 :class:`~taap.client.token_client.TokenClient` (its own HTTP client, retries and single-flight
 lock: many threads or tasks, one token request) and sleep in ``sleep`` / ``async_sleep``.
@@ -117,8 +119,8 @@ class PopAuth(PopAuthBase, httpx.Auth):
                 reply = await self.tokens.arefresh(step.stale)
             else:
                 reply = yield step
-                if reply.status_code == 401:
-                    await reply.aread()  # the flow reads a 401's body; here without blocking
+                if reply.status_code in (401, 403):
+                    await reply.aread()  # the flow reads these bodies; here without blocking
 
 
 def _read_json(response: httpx.Response) -> object:

@@ -1,9 +1,9 @@
 """What ``PopAuth`` (httpx) and ``PopRequestsAuth`` (``requests``) share, whatever the library.
 
 Both hold a :class:`~taap.client.token_client.TokenClient`, the extra headers to sign, a retry
-policy and a ``sleep``; both set the step-3 headers the same way and run the same
-:func:`~taap.client.flows.call_flow`. Only how a request is read, copied and sent differs, and
-that stays in the two adapters.
+policy and a ``sleep``; both set the step-3 headers the same way, run the same
+:func:`~taap.client.flows.call_flow` and revoke through their TokenClient. Only how a request
+is read, copied and sent differs, and that stays in the two adapters.
 """
 
 from __future__ import annotations
@@ -86,13 +86,25 @@ class PopAuthBase:
         read_json: Callable[[Any], object],
         get_token: TokenSource = ask_for_token,
     ) -> Generator[S | Wait | NeedToken, Any, None]:
-        return call_flow(sign, read_json, self.retry, get_token)
+        return call_flow(
+            sign, read_json, self.retry, get_token, outdated=self.tokens.may_predate_subscription
+        )
 
     def _run_sync(
         self, flow: Generator[S | Wait | NeedToken, Any, None]
     ) -> Generator[S, Any, None]:
         # A token is fetched by the TokenClient under its lock: many threads, one token request.
         return run_sync(flow, sleep=self._sleep, token_for=self.tokens.refresh)
+
+    def revoke(self, token: str | None = None, *, token_type_hint: str | None = None) -> bool:
+        """Revoke ``token``, by default the cached one: :meth:`TokenClient.revoke`."""
+        return self.tokens.revoke(token, token_type_hint=token_type_hint)
+
+    async def arevoke(
+        self, token: str | None = None, *, token_type_hint: str | None = None
+    ) -> bool:
+        """Async :meth:`revoke`: :meth:`TokenClient.arevoke`."""
+        return await self.tokens.arevoke(token, token_type_hint=token_type_hint)
 
     def __repr__(self) -> str:
         return (

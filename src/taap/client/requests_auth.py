@@ -3,8 +3,10 @@
 The same flow as :class:`~taap.client.httpx_auth.PopAuth` (:func:`~taap.client.flows.call_flow`):
 the token comes from the shared :class:`~taap.client.token_client.TokenClient` (cache, single
 flight, retries), every request gets a fresh PoP over its exact body, a 401 ``invalid_token``
-re-tokens once and retries once, and 429/503 are retried after ``Retry-After``. Retries are sent
-from a response hook through the same connection adapter, as ``requests``' own digest auth does.
+or ``token_revoked`` (or a 403 ``not_subscribed`` with a token old enough to predate a new
+subscription) re-tokens once and retries once, and 429/503 are retried after ``Retry-After``.
+Retries are sent from a response hook through the same connection adapter, as ``requests``'
+own digest auth does.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ __all__ = [
     "build_token_request",
     "curl_command",
     "endpoint_version",
+    "signed_post",
 ]
 
 TokenVersion = Literal["v2", "v6"]
@@ -98,6 +99,29 @@ def _target(url: str) -> str:
     return canonical_uri(parts.path or "/", parts.query)
 
 
+def signed_post(
+    url: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    credentials: ClientCredentials,
+    *,
+    now: float | None = None,
+    ttl: int = DEFAULT_TTL,
+) -> PreparedRequest:
+    """A ``POST`` to ``url`` with ``headers`` and ``body``, and a PoP over all of them in A2's
+    default coverage (the headers in order, ``uri``, ``http-method``, ``body`` if non-empty).
+
+    Raises:
+        RequestMalformedError: the URL path or query is ambiguous (A6) or not UTF-8.
+        PopBuildError: ``ttl`` outside 1..120.
+    """
+    pairs = request_pairs("POST", _target(url), headers, body)
+    pop = build_pop_token(pairs, credentials.key, ttl=ttl, now=now)
+    return PreparedRequest(
+        method="POST", url=url, headers=(*headers, ("X-Authorization", pop)), body=body
+    )
+
+
 def build_token_request(
     endpoint: TokenEndpoint,
     credentials: ClientCredentials,
@@ -119,14 +143,7 @@ def build_token_request(
         ("Content-Type", "application/json"),
         ("Authorization", credentials.authorization),
     ]
-    pairs = request_pairs("POST", _target(endpoint.url), headers, body)
-    pop = build_pop_token(pairs, credentials.key, ttl=ttl, now=now)
-    return PreparedRequest(
-        method="POST",
-        url=endpoint.url,
-        headers=(*headers, ("X-Authorization", pop)),
-        body=body,
-    )
+    return signed_post(endpoint.url, headers, body, credentials, now=now, ttl=ttl)
 
 
 def _shell_quote(text: str) -> str:
