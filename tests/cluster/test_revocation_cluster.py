@@ -89,8 +89,8 @@ def _poll_until_refused(
                 accepts.append((guard, sent))
             else:
                 raise AssertionError(f"{guard}: {got} at {sent:.2f} s")
-        if time.monotonic() - done > MAX_AGE + MARGIN and len(first) < len(cluster.guards):
-            raise AssertionError(f"still accepted {MAX_AGE + MARGIN} s after: {accepts[-3:]}")
+        if time.monotonic() - done > MAX_AGE + 10 * MARGIN:
+            break  # the assertions after the poll say what went wrong
         time.sleep(0.05)
     return first, accepts
 
@@ -134,6 +134,7 @@ def test_a_change_reaches_every_guard_within_the_bound(
     # The bound: a call that reaches a guard later than MAX_AGE after the change is refused;
     # a call sent that late arrives later still.
     assert all(sent <= MAX_AGE for _, sent in accepts), accepts
+    assert set(first) == set(cluster.guards), (first, accepts[-3:])
     assert all(delay <= MAX_AGE + MARGIN for delay in first.values()), first
 
     # Once refused, refused on every guard; what the change does not cover still works.
