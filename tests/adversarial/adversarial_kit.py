@@ -1,9 +1,11 @@
 """Helpers for the hostile-input suite: one real ``taap serve --with-sample-apis`` process over a
 temporary SQLite registry and a Redis database of its own, raw HTTP over sockets (so nothing
-normalises an attack away), forged JOSE objects, and the observations every case asserts:
+normalises an attack away), forged JOSE objects, and the observations every case asserts (at
+the token endpoints, the guard, revocation and introspection):
 
 - the answer (status, ``error``, ``error_code``, no token in it);
-- the audit log (no ``token_issued`` / ``api_call_accepted`` line, the rejection line's code);
+- the audit log (no ``token_issued`` / ``api_call_accepted`` / ``token_revoked`` line, the
+  rejection line's code);
 - Redis (no replay key added; rate-limit buckets moved only for the failures A8 names);
 - the registry (every SQLite table unchanged).
 """
@@ -260,8 +262,15 @@ class Arena:
 
 
 # -- the assertions every hostile case makes --------------------------------------------------
-_ISSUING = ("token_issued", "api_call_accepted")
-_REJECTED = {"token": "token_rejected", "guard": "api_call_refused"}
+_ISSUING = ("token_issued", "api_call_accepted", "token_revoked", "revocation_ignored")
+_REJECTED = {
+    "token": "token_rejected",
+    "guard": "api_call_refused",
+    "revoke": "revocation_rejected",
+    "introspect": "introspection_rejected",
+}
+# Whose failed-auth bucket a surface charges besides the address's (A8; docs/server.md).
+_CALLER_BUCKET = {"token": "client", "revoke": "client", "introspect": "rs"}
 _ADDRESS_BUCKET = b"taap:rl:addr:127.0.0.1"
 
 
@@ -278,8 +287,10 @@ def expect_refused(
 ) -> Reply:
     """Send ``data`` and assert the refusal and that nothing was issued, burned or changed.
 
-    ``counted``: the claimed client_id whose bucket must move ("" = only the address bucket);
-    None = no bucket may move. ``code`` None: refused by the HTTP layer before the app.
+    ``counted``: the claimed client_id (resource-server id at introspection) whose bucket
+    must move ("" = only the address bucket); None = no bucket may move. ``code`` None:
+    refused by the HTTP layer before the app. ``surface``: ``token``, ``guard``, ``revoke``
+    or ``introspect``.
     """
     arena.reset_buckets()
     before = arena.snapshot()
@@ -298,7 +309,7 @@ def expect_refused(
         # RFC 6749 §5.2: error_description only in %x20-21 / %x23-5B / %x5D-7E.
         assert re.fullmatch(r"[\x20\x21\x23-\x5b\x5d-\x7e]+", body["error_description"])
         if status == 401:
-            expected = 'Basic realm="taap"' if surface == "token" else "Bearer"
+            expected = "Bearer" if surface == "guard" else 'Basic realm="taap"'
             assert (reply.header("www-authenticate") or "").startswith(expected)
         if status in (429, 503):
             assert reply.header("retry-after")
@@ -318,13 +329,13 @@ def expect_refused(
     # Only additions count: keys of earlier successes may expire meanwhile (TTL ≤ 70 s).
     assert not after.jti_keys - before.jti_keys, after.jti_keys - before.jti_keys
     assert before.buckets == {}
-    if counted is None or surface != "token":
+    if counted is None or surface == "guard":
         assert after.buckets == {}, after.buckets
     else:
         assert code in COUNTED
         wanted = {_ADDRESS_BUCKET}
         if counted:
-            wanted.add(b"taap:rl:client:" + counted.encode("utf-8"))
+            wanted.add(f"taap:rl:{_CALLER_BUCKET[surface]}:{counted}".encode())
         assert set(after.buckets) == wanted, after.buckets
     # The registry: every table as it was.
     assert after.tables == before.tables

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import test_adv_guard
+import test_adv_revocation
 import test_adv_token_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -16,12 +17,14 @@ SHORT = {
     "G": "tests/adversarial/test_adv_guard.py",
     "R": "tests/adversarial/test_adv_registry_changes.py",
     "P": "tests/adversarial/test_adv_policies.py",
+    "V": "tests/adversarial/test_adv_revocation.py",
 }
 CASES = {
     SHORT["T"]: {c.name for c in test_adv_token_server.CASES},
     SHORT["G"]: {c.name for c in test_adv_guard.CASES},
+    SHORT["V"]: {c.name for c in test_adv_revocation.CASES},
 }
-REFERENCE = re.compile(r"^(?:(T|G|R|P|tests/[\w/]+\.py))?::(\w+)(?:\[(.+)\])?$")
+REFERENCE = re.compile(r"^(?:(T|G|R|P|V|tests/[\w/]+\.py))?::(\w+)(?:\[(.+)\])?$")
 
 
 def _references() -> list[tuple[str, str, str | None]]:
@@ -56,15 +59,15 @@ def test_every_named_test_and_case_exists() -> None:
 
 def test_counts_stated_are_the_suites() -> None:
     text = DOC.read_text(encoding="utf-8")
-    token, guard = len(CASES[SHORT["T"]]), len(CASES[SHORT["G"]])
-    assert f"{token} cases" in text
-    assert f"{guard} cases" in text
-    # Requests sent through expect_refused outside the two parametrized tests.
+    tables = [len(CASES[SHORT[short]]) for short in ("T", "G", "V")]
+    for count in tables:
+        assert f"{count} cases" in text
+    # Requests sent through expect_refused outside the three parametrized tests.
     extra = (
         sum(
             (ROOT / path).read_text(encoding="utf-8").count("expect_refused(")
             for path in SHORT.values()
         )
-        - 2
+        - 3
     )
-    assert f"{token + guard + extra} hostile requests" in text
+    assert f"{sum(tables) + extra} hostile requests" in text

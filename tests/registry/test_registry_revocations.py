@@ -68,10 +68,11 @@ async def test_cutoffs_only_grow_and_readers_take_the_newest(
 ) -> None:
     cid = await _client(registry, rsa_key)
     first = await registry.revoke_client_tokens(cid)
-    again = await registry.revoke_client_tokens(cid)  # same second: same cutoff, a new row
+    # Same second: a token issued in between was stamped iat = first, so this one is later.
+    again = await registry.revoke_client_tokens(cid)
     clock.advance(5)
     later = await registry.revoke_client_tokens(cid)
-    assert first == again < later == first + 5
+    assert first + 1 == again < later == first + 5
     entries = await _all(registry)
     assert [e.not_before for e in entries] == [first, again, later]
     assert [e.seq for e in entries] == sorted({e.seq for e in entries})
@@ -114,6 +115,35 @@ async def test_unsubscribe_writes_a_product_cutoff_subscribe_does_not(
 
     await registry.subscribe(cid, "location")
     assert await _all(registry, entry.seq) == []
+
+
+async def test_each_cutoff_comes_after_the_one_before_in_the_same_second(
+    registry: Registry, rsa_key: PrivateKey, clock: FakeClock
+) -> None:
+    """A token issued after a cutoff is stamped iat = that cutoff (docs/server.md, "Tokens
+    issued right after a cutoff"); a change later in the same second must still catch it,
+    whichever kind of cutoff came first."""
+    cid = await _client(registry, rsa_key, "location", "sms-notification")
+    clock.advance(0.1)
+    product = (await registry.unsubscribe(cid, "location")).tokens_not_before
+    assert product == int(clock.now) + 1
+    clock.advance(0.2)
+    every = await registry.revoke_client_tokens(cid)
+    assert every == product + 1
+    clock.advance(0.2)
+    disabled = (await registry.set_status(cid, "disabled")).tokens_not_before
+    assert disabled == every + 1
+    clock.advance(0.2)
+    again = (await registry.unsubscribe(cid, "sms-notification")).tokens_not_before
+    assert again == disabled + 1
+    entries = await _all(registry)
+    assert [e.not_before for e in entries] == [product, every, disabled, again]
+    assert all(e.expires_at == e.not_before + CUTOFF_SECONDS for e in entries)
+    # A later second needs no move; another client's cutoffs do not move this one's.
+    clock.advance(10)
+    assert await registry.revoke_client_tokens(cid) == int(clock.now) + 1
+    other = await _client(registry, rsa_key)
+    assert await registry.revoke_client_tokens(other) == int(clock.now) + 1
 
 
 async def test_failed_changes_write_no_revocation(registry: Registry, rsa_key: PrivateKey) -> None:

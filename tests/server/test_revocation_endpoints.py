@@ -15,7 +15,9 @@ from server_kit import NOW, Harness, decode, make_harness, v6_body
 from kit.wire import basic
 from taap.core import PrivateKey
 from taap.core.keys import jwk_thumbprint
+from taap.core.revocation import RevocationState
 from taap.core.tokens import issue_access_token
+from taap.errors import TokenRevokedError
 from taap.server.tokens.minting import id_token_jti
 
 RS_NAME = "orders-api"
@@ -83,6 +85,32 @@ async def test_a_token_issued_in_the_second_after_a_cutoff_is_stamped_with_it(
     assert await active(h, rs, tokens["access_token"])
     lines = [line for line in h.audit_lines if line["event"] == "token_issued"]
     assert lines[-1]["exp"] == cutoff + h.settings.token_ttl
+
+
+async def test_a_second_cutoff_in_the_same_second_catches_a_token_stamped_with_the_first(
+    harness: Harness,
+) -> None:
+    h = harness
+    rs = await resource_server(h)
+    h.clock.now = NOW + 0.1
+    await h.registry.unsubscribe(h.client_id, "sms-notification")
+    h.clock.now = NOW + 0.3
+    token = (await issue(h))["access_token"]
+    _, claims = decode(token)
+    assert claims["iat"] == NOW + 1  # stamped with the unsubscription's cutoff
+    assert await active(h, rs, token)
+    h.clock.now = NOW + 0.5
+    cutoff = await h.registry.revoke_client_tokens(h.client_id)  # issued before: caught
+    assert cutoff == NOW + 2
+    assert not await active(h, rs, token)
+    state = RevocationState(max_age=5)
+    state.apply(await h.registry.revocations_after(0), fetched_at=h.clock.now)
+    with pytest.raises(TokenRevokedError):  # and so is every guard
+        state.check_token(client_id=h.client_id, jti=claims["jti"], iat=claims["iat"], now=NOW)
+    h.clock.now = NOW + 0.7
+    fresh = (await issue(h))["access_token"]
+    assert decode(fresh)[1]["iat"] == cutoff
+    assert await active(h, rs, fresh)
 
 
 async def test_without_a_cutoff_iat_is_the_clock(harness: Harness) -> None:

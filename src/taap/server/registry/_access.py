@@ -14,7 +14,7 @@ import re
 import secrets
 from abc import abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from taap.errors import ConfigurationError, NotFoundError
 from taap.server.registry._rules import (
@@ -41,6 +41,7 @@ __all__ = [
     "RESOURCE_SERVER_PREFIX",
     "AccessRules",
     "NewResourceServer",
+    "after_cutoffs",
     "check_jtis",
     "is_resource_server_id",
     "new_resource_server_id",
@@ -111,6 +112,25 @@ def token_revocations(
     return [NewRevocation(kind="token", jti=jti, expires_at=keep) for jti in jtis]
 
 
+def after_cutoffs(rows: Sequence[NewRevocation], newest: int) -> list[NewRevocation]:
+    """``rows`` with each cutoff moved past ``newest`` (the client's newest stored cutoff) and
+    past the cutoffs before it in ``rows``, when it is not later already.
+
+    A token issued after an earlier cutoff is stamped ``iat`` = that cutoff (the token server
+    issues at or after a client's newest cutoff). A second change in the same second would
+    otherwise get the same ``not_before`` and miss that token, although it was issued before
+    the change.
+    """
+    moved: list[NewRevocation] = []
+    for row in rows:
+        if row.not_before is not None and row.not_before <= newest:
+            shift = newest + 1 - row.not_before
+            row = replace(row, not_before=newest + 1, expires_at=row.expires_at + shift)
+        newest = max(newest, row.not_before or 0)
+        moved.append(row)
+    return moved
+
+
 @dataclass(frozen=True, slots=True, kw_only=True, repr=False)
 class NewResourceServer:
     """A resource server that passed the checks, ready to store (its secret as the digest)."""
@@ -165,10 +185,9 @@ class AccessRules(RegistryRules):
             NotFoundError: unknown client.
             UnavailableError: the database cannot be reached.
         """
-        row = cutoff(self._clock())
-        await self._store_revocations(client_id, [row])
-        assert row.not_before is not None  # a cutoff always has one
-        return row.not_before
+        [stored] = await self._store_revocations(client_id, [cutoff(self._clock())])
+        assert stored.not_before is not None  # a cutoff always has one
+        return stored.not_before
 
     # -- resource servers ---------------------------------------------------------------
     async def get_resource_server(self, rs_id: str) -> ResourceServerRecord | None:
@@ -246,9 +265,12 @@ class AccessRules(RegistryRules):
         """Rows with ``seq`` above ``seq`` and ``expires_at >= now``, by ``seq``, ≤ ``limit``."""
 
     @abstractmethod
-    async def _store_revocations(self, client_id: str, rows: Sequence[NewRevocation]) -> None:
+    async def _store_revocations(
+        self, client_id: str, rows: Sequence[NewRevocation]
+    ) -> list[NewRevocation]:
         """Check the client exists (``NotFoundError``), prune expired rows, append ``rows``
-        (a token already revoked for this client is skipped)."""
+        (a token already revoked for this client is skipped, a cutoff moved past the client's
+        newest one: :func:`after_cutoffs`); ``rows`` as stored."""
 
     @abstractmethod
     async def _read_resource_server(self, rs_id: str) -> ResourceServerRecord | None:

@@ -17,7 +17,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from taap.errors import NotFoundError
-from taap.server.registry._access import NewResourceServer, unknown_resource_server
+from taap.server.registry._access import (
+    NewResourceServer,
+    after_cutoffs,
+    unknown_resource_server,
+)
 from taap.server.registry._decoy import is_decoy
 from taap.server.registry._rules import NewRevocation, to_datetime
 from taap.server.registry._sql_core import SqlRegistryCore, utc
@@ -46,9 +50,10 @@ def _epoch(now: datetime) -> int:
 
 def append_revocations(
     conn: Connection, client_id: str, rows: Sequence[NewRevocation], now: datetime
-) -> None:
+) -> list[NewRevocation]:
     """Prune expired rows, then append ``rows`` (a token already revoked for the client is
-    skipped), inside the caller's transaction.
+    skipped, a cutoff is moved past the client's newest one), inside the caller's
+    transaction; ``rows`` as stored.
 
     On PostgreSQL a transaction-scoped advisory lock serialises revocation writers from here to
     their commit, so ``seq`` values are handed out in commit order: a reader that has seen
@@ -58,6 +63,12 @@ def append_revocations(
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _REVOCATIONS_LOCK})
     conn.execute(sa.delete(revocations).where(_rv.expires_at < _epoch(now)))
+    if any(row.not_before is not None for row in rows):
+        # Read under the lock: two cutoffs of one client in one second are ordered here.
+        newest = conn.execute(
+            sa.select(sa.func.max(_rv.not_before)).where(_rv.client_id == client_id)
+        ).scalar()
+        rows = after_cutoffs(rows, int(newest or 0))
     jtis = [r.jti for r in rows if r.kind == "token"]
     done: set[str | None] = set()
     if jtis:
@@ -86,6 +97,7 @@ def append_revocations(
         )
     if values:
         conn.execute(revocations.insert(), values)
+    return list(rows)
 
 
 def _rs_query(now: datetime) -> sa.Select[Any]:
@@ -146,16 +158,18 @@ class SqlAccess(SqlRegistryCore):
             for r in rows
         ]
 
-    async def _store_revocations(self, client_id: str, rows: Sequence[NewRevocation]) -> None:
+    async def _store_revocations(
+        self, client_id: str, rows: Sequence[NewRevocation]
+    ) -> list[NewRevocation]:
         now = to_datetime(self._clock())
 
-        def work(conn: Connection) -> None:
+        def work(conn: Connection) -> list[NewRevocation]:
             known = conn.execute(sa.select(clients.c.id).where(clients.c.id == client_id)).first()
             if known is None or is_decoy(client_id):
                 raise NotFoundError(f"unknown client {client_id!r}")
-            append_revocations(conn, client_id, rows, now)
+            return append_revocations(conn, client_id, rows, now)
 
-        await self._write(work)
+        return await self._write(work)
 
     # -- resource servers ---------------------------------------------------------------
     async def list_resource_servers(self) -> Sequence[ResourceServerRecord]:

@@ -13,7 +13,12 @@ from secrets import token_bytes
 
 from taap.core.keys import PrivateKey, PublicKey, generate_private_key
 from taap.errors import ConfigurationError, NotFoundError
-from taap.server.registry._access import AccessRules, NewResourceServer, unknown_resource_server
+from taap.server.registry._access import (
+    AccessRules,
+    NewResourceServer,
+    after_cutoffs,
+    unknown_resource_server,
+)
 from taap.server.registry._decoy import DECOY_API, DECOY_CLIENT_ID
 from taap.server.registry._rules import (
     DEFAULT_CLIENT_ID_PREFIX,
@@ -284,9 +289,11 @@ class MemoryRegistry(AccessRules):
         now = self._clock()
         return [r for r in self._revocations if r.seq > seq and r.expires_at >= now][:limit]
 
-    async def _store_revocations(self, client_id: str, rows: Sequence[NewRevocation]) -> None:
+    async def _store_revocations(
+        self, client_id: str, rows: Sequence[NewRevocation]
+    ) -> list[NewRevocation]:
         self._client(client_id)
-        self._append(client_id, rows)
+        return self._append(client_id, rows)
 
     async def _read_resource_server(self, rs_id: str) -> ResourceServerRecord | None:
         found = self._resource_servers.get(rs_id)
@@ -334,18 +341,25 @@ class MemoryRegistry(AccessRules):
             raise NotFoundError(f"unknown API {api_id!r}")
         return product
 
-    def _append(self, client_id: str, rows: Sequence[NewRevocation]) -> None:
-        """Prune expired rows, then append ``rows`` (a token already revoked is skipped)."""
+    def _append(self, client_id: str, rows: Sequence[NewRevocation]) -> list[NewRevocation]:
+        """As ``append_revocations`` of ``SqlRegistry``; ``rows`` as stored."""
         now = self._clock()
         self._revocations = [r for r in self._revocations if r.expires_at >= now]
         done = {r.jti for r in self._revocations if r.kind == "token" and r.client_id == client_id}
-        for row in rows:
+        stored = after_cutoffs(rows, self._newest_cutoff(client_id))
+        for row in stored:
             if row.kind == "token" and row.jti in done:
                 continue
             done.add(row.jti)
             self._seq += 1
-            entry = RevocationEntry(seq=self._seq, client_id=client_id, **asdict(row))
-            self._revocations.append(entry)
+            self._revocations.append(
+                RevocationEntry(seq=self._seq, client_id=client_id, **asdict(row))
+            )
+        return stored
+
+    def _newest_cutoff(self, client_id: str) -> int:
+        mine = (r.not_before or 0 for r in self._revocations if r.client_id == client_id)
+        return max(mine, default=0)
 
     def _resource_server(self, rs_id: str) -> _ResourceServer:
         server = self._resource_servers.get(rs_id)
@@ -371,12 +385,7 @@ class MemoryRegistry(AccessRules):
         now = self._clock()
         live = [s for s in client.secrets if s.expires_at is None or s.expires_at > now]
         # As SqlRegistry: the newest stored cutoff, counted while it can still catch a token.
-        cutoffs = [
-            r.not_before
-            for r in self._revocations
-            if r.client_id == client.client_id and r.not_before is not None
-        ]
-        newest = max(cutoffs, default=0)
+        newest = self._newest_cutoff(client.client_id)
         return ClientRecord(
             client_id=client.client_id,
             name=client.name,
