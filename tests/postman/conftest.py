@@ -16,7 +16,6 @@ NEWMAN_VERSION = "6.2.2"
 # crypto-js 3.3.0 is the CryptoJS that Postman's sandbox (postman-sandbox 4.7) bundles.
 CRYPTO_JS_VERSION = "3.3.0"
 NEWMAN_CACHE = ROOT / ".cache" / "npm-newman"
-SCRIPT = ROOT / "src" / "taap" / "postman" / "postman_prerequest.js"
 
 
 def _installed_version(package: Path) -> str | None:

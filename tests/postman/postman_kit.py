@@ -14,6 +14,8 @@ from kit.loopback import serve
 from kit.processes import clean_env, taap_ok
 from taap.postman import COLLECTION_FILE, ENVIRONMENT_FILE
 
+SCRIPT = Path(__file__).resolve().parents[2] / "src" / "taap" / "postman" / "postman_prerequest.js"
+
 
 @dataclass
 class NewmanRun:
