@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -22,6 +23,11 @@ class NewmanRun:
     returncode: int
     output: str
     report: dict[str, Any]
+
+    @property
+    def console(self) -> str:
+        """The output with the cli reporter's wrapped console lines joined again."""
+        return re.sub(r"\n\s*│ ", "", self.output)
 
     @property
     def executions(self) -> list[dict[str, Any]]:
