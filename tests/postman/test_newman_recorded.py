@@ -162,3 +162,13 @@ def test_an_unusable_key_sends_nothing_and_says_why(
     assert run.returncode == 1
     assert len(run.failures) == 6
     assert {f["error"]["test"] for f in run.failures} == {"taap: the request is signed"}
+
+
+def test_no_client_secret_sends_nothing(tmp_path: Path, newman: Path, rsa_key: PrivateKey) -> None:
+    with recording() as (url, recorder):
+        _export(tmp_path / "out", url, rsa_key)
+        run = run_newman(newman, tmp_path / "out", env_vars={"client_secret": ""})
+    assert recorder.requests == []
+    reason = "taap: request not sent: no client credentials: set client_id and client_secret"
+    assert run.console.count(reason) == 6, run.output
+    assert run.returncode == 1

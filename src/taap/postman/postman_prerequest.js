@@ -255,17 +255,22 @@ function requestPairs(method, url, headers, body) {
 
 function taapPrerequest(pm, console) {
   const resolve = (text) => pm.variables.replaceIn(text);
-  const testNow = pm.variables.get('taap_test_now');
+  const key = pemToKey(pm.variables.get('private_key'));
   // taap_test_now / taap_test_jti freeze the clock and the jti for tests, only when set.
+  const testNow = pm.variables.get('taap_test_now');
   const testJti = pm.variables.get('taap_test_jti');
   const options = { now: testNow ? parseInt(testNow, 10) : undefined };
   const sign = (method, url, headers, body) => buildPopToken(
     requestPairs(method, url, headers, body), key,
     { ...options, jti: testJti || resolve('{{$guid}}') });
-  const key = pemToKey(pm.variables.get('private_key'));
   const clientId = pm.variables.get('client_id') || '';
-  const basic = 'Basic ' + Buffer.from(`${clientId}:${pm.variables.get('client_secret') || ''}`)
-    .toString('base64');
+  const secret = pm.variables.get('client_secret') || '';
+  const basic = () => {
+    if (!clientId || !secret) {
+      throw taapError('no client credentials: set client_id and client_secret in the environment');
+    }
+    return 'Basic ' + Buffer.from(`${clientId}:${secret}`).toString('base64');
+  };
   const tokenUrls = [resolve('{{token_url}}'), resolve('{{token_url_v6}}')];
 
   function signThis(authorization) {
@@ -284,7 +289,7 @@ function taapPrerequest(pm, console) {
 
   const url = resolve(pm.request.url.toString()).split(/[?#]/)[0];
   if (tokenUrls.includes(url)) {
-    signThis(basic);
+    signThis(basic());
     return;
   }
   const authorization = pm.request.headers.get('Authorization') || '';
@@ -303,10 +308,10 @@ function taapPrerequest(pm, console) {
   // No token yet, or it expires within 60 s: step 2 first, with its own PoP.
   const tokenUrl = tokenUrls[version === 'v6' ? 1 : 0];
   const body = version === 'v6' ? JSON.stringify({
-    client_id: clientId, client_secret: pm.variables.get('client_secret') || '',
+    client_id: clientId, client_secret: secret,
     scope: 'response_mode', 'grant-type': 'client_credentials',
   }) : '';
-  const headers = [['Content-Type', 'application/json'], ['Authorization', basic]];
+  const headers = [['Content-Type', 'application/json'], ['Authorization', basic()]];
   headers.push(['X-Authorization', sign('POST', tokenUrl, headers, body)]);
   console.log(`taap: fetching a ${version} access token from ${tokenUrl}`);
   pm.sendRequest({
@@ -321,7 +326,7 @@ function taapPrerequest(pm, console) {
     pm.collectionVariables.set(`access_token_${version}`, answer.access_token);
     pm.collectionVariables.set(`access_token_${version}_expires_at`,
       String(now + parseInt(answer.expires_in, 10)));
-    signThis(authorization.replace(`{{access_token_${version}}}`, answer.access_token));
+    signThis(resolve(authorization.replace(`{{access_token_${version}}}`, answer.access_token)));
   }));
 }
 
