@@ -54,6 +54,7 @@ LAYERS: dict[str, int] = {
     "taap.server": 4,
     "taap.resource": 4,
     "taap.sandbox": 5,
+    "taap.postman": 5,
     "taap.cli": 6,
 }
 

@@ -129,6 +129,17 @@ PINNED: dict[str, list[str]] = {
         "parse_retry_after",
         "token_from_response",
     ],
+    "taap.postman": [
+        "COLLECTION_FILE",
+        "ENVIRONMENT_FILE",
+        "SAMPLE_CALLS",
+        "PostmanExport",
+        "SampleCall",
+        "WrittenFiles",
+        "build_collection",
+        "build_environment",
+        "write_postman_files",
+    ],
     "taap.resource": [
         "DEFAULT_PRODUCT_PATHS",
         "GuardMiddleware",
