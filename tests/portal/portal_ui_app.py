@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 from jinja2 import ChoiceLoader, DictLoader, Environment, FileSystemLoader
 from starlette.applications import Starlette
@@ -170,8 +171,9 @@ def build_app() -> UiApp:
         return html("keygen.html", nav="/portal/")
 
     async def keys(request: Request) -> Response:
-        form = await request.form()
-        ui.posts.append({k: str(v) for k, v in form.items()})
+        # Parsed by hand: the keygen form is urlencoded, and python-multipart is not needed.
+        assert request.headers["content-type"] == "application/x-www-form-urlencoded"
+        ui.posts.append(dict(parse_qsl((await request.body()).decode(), strict_parsing=True)))
         return RedirectResponse("/keys/done", status_code=303)
 
     async def done(request: Request) -> Response:
