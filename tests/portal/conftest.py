@@ -1,5 +1,5 @@
-"""Fixtures of the portal's tests: one Chromium per session, a fresh page (own cookies) per test,
-and a real SMTP server on loopback."""
+"""Fixtures of the portal's tests: one Chromium per test module, a fresh page (own cookies)
+per test, and a real SMTP server on loopback."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ from browser_kit import launch_chromium, new_page
 from smtp_kit import SmtpServer, run_smtp_server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Per module, not per session: Playwright's sync API leaves its event loop marked running
+    in this thread while it is open, which breaks any asyncio test that runs meanwhile (so a
+    module using this fixture holds no async test)."""
     with launch_chromium() as chromium:
         yield chromium
 
