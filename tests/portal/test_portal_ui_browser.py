@@ -124,7 +124,9 @@ def test_no_sideways_scroll(browser: Any, ui: tuple[UiApp, str], width: int) -> 
         page.context.close()
 
 
-def test_keyboard_reaches_skip_link_first_then_main(page: Any, ui: tuple[UiApp, str]) -> None:
+def test_keyboard_reaches_skip_link_first_then_generates_a_key(
+    page: Any, ui: tuple[UiApp, str]
+) -> None:
     _, url = ui
     page.goto(url + "/sample")
     # The error summary takes focus on load (GOV.UK pattern); from a fresh start on a page
@@ -136,6 +138,10 @@ def test_keyboard_reaches_skip_link_first_then_main(page: Any, ui: tuple[UiApp, 
     page.keyboard.press("Enter")
     page.keyboard.press("Tab")
     assert focused_text(page) == "BUTTON: Generate key pair in browser"
+    with page.expect_download() as info:
+        page.keyboard.press("Enter")
+    assert info.value.suggested_filename == "taap-private-key.pem"
+    page.wait_for_url("**/keys/done")
 
 
 def test_error_summary_takes_focus_and_links_to_fields(page: Any, ui: tuple[UiApp, str]) -> None:
