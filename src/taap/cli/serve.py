@@ -13,7 +13,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -24,6 +24,9 @@ from taap.server.app import ASGIApp, TokenServerApp
 from taap.server.logs import uvicorn_log_config
 from taap.server.registry.database import parse_database_url
 from taap.server.settings import ServerSettings
+
+if TYPE_CHECKING:
+    from taap.server.runtime import FallbackFactory
 
 __all__ = ["register", "sample_fallback"]
 
@@ -38,6 +41,7 @@ _OPTIONS = (
     "public_url",
     "token_mode",
     "with_sample_apis",
+    "with_portal",
     "header_timeout",
     "body_min_rate",
     "max_connections",
@@ -115,6 +119,12 @@ def sample_fallback(app: TokenServerApp) -> ASGIApp:
     help="Also serve the A9 sample APIs behind the guard (TAAP_WITH_SAMPLE_APIS).",
 )
 @click.option(
+    "--with-portal",
+    is_flag=True,
+    default=None,
+    help="Also serve the developer portal at /portal/ (TAAP_WITH_PORTAL; docs/portal.md).",
+)
+@click.option(
     "--header-timeout",
     type=float,
     help="Seconds a request head may take in all (TAAP_HEADER_TIMEOUT; default 10).",
@@ -163,7 +173,7 @@ def serve(**options: Any) -> None:
         app_factory = functools.partial(
             DeferredApp,
             settings,
-            fallback=sample_fallback if settings.with_sample_apis else None,
+            fallback=_fallback(settings),
             install_signals=True,
             metrics_dir=metrics_dir,
         )
@@ -172,6 +182,17 @@ def serve(**options: Any) -> None:
             app_factory, limits=limits, factory=True, workers=settings.workers, **common
         )
         _run(config, sock)
+
+
+def _fallback(settings: ServerSettings) -> FallbackFactory | None:
+    sample = sample_fallback if settings.with_sample_apis else None
+    if not settings.with_portal:
+        return sample
+    try:
+        from taap.portal.site import portal_fallback
+    except ImportError as exc:  # jinja2 and python-multipart come with the server extra
+        raise StartFailure(f"taap serve: --with-portal needs the server extra ({exc})") from exc
+    return portal_fallback(sample)
 
 
 def _run(config: ListenerConfig, sock: socket.socket) -> None:

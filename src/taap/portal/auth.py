@@ -111,7 +111,7 @@ class SignIn:
         portal_url: str,
     ) -> None:
         self._store = store
-        self._mailer = mailer
+        self.mailer = mailer
         self._limiter = limiter
         self._pepper = pepper
         self._clock = clock
@@ -147,7 +147,7 @@ class SignIn:
             f"It works for 10 minutes at {self._portal_url}/sign-in.\n"
             "If you did not ask for it, ignore this mail."
         )
-        await self._mailer.send(email, "Your TAAP sign-in code", body)
+        await self.mailer.send(email, "Your TAAP sign-in code", body)
         return email
 
     async def check_code(self, email: str, code_text: str, ip: str) -> CodeCheck:
