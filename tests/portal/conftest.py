@@ -1,0 +1,3 @@
+from portal_kit import smtp_server, world
+
+__all__ = ["smtp_server", "world"]
