@@ -37,6 +37,7 @@ _COMMANDS = {
     "resource-servers": "resource_servers",
     "sample-api": "sample",
     "demo": "demo",
+    "portal": "serve",
 }
 
 

@@ -1,4 +1,5 @@
-"""``taap serve``: the token server (TAAP.md A4, A8) on uvicorn."""
+"""``taap serve``: the token server (TAAP.md A4, A8) on uvicorn, and ``taap portal admins``
+for the developer portal it can mount (``--with-portal``)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import signal
 import socket
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -26,6 +28,7 @@ from taap.server.registry.database import parse_database_url
 from taap.server.settings import ServerSettings
 
 if TYPE_CHECKING:
+    from taap.portal.store_apps import PortalStore
     from taap.server.runtime import FallbackFactory
 
 __all__ = ["register", "sample_fallback"]
@@ -248,6 +251,80 @@ async def _preflight(settings: ServerSettings) -> None:
         await app.aclose()
 
 
+# -- taap portal admins: the operators of the portal this server mounts (docs/portal.md) ----
+T = TypeVar("T")
+
+
+def _portal_run(database_url: str | None, action: Callable[[PortalStore], Awaitable[T]]) -> T:
+    from taap.portal.store_apps import PortalStore
+    from taap.server.registry.sql import open_runner, upgrade_database
+    from taap.server.settings import RegistrySettings
+
+    url = RegistrySettings.load(database_url=database_url).database_url
+
+    async def main() -> T:
+        await upgrade_database(url)
+        store = PortalStore(open_runner(url), clock=time.time)
+        try:
+            return await action(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
+
+
+def _email(text: str) -> str:
+    from taap.portal.mail import check_address
+
+    try:
+        return check_address(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+_db = click.option("--database-url", help="The registry database (TAAP_DATABASE_URL).")
+
+
+@click.group("portal")
+def portal() -> None:
+    """The developer portal (taap serve --with-portal)."""
+
+
+@portal.group("admins")
+def admins() -> None:
+    """Operators of the portal's console."""
+
+
+@admins.command("add")
+@click.argument("email")
+@_db
+def add(email: str, database_url: str | None) -> None:
+    """Make EMAIL an operator."""
+    address = _email(email)
+    added = _portal_run(database_url, lambda s: s.add_admin(address))
+    click.echo(f"{address} is an operator" + ("" if added else " (already)"))
+
+
+@admins.command("remove")
+@click.argument("email")
+@_db
+def remove(email: str, database_url: str | None) -> None:
+    """Take EMAIL off the operators' list."""
+    address = _email(email)
+    if not _portal_run(database_url, lambda s: s.remove_admin(address)):
+        raise click.ClickException(f"{address} is not an operator")
+    click.echo(f"{address} is no longer an operator")
+
+
+@admins.command("list")
+@_db
+def list_admins(database_url: str | None) -> None:
+    """The operators, one address a line."""
+    for address in _portal_run(database_url, lambda s: s.list_admins()):
+        click.echo(address)
+
+
 def register(group: click.Group) -> None:
     """Add this module's commands to ``group``."""
     group.add_command(serve)
+    group.add_command(portal)
