@@ -100,10 +100,9 @@ def open_mailer(url: str, sender: str) -> Mailer:
     Raises:
         ConfigurationError: an unknown scheme, no host, or a bad port or sender.
     """
-    try:
-        check_address(sender)
-    except ValueError:
-        raise ConfigurationError(f"TAAP_MAIL_FROM {sender!r} is not an e-mail address") from None
+    # The operator's own sender may be a local one (taap@localhost); it must still be one line.
+    if "@" not in sender or not sender.isprintable() or len(sender) > 254:
+        raise ConfigurationError(f"TAAP_MAIL_FROM {sender!r} is not an e-mail address")
     if url in ("", "console"):
         return ConsoleMailer(sender)
     parts = urlsplit(url)
