@@ -8,7 +8,10 @@ from typing import Any
 
 import pytest
 from browser_kit import launch_chromium, new_page
+from portal_kit import portal_smtp, world
 from smtp_kit import SmtpServer, run_smtp_server
+
+__all__ = ["portal_smtp", "world"]
 
 
 @pytest.fixture(scope="module")

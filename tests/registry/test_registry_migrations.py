@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from registry_kit import PEPPER, PgDatabases
 
 from taap.core import PrivateKey
+from taap.portal import tables as portal_tables
 from taap.server.registry import migrations
 from taap.server.registry._decoy import DECOY_CLIENT_ID
 from taap.server.registry._sql_tables import VERSION_TABLE, metadata
@@ -27,8 +28,8 @@ TABLES = {
     "revocations",
     "resource_servers",
     "resource_server_secrets",
-}
-HEAD = "0003"
+} | set(portal_tables.metadata.tables)
+HEAD = "0004"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -75,7 +76,7 @@ async def test_upgrade_downgrade_upgrade(empty_url: str) -> None:
     assert products == 5
     assert signing == 1
     # The schema the migration built is the one the code's table definitions describe.
-    for table in metadata.sorted_tables:
+    for table in [*metadata.sorted_tables, *portal_tables.metadata.sorted_tables]:
         expected = {c.name: bool(c.nullable) for c in table.columns}
         assert columns[table.name] == expected, table.name
 
@@ -196,3 +197,24 @@ def test_revocation_kinds_are_checked_by_the_database(sqlite_url: str) -> None:
             )
     finally:
         engine.dispose()
+
+
+PORTAL_TABLES = set(portal_tables.metadata.tables)
+
+
+async def test_portal_migration_upgrades_and_downgrades(empty_url: str) -> None:
+    assert await upgrade_database(empty_url, revision="0003") == "0003"
+    assert not _inspect(empty_url)[0] & PORTAL_TABLES
+    assert await upgrade_database(empty_url) == HEAD
+    names = _inspect(empty_url)[0]
+    assert names >= PORTAL_TABLES
+    engine = sa.create_engine(parse_database_url(empty_url).url)
+    try:
+        indexes = {i["name"] for i in sa.inspect(engine).get_indexes("portal_sign_in_codes")}
+        assert "ix_portal_sign_in_codes_email" in indexes
+    finally:
+        engine.dispose()
+    assert await downgrade_database(empty_url, "0003") == "0003"
+    names = _inspect(empty_url)[0]
+    assert not names & PORTAL_TABLES
+    assert "clients" in names

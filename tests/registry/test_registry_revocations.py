@@ -286,3 +286,20 @@ async def test_expired_rows_vanish_and_are_pruned_on_the_next_write(
     [entry] = await _all(registry)
     assert entry.not_before == fresh
     assert entry.seq > max(short.seq, cut.seq)
+
+
+async def test_remove_client_writes_a_cutoff_first_then_forgets_the_client(
+    registry: Registry, rsa_key: PrivateKey
+) -> None:
+    cid = await _client(registry, rsa_key, "location")
+    await registry.remove_client(cid)
+    assert await registry.get_client(cid) is None
+    assert cid not in {c.client_id for c in await registry.list_clients()}
+    (row,) = await _all(registry)
+    assert (row.kind, row.client_id) == ("client", cid)
+    assert (row.not_before or 0) > 0
+    with pytest.raises(NotFoundError):
+        await registry.remove_client(cid)
+    with pytest.raises(NotFoundError):
+        await registry.remove_client(DECOY_CLIENT_ID)
+    assert len(await _all(registry)) == 1

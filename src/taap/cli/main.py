@@ -38,6 +38,7 @@ _COMMANDS = {
     "sample-api": "sample",
     "demo": "demo",
     "postman": "postman",
+    "portal": "serve",
 }
 
 

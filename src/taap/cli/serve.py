@@ -1,4 +1,5 @@
-"""``taap serve``: the token server (TAAP.md A4, A8) on uvicorn."""
+"""``taap serve``: the token server (TAAP.md A4, A8) on uvicorn, and ``taap portal admins``
+for the developer portal it can mount (``--with-portal``)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import signal
 import socket
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -24,6 +26,10 @@ from taap.server.app import ASGIApp, TokenServerApp
 from taap.server.logs import uvicorn_log_config
 from taap.server.registry.database import parse_database_url
 from taap.server.settings import ServerSettings
+
+if TYPE_CHECKING:
+    from taap.portal.store_apps import PortalStore
+    from taap.server.runtime import FallbackFactory
 
 __all__ = ["register", "sample_fallback"]
 
@@ -38,6 +44,7 @@ _OPTIONS = (
     "public_url",
     "token_mode",
     "with_sample_apis",
+    "with_portal",
     "header_timeout",
     "body_min_rate",
     "max_connections",
@@ -115,6 +122,12 @@ def sample_fallback(app: TokenServerApp) -> ASGIApp:
     help="Also serve the A9 sample APIs behind the guard (TAAP_WITH_SAMPLE_APIS).",
 )
 @click.option(
+    "--with-portal",
+    is_flag=True,
+    default=None,
+    help="Also serve the developer portal at /portal/ (TAAP_WITH_PORTAL; docs/portal.md).",
+)
+@click.option(
     "--header-timeout",
     type=float,
     help="Seconds a request head may take in all (TAAP_HEADER_TIMEOUT; default 10).",
@@ -163,7 +176,7 @@ def serve(**options: Any) -> None:
         app_factory = functools.partial(
             DeferredApp,
             settings,
-            fallback=sample_fallback if settings.with_sample_apis else None,
+            fallback=_fallback(settings),
             install_signals=True,
             metrics_dir=metrics_dir,
         )
@@ -172,6 +185,17 @@ def serve(**options: Any) -> None:
             app_factory, limits=limits, factory=True, workers=settings.workers, **common
         )
         _run(config, sock)
+
+
+def _fallback(settings: ServerSettings) -> FallbackFactory | None:
+    sample = sample_fallback if settings.with_sample_apis else None
+    if not settings.with_portal:
+        return sample
+    try:
+        from taap.portal.site import portal_fallback
+    except ImportError as exc:  # jinja2 and python-multipart come with the server extra
+        raise StartFailure(f"taap serve: --with-portal needs the server extra ({exc})") from exc
+    return portal_fallback(sample)
 
 
 def _run(config: ListenerConfig, sock: socket.socket) -> None:
@@ -227,6 +251,80 @@ async def _preflight(settings: ServerSettings) -> None:
         await app.aclose()
 
 
+# -- taap portal admins: the operators of the portal this server mounts (docs/portal.md) ----
+T = TypeVar("T")
+
+
+def _portal_run(database_url: str | None, action: Callable[[PortalStore], Awaitable[T]]) -> T:
+    from taap.portal.store_apps import PortalStore
+    from taap.server.registry.sql import open_runner, upgrade_database
+    from taap.server.settings import RegistrySettings
+
+    url = RegistrySettings.load(database_url=database_url).database_url
+
+    async def main() -> T:
+        await upgrade_database(url)
+        store = PortalStore(open_runner(url), clock=time.time)
+        try:
+            return await action(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
+
+
+def _email(text: str) -> str:
+    from taap.portal.mail import check_address
+
+    try:
+        return check_address(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+_db = click.option("--database-url", help="The registry database (TAAP_DATABASE_URL).")
+
+
+@click.group("portal")
+def portal() -> None:
+    """The developer portal (taap serve --with-portal)."""
+
+
+@portal.group("admins")
+def admins() -> None:
+    """Operators of the portal's console."""
+
+
+@admins.command("add")
+@click.argument("email")
+@_db
+def add(email: str, database_url: str | None) -> None:
+    """Make EMAIL an operator."""
+    address = _email(email)
+    added = _portal_run(database_url, lambda s: s.add_admin(address))
+    click.echo(f"{address} is an operator" + ("" if added else " (already)"))
+
+
+@admins.command("remove")
+@click.argument("email")
+@_db
+def remove(email: str, database_url: str | None) -> None:
+    """Take EMAIL off the operators' list."""
+    address = _email(email)
+    if not _portal_run(database_url, lambda s: s.remove_admin(address)):
+        raise click.ClickException(f"{address} is not an operator")
+    click.echo(f"{address} is no longer an operator")
+
+
+@admins.command("list")
+@_db
+def list_admins(database_url: str | None) -> None:
+    """The operators, one address a line."""
+    for address in _portal_run(database_url, lambda s: s.list_admins()):
+        click.echo(address)
+
+
 def register(group: click.Group) -> None:
     """Add this module's commands to ``group``."""
     group.add_command(serve)
+    group.add_command(portal)

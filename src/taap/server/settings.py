@@ -107,6 +107,11 @@ class ServerSettings(SharedSettings, RegistrySettings):
     # Not in A8: bound of the in-process replay store (A3 step 7 names 500,000).
     replay_capacity: int = Field(default=500_000, ge=1)
     with_sample_apis: bool = False
+    # The developer portal (docs/portal.md), not in A8.
+    with_portal: bool = False
+    smtp_url: SecretStr = SecretStr("console")
+    mail_from: str = "taap@localhost"
+    portal_admins: str = ""
     # Operations (issue 7), not in A8.
     shutdown_drain: float = Field(default=2.0, ge=0, le=300)
     shutdown_timeout: float = Field(default=20.0, ge=0, le=3600)
@@ -162,6 +167,10 @@ class ServerSettings(SharedSettings, RegistrySettings):
         if self.workers > 1 or cpus < 2:
             return 0
         return min(cpus - 1, _AUTO_SIGN_THREADS_MAX)
+
+    def portal_admin_emails(self) -> tuple[str, ...]:
+        """``TAAP_PORTAL_ADMINS``: comma-separated e-mail addresses, lower-cased."""
+        return tuple(p.strip().lower() for p in self.portal_admins.split(",") if p.strip())
 
     # -- derived values -------------------------------------------------------------------
     @property

@@ -248,6 +248,17 @@ class AccessRules(RegistryRules):
         )
         return plain
 
+    async def remove_client(self, client_id: str) -> None:
+        """Delete a client with its secrets, keys and subscriptions. A cutoff of its live
+        tokens is written first, in the same transaction: a token issued before the removal
+        is refused by every guard although the client is gone (revocations outlive clients).
+
+        Raises:
+            NotFoundError: unknown client.
+            UnavailableError: the database cannot be reached.
+        """
+        await self._delete_client(client_id, cutoff(self._clock()))
+
     async def remove_resource_server(self, rs_id: str) -> None:
         """Remove a resource server and its secrets.
 
@@ -271,6 +282,11 @@ class AccessRules(RegistryRules):
         """Check the client exists (``NotFoundError``), prune expired rows, append ``rows``
         (a token already revoked for this client is skipped, a cutoff moved past the client's
         newest one: :func:`after_cutoffs`); ``rows`` as stored."""
+
+    @abstractmethod
+    async def _delete_client(self, client_id: str, revoke: NewRevocation) -> None:
+        """Append ``revoke`` for the client, then remove it with everything it owns
+        (``NotFoundError`` when unknown), all or nothing."""
 
     @abstractmethod
     async def _read_resource_server(self, rs_id: str) -> ResourceServerRecord | None:

@@ -26,10 +26,13 @@ from taap.server.registry._decoy import is_decoy
 from taap.server.registry._rules import NewRevocation, to_datetime
 from taap.server.registry._sql_core import SqlRegistryCore, utc
 from taap.server.registry._sql_tables import (
+    client_keys,
+    client_secrets,
     clients,
     resource_server_secrets,
     resource_servers,
     revocations,
+    subscriptions,
 )
 from taap.server.registry.port import ResourceServerRecord, ResourceServerStatus, RevocationEntry
 
@@ -238,6 +241,19 @@ class SqlAccess(SqlRegistryCore):
                 )
             conn.execute(drop)
             self._insert_rs_secret(conn, rs_id, digest, now)
+
+        await self._write(work)
+
+    async def _delete_client(self, client_id: str, revoke: NewRevocation) -> None:
+        now = to_datetime(self._clock())
+
+        def work(conn: Connection) -> None:
+            self._touch(conn, client_id, now)  # NotFoundError for an unknown id or the decoy
+            append_revocations(conn, client_id, [revoke], now)
+            # Owned rows first: SQLite cascades only with foreign keys switched on.
+            for table in (client_secrets, client_keys, subscriptions):
+                conn.execute(sa.delete(table).where(table.c.client_id == client_id))
+            conn.execute(sa.delete(clients).where(clients.c.id == client_id))
 
         await self._write(work)
 

@@ -321,6 +321,11 @@ class MemoryRegistry(AccessRules):
         new = _Secret(digest=digest, weak=False, expires_at=None)
         server.secrets, server.updated_at = _rotated(server.secrets, new, grace, now), now
 
+    async def _delete_client(self, client_id: str, revoke: NewRevocation) -> None:
+        self._client(client_id)
+        self._append(client_id, [revoke])
+        del self._clients[client_id]
+
     async def _delete_resource_server(self, rs_id: str) -> None:
         self._resource_server(rs_id)
         del self._resource_servers[rs_id]

@@ -209,6 +209,11 @@ class RegistryAdmin(Protocol):
         """Remove a subscription; the client's live tokens lose the product (a cutoff)."""
         ...
 
+    async def remove_client(self, client_id: str) -> None:
+        """Delete the client; a cutoff of its live tokens is written first (same
+        transaction), so tokens it already holds stop working everywhere."""
+        ...
+
     async def revoke_tokens(
         self, client_id: str, jtis: Sequence[str], *, expires_at: int | None = None
     ) -> None:

@@ -34,11 +34,18 @@ from taap.server.registry._rules import (
 )
 from taap.server.registry._sql_access import SqlAccess
 from taap.server.registry._sql_clients import SqlClients
-from taap.server.registry._sql_runner import make_runner
+from taap.server.registry._sql_runner import Runner, make_runner
 from taap.server.registry._sql_signing_keys import SqlSigningKeys, ensure_signing_key
 from taap.server.registry.database import DatabaseUrl, parse_database_url
 
-__all__ = ["SqlRegistry", "downgrade_database", "open_registry", "upgrade_database"]
+__all__ = [
+    "Runner",
+    "SqlRegistry",
+    "downgrade_database",
+    "open_registry",
+    "open_runner",
+    "upgrade_database",
+]
 
 
 class SqlRegistry(SqlClients, SqlSigningKeys, SqlAccess):
@@ -120,6 +127,17 @@ async def downgrade_database(database_url: str | DatabaseUrl, revision: str) -> 
         return await runner.read(migrations.current_revision)
     finally:
         await runner.dispose()
+
+
+def open_runner(database_url: str | DatabaseUrl) -> Runner:
+    """A statement runner on the registry's database for tables that live beside the
+    registry's own (the developer portal's), with the registry's I/O mode and error
+    translation. Release it with ``dispose()``.
+
+    Raises:
+        ConfigurationError: bad URL or missing driver.
+    """
+    return make_runner(_parsed(database_url))
 
 
 def _parsed(database_url: str | DatabaseUrl) -> DatabaseUrl:

@@ -1,0 +1,2 @@
+"""The developer portal: self-service sign-up, apps, keys and approvals on the registry
+(docs/portal.md)."""

@@ -1,0 +1,114 @@
+"""The company page (its owner invites members) and the operator console."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+from starlette.responses import Response
+
+from taap.errors import NotFoundError
+from taap.portal.mail import check_address
+from taap.portal.web import Ctx, NotFound
+
+__all__ = ["admin_action", "company", "console"]
+
+_INVITE_DAYS = 7
+
+
+async def company(ctx: Ctx) -> Response:
+    account = ctx.require_user()
+    store = ctx.portal.store
+    if account.company_id is None:
+        raise NotFound
+    found = await store.company(account.company_id)
+    if found is None:
+        raise NotFound
+    owner = account.role == "owner"
+    if ctx.request.method == "POST":
+        if not owner:
+            raise NotFound
+        try:
+            email = check_address(ctx.field("email"))
+        except ValueError as exc:
+            return ctx.redirect("/portal/company", str(exc), "error")
+        group = ctx.field("group").strip()[:100] or None
+        token = secrets.token_urlsafe(32)
+        digest = hmac.new(b"taap.portal.invite", token.encode(), hashlib.sha256).hexdigest()
+        expires = store.now() + timedelta(days=_INVITE_DAYS)
+        await store.invite(found.id, email, group, digest, expires)
+        body = (
+            f"{account.email} invites you to the company {found.name} on the TAAP developer "
+            f"portal. Sign in with this address at {ctx.portal.base_url}/portal/sign-in "
+            f"within {_INVITE_DAYS} days to join."
+        )
+        await ctx.portal.signin.mailer.send(email, f"Join {found.name} on TAAP", body)
+        await store.audit(account.email, "company.invite", found.id, email=email, group=group)
+        return ctx.redirect("/portal/company", f"Invitation sent to {email}.")
+    return ctx.render(
+        "company.html",
+        nav="company",
+        company=found,
+        owner=owner,
+        members=await store.members(found.id),
+        invitations=await store.invitations(found.id) if owner else [],
+        apps=await store.apps(company_id=found.id) if owner else [],
+    )
+
+
+def _operator(ctx: Ctx) -> object:
+    account = ctx.require_user()
+    if not account.is_admin:
+        raise NotFound
+    return account
+
+
+async def console(ctx: Ctx) -> Response:
+    _operator(ctx)
+    store = ctx.portal.store
+    return ctx.render(
+        "admin.html",
+        nav="admin",
+        accounts=await store.list_accounts(),
+        companies=await store.list_companies(),
+        apps=await store.apps(),
+        products=await ctx.portal.apps.products(),
+        approval=await store.approval_products(),
+        pending=await store.pending(),
+        events=await store.audit_events(),
+    )
+
+
+async def admin_action(ctx: Ctx) -> Response:
+    actor = ctx.require_user()
+    _operator(ctx)
+    store = ctx.portal.store
+    action = ctx.request.path_params["action"]
+    try:
+        if action in ("approve", "reject"):
+            await ctx.portal.apps.approve(
+                actor, ctx.field("app_id"), ctx.field("product_id"), action == "approve"
+            )
+            return ctx.redirect("/portal/admin", f"Subscription {action}d.")
+        if action == "approval":
+            product, required = ctx.field("product_id"), ctx.field("required") == "1"
+            await store.set_approval(product, required)
+            await store.audit(actor.email, "product.approval", product, required=required)
+            return ctx.redirect("/portal/admin", "Approval setting saved.")
+        if action == "disable-app":
+            app = await store.app(ctx.field("app_id"))
+            if app is None:
+                raise NotFound
+            await ctx.portal.apps.set_enabled(actor, app, False)
+            return ctx.redirect("/portal/admin", "App disabled: its tokens no longer work.")
+        if action == "disable-account":
+            target = await store.account(ctx.field("account_id"))
+            if target is None:
+                raise NotFound
+            await ctx.portal.apps.disable_account(actor, target)
+            return ctx.redirect("/portal/admin", "Developer disabled.")
+    except NotFoundError:
+        raise NotFound from None
+    raise NotFound
