@@ -1,8 +1,6 @@
 """Fixtures for the portal's HTTP tests: a real SMTP server (aiosmtpd) on loopback, the portal
-on a SQLite registry in-process (httpx ASGI transport), and a signed-in developer.
-
-The layout templates (base.html, macros.html) come from the UI work; until they are in the
-package, ``stub_templates`` here stands in with the same contract.
+on a SQLite registry in-process (httpx ASGI transport) with the package's own templates, and a
+signed-in developer.
 """
 
 from __future__ import annotations
@@ -25,7 +23,6 @@ from taap.portal.store_apps import PortalStore
 from taap.server.registry.sql import SqlRegistry, open_registry, open_runner
 from taap.stores.ratelimit import MemoryRateLimiter
 
-STUBS = str(Path(__file__).parent / "stub_templates")
 PEPPER = b"portal-test-pepper-0123456789abcdef"
 BASE = "http://portal.test"
 
@@ -128,7 +125,6 @@ async def world(tmp_path: Path, portal_smtp: tuple[Inbox, int]) -> AsyncIterator
         base_url=BASE,
         admin_emails=("ops@example.com",),
         clock=clock,
-        template_dirs=(STUBS,),
     )
     try:
         yield PortalWorld(registry, store, inbox, clock, app)

@@ -81,6 +81,14 @@ def _rotated(secrets: list[_Secret], new: _Secret, grace: float, now: float) -> 
     return [new, *kept]
 
 
+def _new_client(
+    client_id: str, name: str, digest: bytes, keys: list[PublicKey], now: float
+) -> _Client:
+    """An active client with one current secret and no subscriptions."""
+    secret = _Secret(digest=digest, weak=False, expires_at=None)
+    return _Client(client_id, name, "active", [secret], keys, [], now, now)
+
+
 def _live(secrets: list[_Secret], now: float) -> tuple[bytes, ...]:
     return tuple(s.digest for s in secrets if s.expires_at is None or s.expires_at > now)
 
@@ -112,16 +120,11 @@ class MemoryRegistry(AccessRules):
         self._resource_servers: dict[str, _ResourceServer] = {}
         now = clock()
         # Kept apart from ``_clients``: invisible to listings and admin calls by construction.
-        self._decoy = _Client(
-            client_id=DECOY_CLIENT_ID,
-            name="timing decoy (never authenticates)",
-            status="disabled",
-            secrets=[_Secret(digest=token_bytes(32), weak=False, expires_at=None)],
-            keys=[],  # no RSA generation per registry; the PEM parse is cached in SqlRegistry
-            apis=[DECOY_API],
-            created_at=now,
-            updated_at=now,
+        # No keys: no RSA generation per registry (SqlRegistry caches its decoy's PEM parse).
+        self._decoy = _new_client(
+            DECOY_CLIENT_ID, "timing decoy (never authenticates)", token_bytes(32), [], now
         )
+        self._decoy.status, self._decoy.apis = "disabled", [DECOY_API]
         if signing_key is not None:
             self._signing.append(self._signing_record(signing_key))
         elif signing_key_bits is not None:
@@ -237,16 +240,8 @@ class MemoryRegistry(AccessRules):
         for api in new.apis:
             self._product(api)
         now = self._clock()
-        client = _Client(
-            client_id=new.client_id,
-            name=new.name,
-            status="active",
-            secrets=[_Secret(digest=new.digest, weak=new.weak, expires_at=None)],
-            keys=list(new.keys),
-            apis=sorted(new.apis),
-            created_at=now,
-            updated_at=now,
-        )
+        client = _new_client(new.client_id, new.name, new.digest, list(new.keys), now)
+        client.secrets[0].weak, client.apis = new.weak, sorted(new.apis)
         self._clients[new.client_id] = client
         return self._record(client)
 
