@@ -54,9 +54,9 @@ LAYERS: dict[str, int] = {
     "taap.server": 4,
     "taap.resource": 4,
     "taap.sandbox": 5,
-    "taap.portal": 5,
     "taap.postman": 5,
-    "taap.cli": 6,
+    "taap.portal": 6,
+    "taap.cli": 7,
 }
 
 

@@ -163,6 +163,8 @@ async def test_another_developer_gets_404_on_every_app_route(world: PortalWorld)
         await world.sign_in(other, "other@example.com")
         token = csrf((await other.get("/portal/")).text)
         assert (await other.get(url)).status_code == 404
+        for name in ("taap.postman_collection.json", "taap.postman_environment.json"):
+            assert (await other.get(f"{url}/postman/{name}")).status_code == 404
         posts = {
             "/keys": {"public_key_pem": key.public.to_pem().decode()},
             "/keys/remove": {"thumbprint": key.thumbprint},
@@ -226,3 +228,22 @@ async def test_approval_flow(world: PortalWorld) -> None:
     record = await world.registry.get_client(app.client_id)
     assert record is not None
     assert record.apis == ("location", "sms-notification")
+
+
+async def test_the_app_page_offers_its_postman_files(world: PortalWorld) -> None:
+    async with world.client() as http:
+        await world.sign_in(http, "postman@example.com")
+        url = await _create_app(world, http)
+        page = (await http.get(url)).text
+        assert "Postman collection" in page
+        (app,) = await world.store.apps()
+        collection = await http.get(f"{url}/postman/taap.postman_collection.json")
+        assert collection.status_code == 200
+        assert collection.headers["content-disposition"].startswith("attachment;")
+        assert collection.json()["info"]["name"] == f"taap {app.client_id}"
+        environment = (await http.get(f"{url}/postman/taap.postman_environment.json")).json()
+        values = {v["key"]: v["value"] for v in environment["values"]}
+        assert values["client_id"] == app.client_id
+        assert values["client_secret"] == ""
+        assert values["private_key"] == ""
+        assert (await http.get(f"{url}/postman/other.json")).status_code == 404

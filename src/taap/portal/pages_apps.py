@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
@@ -9,6 +11,13 @@ from taap.errors import ConfigurationError, NotFoundError
 from taap.portal.apps import parse_public_key
 from taap.portal.store_apps import AppRow
 from taap.portal.web import Ctx, NotFound
+from taap.postman import (
+    COLLECTION_FILE,
+    ENVIRONMENT_FILE,
+    PostmanExport,
+    build_collection,
+    build_environment,
+)
 
 __all__ = [
     "app_action",
@@ -18,7 +27,10 @@ __all__ = [
     "keys_add",
     "keys_remove",
     "new_app",
+    "postman_file",
 ]
+
+_POSTMAN_FILES = {COLLECTION_FILE: build_collection, ENVIRONMENT_FILE: build_environment}
 
 
 async def dashboard(ctx: Ctx) -> Response:
@@ -141,3 +153,25 @@ async def delete_app(ctx: Ctx) -> Response:
         return ctx.redirect(f"/portal/apps/{app.id}", "Type the app's name to delete it.", "error")
     await ctx.portal.apps.delete(ctx.require_user(), app)
     return ctx.redirect("/portal/", "App deleted.")
+
+
+async def postman_file(ctx: Ctx) -> Response:
+    """The app's Postman collection or environment (docs/postman.md), as an attachment. The
+    environment leaves the client secret and the private key empty: the portal holds neither."""
+    app = await _app(ctx)
+    build = _POSTMAN_FILES.get(ctx.request.path_params["file"])
+    record = await ctx.portal.apps.client(app)
+    if build is None or record is None:
+        raise NotFound
+    token_url = f"{ctx.portal.base_url}/oauth2/v2/tokens"
+    try:
+        export = PostmanExport(
+            token_url=token_url, client_id=record.client_id, products=record.apis
+        )
+    except ValueError:  # a product of the operator's own: the built-in sample calls only
+        export = PostmanExport(token_url=token_url, client_id=record.client_id)
+    body = json.dumps(build(export), indent=2, ensure_ascii=False).encode("utf-8")
+    disposition = f'attachment; filename="{ctx.request.path_params["file"]}"'
+    return Response(
+        body, media_type="application/json", headers={"Content-Disposition": disposition}
+    )

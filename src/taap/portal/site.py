@@ -49,6 +49,7 @@ _ROUTES: tuple[tuple[str, Handler, tuple[str, ...]], ...] = (
     ("/apps/{app_id}/keys", pages_apps.keys_add, ("POST",)),
     ("/apps/{app_id}/keys/remove", pages_apps.keys_remove, ("POST",)),
     ("/apps/{app_id}/delete", pages_apps.delete_app, ("POST",)),
+    ("/apps/{app_id}/postman/{file}", pages_apps.postman_file, ("GET",)),
     ("/apps/{app_id}/{action}", pages_apps.app_action, ("POST",)),
     ("/company", pages_admin.company, ("GET", "POST")),
     ("/admin", pages_admin.console, ("GET",)),
