@@ -276,8 +276,10 @@ def _search(
             continue
         digest = _digest_of(names, parts, {first[2]: first[3], second[2]: second[3]})
         if digest is not None and same(digest):
-            text = f"the PoP was signed over {first[1]}, and {second[1]}"
-            return [Finding(first[0], text), Finding(second[0], text)]
+            return [
+                Finding(first[0], f"the PoP was signed over {first[1]} (one of two changes)"),
+                Finding(second[0], f"the PoP was signed over {second[1]} (the other change)"),
+            ]
     return []
 
 
