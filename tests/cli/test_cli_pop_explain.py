@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -192,3 +194,22 @@ def test_help_has_examples() -> None:
     assert "Examples:" in result.output
     assert "--curl" in result.output
     assert "--har" in result.output
+
+
+def test_doc_example_runs_as_written(tmp_path: Path) -> None:
+    text = (ROOT / "docs" / "pop.md").read_text(encoding="utf-8")
+    match = re.search(r"<!-- example: explain -->\n```sh\n(.*?)```", text, re.S)
+    assert match, "no explain example in docs/pop.md"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAAP_")}
+    env["PATH"] = f"{TAAP.parent}{os.pathsep}{env.get('PATH', '')}"
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", match.group(1)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "signature valid" in (tmp_path / "report.txt").read_text()
