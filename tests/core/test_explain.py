@@ -8,6 +8,7 @@ import pytest
 
 from taap.core import (
     JAVA_COMPAT,
+    LENIENT,
     Explanation,
     PrivateKey,
     build_pop_token,
@@ -219,3 +220,46 @@ def test_bad_inputs(rsa_key: PrivateKey) -> None:
         explain(sign(rsa_key), uri="/a%2Fb")
     with pytest.raises(ValueError, match="finite"):
         explain(sign(rsa_key), now=float("nan"))
+
+
+@pytest.mark.parametrize(
+    ("signed_ctype", "sent_ctype"),
+    [
+        ("application/json", "application/json; charset=utf-8"),
+        ("application/json; charset=utf-8", "application/json"),
+    ],
+)
+def test_content_type_charset(rsa_key: PrivateKey, signed_ctype: str, sent_ctype: str) -> None:
+    token = sign(rsa_key, ctype=signed_ctype)
+    result = explain(token, headers=[("Content-Type", sent_ctype), ("Authorization", AUTH)])
+    assert kinds(result) == ["header_value"]
+    assert result.findings[0].message.startswith("the PoP was signed over header 'Content-Type'")
+
+
+def test_authorization_scheme_and_secret_not_echoed(rsa_key: PrivateKey) -> None:
+    result = explain(sign(rsa_key, auth="bearer abc.def.ghi"))
+    assert kinds(result) == ["header_value"]
+    assert "with the scheme written 'bearer'" in result.findings[0].message
+    assert "abc.def.ghi" not in result.findings[0].message
+    bare = explain(sign(rsa_key, auth="abc.def.ghi"))
+    assert "without the 'Bearer' scheme" in bare.findings[0].message
+
+
+def test_trailing_slash(rsa_key: PrivateKey) -> None:
+    result = explain(sign(rsa_key, uri="/v1/devices/?page=2&q=a%20b"))
+    assert kinds(result) == ["uri_slash"]
+    assert "with a trailing '/'" in result.findings[0].message
+
+
+def test_many_headers_and_large_body_stay_bounded(rsa_key: PrivateKey) -> None:
+    # 100 signed names and a 1 MiB body: the pair search stops at its budget and the answer is
+    # the honest "value_changed", not a hang.
+    headers = [(f"X-H{i}", f"v{i}") for i in range(97)]
+    body = b"x" * (1024 * 1024)
+    token = build_pop_token(request_pairs("PUT", "/big", headers, body), rsa_key, now=NOW)
+    changed = [*headers[:-1], ("X-H96", "other")]
+    request = {"method": "PUT", "uri": "/big", "headers": changed, "body": body}
+    result = explain_pop(token, now=NOW, policy=LENIENT, **request)  # type: ignore[arg-type]
+    assert kinds(result) == ["value_changed"]
+    assert "'X-H0', 'X-H1'" in result.findings[0].message
+    assert len(result.findings[0].message) < 600

@@ -15,24 +15,24 @@ from __future__ import annotations
 
 import hmac
 import itertools
-import json
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from taap.core import _pop_reasons as reasons
+from taap.core._explain_variants import Variant, variants
 from taap.core.keys import PublicKey
 from taap.core.pop import STRICT, PopPolicy, _claims_syntax, _parse, compute_edts
 from taap.core.request import RESERVED_NAMES, RequestParts, request_parts, split_target
-from taap.core.strict_json import JsonError, loads_strict
 from taap.errors import PopCoverageError
 
 __all__ = ["Explanation", "Finding", "Lifetime", "SignedItem", "explain_pop"]
 
-# Pairs of variants are tried too (a dropped query *and* a re-serialised body); the cap keeps a
-# large body from being hashed hundreds of times.
-_PAIR_BODY_CAP = 64 * 1024
+# Pairs of variants are tried too (a dropped query *and* a re-serialised body). Each try hashes
+# every signed value again, so pairs stop after this many bytes hashed (100 headers or a large
+# body would otherwise cost seconds): about 0.1 s of SHA-256.
+_PAIR_BUDGET = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,100 +155,6 @@ def _shown(value: str | bytes | None) -> str | None:
     return value.decode("utf-8", errors="replace")
 
 
-# A variant: (kind, what the client signed, the signed name it changes, its value there).
-_Variant = tuple[str, str, str, str | bytes]
-
-
-def _uri_variants(method: str, target: str, parts: RequestParts) -> Iterator[_Variant]:
-    path, query = split_target(target)
-    if query:
-        yield "query", "the uri without its query (the query was left out of `uri`)", "uri", path
-    if target != parts.uri:
-        yield "uri_encoding", f"the uri as sent, not percent-decoded ({target!r})", "uri", target
-    for other in (method.lower(), method.upper()):
-        if other != method:
-            yield "method_case", f"the method as {other!r}, not {method!r}", "http-method", other
-
-
-def _json_forms(value: Any) -> Iterator[tuple[str, str, bytes]]:
-    for sort in (False, True):
-        order = ", keys sorted" if sort else ""
-        for ascii_only in (False, True):
-            kind = "json_escaping" if ascii_only else "json"
-            chars = "non-ASCII as \\u escapes" if ascii_only else "UTF-8 characters"
-            forms = (
-                ("compact", (",", ":"), None),
-                ("spaced (Python's default)", (", ", ": "), None),
-                ("pretty-printed (indent 2)", (",", ": "), 2),
-                ("pretty-printed (indent 4)", (",", ": "), 4),
-            )
-            for label, seps, indent in forms:
-                text = json.dumps(
-                    value, separators=seps, indent=indent, ensure_ascii=ascii_only, sort_keys=sort
-                )
-                yield kind, f"the JSON body re-serialised: {label}, {chars}{order}", text.encode()
-
-
-def _body_variants(body: bytes) -> Iterator[_Variant]:
-    if body.endswith(b"\n"):
-        stripped = body.rstrip(b"\r\n")
-        yield "body_newline", "the body without its trailing newline", "body", stripped
-    else:
-        yield "body_newline", "the body with a trailing newline", "body", body + b"\n"
-        yield "body_newline", "the body with a trailing CRLF", "body", body + b"\r\n"
-    if b"\r\n" in body:
-        yield (
-            "body_line_endings",
-            "the body with LF line endings, not CRLF",
-            "body",
-            (body.replace(b"\r\n", b"\n")),
-        )
-    elif b"\n" in body:
-        yield (
-            "body_line_endings",
-            "the body with CRLF line endings, not LF",
-            "body",
-            (body.replace(b"\n", b"\r\n")),
-        )
-    try:
-        value = loads_strict(body, require_object=False)
-    except JsonError:
-        return
-    seen = {body}
-    for kind, text, form in _json_forms(value):
-        for candidate in (form, form + b"\n"):
-            if candidate not in seen:
-                seen.add(candidate)
-                end = " and a trailing newline" if candidate is not form else ""
-                yield kind, f"{text}{end}", "body", candidate
-
-
-def _header_variants(names: Sequence[str], parts: RequestParts) -> Iterator[_Variant]:
-    for name in names:
-        if name in RESERVED_NAMES:
-            continue
-        value = parts.value(name)
-        if not isinstance(value, str):
-            continue
-        for padded, where in ((value + " ", "trailing"), (" " + value, "leading")):
-            yield (
-                "header_spaces",
-                (f"header {name!r} with a {where} space (a server strips it before checking)"),
-                name,
-                padded,
-            )
-
-
-def _variants(
-    names: tuple[str, ...], parts: RequestParts, method: str, target: str
-) -> list[_Variant]:
-    found = list(_uri_variants(method, target, parts))
-    if "body" in names and parts.body:
-        found.extend(_body_variants(parts.body))
-    found.extend(_header_variants(names, parts))
-    return [v for v in found if v[2] in names]
-
-
 def _digest_of(
     names: tuple[str, ...], parts: RequestParts, changes: Mapping[str, str | bytes]
 ) -> str | None:
@@ -261,40 +167,44 @@ def _digest_of(
 def _search(
     names: tuple[str, ...],
     parts: RequestParts,
-    variants: list[_Variant],
+    tries: list[Variant],
     same: Callable[[str], bool],
 ) -> list[Finding]:
     """The single variant, else the pair of variants, whose digest equals the claim."""
-    for kind, text, name, value in variants:
+    for kind, text, name, value in tries:
         digest = _digest_of(names, parts, {name: value})
         if digest is not None and same(digest):
             return [Finding(kind, f"the PoP was signed over {text}")]
-    if len(parts.body) > _PAIR_BODY_CAP:
-        return []
-    for first, second in itertools.combinations(variants, 2):
-        if first[2] == second[2]:
+    size = sum(len(v) for v in (parts.value(n) for n in names) if v is not None) + 64
+    pairs = itertools.combinations(tries, 2)
+    for first, second in itertools.islice(pairs, _PAIR_BUDGET // size):
+        if first.name == second.name:
             continue
-        digest = _digest_of(names, parts, {first[2]: first[3], second[2]: second[3]})
+        digest = _digest_of(names, parts, {first.name: first.value, second.name: second.value})
         if digest is not None and same(digest):
             return [
-                Finding(first[0], f"the PoP was signed over {first[1]} (one of two changes)"),
-                Finding(second[0], f"the PoP was signed over {second[1]} (the other change)"),
+                Finding(first.kind, f"the PoP was signed over {first.text} (one of two changes)"),
+                Finding(second.kind, f"the PoP was signed over {second.text} (the other change)"),
             ]
     return []
 
 
+def _listed(names: Sequence[str], most: int = 8) -> str:
+    shown = ", ".join(repr(n[:64]) for n in names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
 def _unexplained(names: tuple[str, ...]) -> Finding:
     headers = [n for n in names if n not in RESERVED_NAMES]
-    signed = ", ".join(repr(n) for n in names)
     hint = (
-        f"most often a header value changed after signing ({', '.join(map(repr, headers))})"
+        f"most often a header value changed after signing (one of {_listed(headers)})"
         if headers
         else "most often a different body or uri"
     )
     return Finding(
         "value_changed",
-        f"at least one signed value differs from what the client signed ({signed}); no "
-        f"common variant of the request gives the claimed edts: {hint}",
+        "at least one signed value differs from what the client signed, and no common "
+        f"variant of the request gives the claimed edts: {hint}",
     )
 
 
@@ -348,7 +258,7 @@ def explain_pop(
     same = _edts_equal(policy, claims["edts"])
     digest_matches = expected is not None and same(expected)
     if expected is not None and not digest_matches:
-        found = _search(names, parts, _variants(names, parts, method, uri), same)
+        found = _search(names, parts, variants(names, parts, method, uri), same)
         findings.extend(found or [_unexplained(names)])
     return Explanation(
         header=header,
