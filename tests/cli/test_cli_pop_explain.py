@@ -213,3 +213,24 @@ def test_doc_example_runs_as_written(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "signature valid" in (tmp_path / "report.txt").read_text()
+
+
+def test_curl_from_stdin_and_one_stdin_only(rsa_key: PrivateKey) -> None:
+    result = run([pop(rsa_key), "--curl", "-", "--now", str(NOW)], stdin=curl())
+    assert result.exit_code == 0, result.output
+    both = run(["-", "--curl", "-"], stdin="x")
+    assert both.exit_code == 2
+    assert both.output.startswith("usage_error: TOKEN and the request cannot both read")
+
+
+def test_terminal_controls_from_the_token_are_escaped(rsa_key: PrivateKey) -> None:
+    # A PoP pasted from a log may carry escape sequences (here: clear the screen, ring).
+    evil = "X-\x1b[2J\x07"
+    pairs = request_pairs("GET", "/x", [(evil, "v"), ("Authorization", AUTH)])
+    token = build_pop_token(pairs, rsa_key, now=NOW, jti="\x1b[2Jjti")
+    args = ["pop", "explain", token, "--method", "GET", "--uri", "/x", "--now", str(NOW)]
+    result = CliRunner().invoke(cli, [*args, "--header", f"{evil}: v"], color=True)
+    assert "\x1b[2J" not in result.output
+    assert "\x07" not in result.output
+    assert "X-\\u001b[2J\\u0007" in result.output
+    assert '"jti": "\\u001b[2Jjti"' in result.output

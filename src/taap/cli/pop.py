@@ -208,11 +208,11 @@ def verify(
     click.echo(json.dumps(dict(verified.claims), indent=2, ensure_ascii=False))
 
 
-class _DecodeCommand(LiteralValuesCommand, OneLineCommand):
+class _TokenCommand(LiteralValuesCommand, OneLineCommand):
     """TOKEN as given even when it begins with '-' (a bare '-' is standard input)."""
 
 
-@pop.command(cls=_DecodeCommand)
+@pop.command(cls=_TokenCommand)
 @click.argument("token")
 def decode(token: str) -> None:
     """Print header and claims as JSON WITHOUT verifying anything (TOKEN - = stdin)."""
@@ -268,30 +268,37 @@ def _shown(value: str | None) -> str:
     return repr(cut)
 
 
-def _ago(seconds: float | None, past: str, future: str) -> str:
-    if seconds is None:
-        return "absent"
-    return past.format(round(seconds)) if seconds >= 0 else future.format(round(-seconds))
+def _when(claim: str, value: int | None, delta: float | None) -> str:
+    if value is None or delta is None:
+        return f"no {claim}"
+    ago = f"{round(delta)} s ago" if delta >= 0 else f"in {round(-delta)} s"
+    return f"{claim} {value} ({ago})"
+
+
+def _safe(text: str) -> str:
+    """``text`` from the token, with the characters a terminal could act on escaped."""
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
 
 
 def _report(result: Explanation) -> None:
     echo, life = click.echo, result.lifetime
-    echo(f"header   {json.dumps(dict(result.header), ensure_ascii=False)}")
-    echo(f"claims   {json.dumps(dict(result.claims), ensure_ascii=False)}")
+    echo(f"header   {_safe(json.dumps(dict(result.header), ensure_ascii=False))}")
+    echo(f"claims   {_safe(json.dumps(dict(result.claims), ensure_ascii=False))}")
+    expires = None if life.expires_in is None else -life.expires_in
+    lifetime = "" if life.lifetime is None else f", lifetime {life.lifetime} s"
+    verdict = click.style("ok", fg="green") if life.ok else click.style("FAILS", fg="red")
     echo(
-        f"time     now {life.now:.0f}: iat {life.iat} ({_ago(life.age, '{} s ago', 'in {} s')}), "
-        f"exp {life.exp} ({_ago(life.expires_in, 'in {} s', '{} s ago')}), lifetime "
-        f"{life.lifetime} s (cap {life.max_ttl} s), max age {life.max_age} s, leeway "
-        f"{life.leeway} s: "
-        + (click.style("ok", fg="green") if life.ok else click.style("FAILS", fg="red"))
+        f"time     now {life.now:.0f}: {_when('iat', life.iat, life.age)}, "
+        f"{_when('exp', life.exp, expires)}{lifetime} (cap {life.max_ttl} s), max age "
+        f"{life.max_age} s, leeway {life.leeway} s: {verdict}"
     )
     signature = {None: "not checked (give --public-key)", True: "valid", False: "INVALID"}
     echo(f"signature {signature[result.signature_valid]}")
     echo("signed values (ehts order, as taken from the request):")
-    width = max(len(item.name) for item in result.items)
+    width = min(max(len(item.name) for item in result.items), 24)
     for number, item in enumerate(result.items, 1):
-        echo(f"  {number:>2}. {item.name:<{width}}  {_shown(item.value)}")
-    echo(f"edts     claimed    {result.claimed_edts}")
+        echo(f"  {number:>2}. {_safe(item.name):<{width}}  {_shown(item.value)}")
+    echo(f"edts     claimed    {_safe(result.claimed_edts)}")
     recomputed = result.expected_edts or "(cannot: a signed value is missing)"
     verdict = "same" if result.digest_matches else "DIFFERENT"
     echo(f"         recomputed {recomputed} ({verdict})")
@@ -303,11 +310,7 @@ def _report(result: Explanation) -> None:
         echo(click.style("NO MATCH: a server would refuse this request", fg="red", bold=True))
 
 
-class _ExplainCommand(LiteralValuesCommand, OneLineCommand):
-    """TOKEN as given even when it begins with '-' (a bare '-' is standard input)."""
-
-
-@pop.command(cls=_ExplainCommand)
+@pop.command(cls=_TokenCommand)
 @click.argument("token")
 @click.option("--curl", metavar="'curl …'", help="The request as a curl command line; - = stdin.")
 @click.option("--har", type=click.Path(dir_okay=False), help="A HAR 1.2 file (at most 16 MiB).")
