@@ -107,3 +107,16 @@ def test_har_entries() -> None:
 def test_har_refused(data: bytes, entry: int, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_har(data, entry)
+
+
+def test_curl_bash_ansi_c_quoting() -> None:
+    # As Chrome's "Copy as cURL (bash)" writes a body with a quote, a newline and non-ASCII.
+    command = (
+        "curl 'https://h/x' -H 'content-type: application/json' "
+        '--data-raw $\'{"a":"it\\\'s\\nok \\u00e9 \\xc3\\xa9 \\101"}\''
+    )
+    assert parse_curl(command).body == '{"a":"it\'s\nok é é A"}'.encode()
+    with pytest.raises(ValueError, match="not UTF-8"):
+        parse_curl("curl https://h/x -d $'\\xff'")
+    with pytest.raises(ValueError, match="not UTF-8"):
+        parse_curl("curl https://h/x -d $'\\ud800'")

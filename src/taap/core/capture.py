@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -63,9 +64,43 @@ def _header(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
+# Bash's $'…' quoting, which browsers' "Copy as cURL" uses for bodies with newlines or quotes.
+_ANSI_C = re.compile(r"(?<!\S)\$'((?:[^'\\]|\\.)*)'", re.S)
+_ANSI_ESCAPE = re.compile(
+    r"\\(x[0-9a-fA-F]{1,2}|u[0-9a-fA-F]{1,4}|U[0-9a-fA-F]{1,8}|[0-7]{1,3}|.)", re.S
+)
+_SIMPLE = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "e": "\x1b", "E": "\x1b",
+           "f": "\f", "v": "\v"}  # fmt: skip
+
+
+def _ansi_c(match: re.Match[str]) -> str:
+    """One $'…' word as bash reads it (\\xHH is a byte), quoted again for shlex."""
+    out = bytearray()
+    position = 0
+    body = match.group(1)
+    for escape in _ANSI_ESCAPE.finditer(body):
+        out += body[position : escape.start()].encode("utf-8")
+        code = escape.group(1)
+        if code[0] == "x":
+            out.append(int(code[1:], 16))
+        elif code[0] in "uU" and len(code) > 1:
+            out += chr(min(int(code[1:], 16), 0x10FFFF)).encode("utf-8", "surrogatepass")
+        elif code[0].isdigit():
+            out.append(int(code, 8) & 0xFF)
+        else:
+            out += _SIMPLE.get(code, code).encode("utf-8")
+        position = escape.end()
+    out += body[position:].encode("utf-8")
+    try:
+        return shlex.quote(out.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ValueError("a $'…' word of the curl command is not UTF-8 text") from exc
+
+
 def _tokens(command: str) -> Iterator[str]:
     # Backslash-newline continuations, as shells and "Copy as cURL" write them.
     text = command.replace("\\\r\n", " ").replace("\\\n", " ")
+    text = _ANSI_C.sub(_ansi_c, text)
     try:
         words = shlex.split(text)
     except ValueError as exc:
