@@ -138,6 +138,11 @@ def test_har_entry(rsa_key: PrivateKey, tmp_path: Path) -> None:
         (["--curl", "curl -T f https://h/"], "usage_error: unsupported curl option '-T'"),
         (["--curl", "curl 'unterminated"], "usage_error: the curl command does not parse"),
         (["--method", "GET"], "usage_error: --method and --uri go together"),
+        (
+            ["--method", "PUT", "--uri", "/x", "--body-file", "/dev/zero"],
+            "body_too_large: --body-file is larger than",
+        ),
+        (["--method", "PUT", "--uri", "/x", "--body", "a", "--body-file", "-"], "exclude each"),
         (["--method", "GET", "--uri", "/a%2Fb"], "request_malformed: "),
         (["--curl", "curl https://h/", "--uri", "/x"], "usage_error: give exactly one of"),
         ([], "usage_error: give exactly one of"),
