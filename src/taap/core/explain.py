@@ -3,10 +3,12 @@
 A PoP signs only a digest (``edts``) of its values, so the values the client signed cannot be
 read back. What can be done honestly is to recompute the digest from the request as it
 arrived and, when it differs, to recompute it again over *plausible variants* of that request
-(the uri without its query, the method in another case, the body with or without a trailing
-newline or with other line endings, the JSON body in another serialisation, a header value
-with the spaces a server strips). A variant whose digest equals the claim names what the
-client signed; when none does, the finding says so rather than guessing.
+(the uri without its query or percent-encoded, the method in another case, the body with or
+without a trailing newline or with other line endings, the JSON body in another serialisation,
+a header value with the spaces a server strips, a charset added to Content-Type; see
+:mod:`taap.core._explain_variants`), and over pairs of them. A variant whose digest equals
+the claim names what the client signed; when none does, the finding says so rather than
+guessing.
 
 Pure: no I/O, the clock is a parameter, so the portal and the CLI share it.
 """
@@ -40,9 +42,10 @@ class Finding:
     """One thing that explains (or would explain) a refusal.
 
     ``kind`` is one of ``expired``, ``not_yet_valid``, ``lifetime``, ``too_old``, ``absent``,
-    ``blank``, ``coverage``, ``signature``, ``query``, ``uri_encoding``, ``method_case``,
-    ``body_newline``, ``body_line_endings``, ``json``, ``json_escaping``, ``header_spaces``,
-    ``value_changed``.
+    ``blank``, ``coverage``, ``signature`` (problems found directly); ``query``,
+    ``uri_encoding``, ``uri_slash``, ``method_case``, ``body_newline``, ``body_line_endings``,
+    ``json``, ``json_escaping``, ``header_spaces``, ``header_value`` (a variant of the request
+    whose digest is the claimed one); ``value_changed`` (no variant matched).
     """
 
     kind: str
@@ -251,7 +254,10 @@ def explain_pop(
     if public_key is not None:
         signature_valid = public_key.verify_rs256(signature, signing_input)
         if not signature_valid:
-            text = "the signature does not verify with the given public key (another key signed it)"
+            text = (
+                "the signature does not verify with the given public key (another key signed "
+                "the PoP, or the token was altered)"
+            )
             findings.insert(0, Finding("signature", text))
     findings.extend(_coverage_findings(names, parts, policy))
     expected = _digest_of(names, parts, {})
