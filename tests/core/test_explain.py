@@ -13,10 +13,13 @@ from taap.core import (
     PrivateKey,
     build_pop_token,
     canonical_uri,
+    compute_edts,
     explain_pop,
     request_pairs,
     split_target,
 )
+from taap.core._b64 import b64url_encode
+from taap.core.jws import sign_compact
 from taap.errors import PopMalformedError, RequestMalformedError
 
 NOW = 1_760_000_000
@@ -263,3 +266,18 @@ def test_many_headers_and_large_body_stay_bounded(rsa_key: PrivateKey) -> None:
     assert kinds(result) == ["value_changed"]
     assert "'X-H0', 'X-H1'" in result.findings[0].message
     assert len(result.findings[0].message) < 600
+
+
+def test_java_compat_token_without_times(rsa_key: PrivateKey) -> None:
+    # Java-era tokens may lack iat/exp; the lifetime says "absent" rather than inventing numbers.
+    pairs = request_pairs("GET", "/x", [("Authorization", AUTH)])
+    claims = {"edts": compute_edts(v for _, v in pairs), "ehts": "Authorization;uri;http-method"}
+    token = sign_compact(b64url_encode(b'{"alg":"RS256"}'), claims, rsa_key)
+    request = {"method": "GET", "uri": "/x", "headers": [("Authorization", AUTH)]}
+    result = explain_pop(token, now=NOW, policy=JAVA_COMPAT, **request)  # type: ignore[arg-type]
+    assert result.matches
+    assert result.lifetime.iat is None
+    assert result.lifetime.age is None
+    assert result.lifetime.lifetime is None
+    with pytest.raises(PopMalformedError):
+        explain_pop(token, now=NOW, **request)  # type: ignore[arg-type]
