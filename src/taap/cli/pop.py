@@ -1,28 +1,34 @@
-"""``taap pop build | verify | decode``: the PoP core from the shell."""
+"""``taap pop build | verify | decode | explain``: the PoP core from the shell."""
 
 from __future__ import annotations
 
 import json
 import time
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 import click
 
 from taap.cli._args import LiteralValuesCommand
-from taap.cli._io import body_cap, load_key_file, read_body, read_input
+from taap.cli._io import body_cap, load_key_file, read_body, read_capped, read_input
 from taap.core import (
+    CapturedRequest,
+    Explanation,
     PopPolicy,
     SignedValues,
     build_pop_token,
     canonical_uri,
     decode_pop_token,
+    explain_pop,
     load_public_key,
+    parse_curl,
+    parse_har,
     parse_pairs_json,
     request_pairs,
     split_target,
     verify_pop_token,
 )
-from taap.errors import PopMalformedError, RequestMalformedError
+from taap.errors import PopMalformedError, RequestMalformedError, TaapError
 
 __all__ = ["OneLineCommand", "OneLineGroup", "pop", "register"]
 
@@ -202,17 +208,184 @@ def verify(
     click.echo(json.dumps(dict(verified.claims), indent=2, ensure_ascii=False))
 
 
-class _DecodeCommand(LiteralValuesCommand, OneLineCommand):
+class _TokenCommand(LiteralValuesCommand, OneLineCommand):
     """TOKEN as given even when it begins with '-' (a bare '-' is standard input)."""
 
 
-@pop.command(cls=_DecodeCommand)
+@pop.command(cls=_TokenCommand)
 @click.argument("token")
 def decode(token: str) -> None:
     """Print header and claims as JSON WITHOUT verifying anything (TOKEN - = stdin)."""
     header, claims = decode_pop_token(_read_text(token, "TOKEN").strip())
     click.echo("note: decoded only, NOT verified", err=True)
     click.echo(json.dumps({"header": header, "claims": claims}, indent=2, ensure_ascii=False))
+
+
+#: A HAR file holds every response too; a browser's export of a session rarely nears this.
+HAR_CAP = 16 * 1024 * 1024
+_SHOWN_VALUE = 200
+
+
+class _BadInput(click.ClickException):
+    """Bad input to ``explain`` as one line, exit status 2 (1 means "does not match")."""
+
+    exit_code = 2
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(self.message, err=True)
+
+
+def _captured(
+    curl: str | None,
+    har: str | None,
+    entry: int,
+    manual: tuple[str | None, str | None, tuple[str, ...], str | None, str | None],
+) -> CapturedRequest:
+    method, uri, headers, body, body_file = manual
+    given = [curl is not None, har is not None, bool(method or uri or headers or body or body_file)]
+    if sum(given) != 1:
+        raise click.UsageError("give exactly one of --curl, --har, or --method and --uri")
+    if curl is not None:
+        return parse_curl(_read_text(curl, "--curl"))
+    if har is not None:
+        return parse_har(read_capped(har, HAR_CAP, RequestMalformedError), entry)
+    if not method or not uri:
+        raise click.UsageError("--method and --uri go together")
+    if body is not None and body_file:
+        raise click.UsageError("--body and --body-file exclude each other")
+    payload = read_body(body_file, body_cap(None), "--body-file") if body_file else None
+    if "://" in uri:
+        parts = urlsplit(uri)
+        uri = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    fields = tuple(_header(h) for h in headers)
+    return CapturedRequest(method, uri, fields, payload or (body or "").encode("utf-8"))
+
+
+def _shown(value: str | None) -> str:
+    if value is None:
+        return click.style("MISSING from the request", fg="red", bold=True)
+    cut = value[:_SHOWN_VALUE] + ("…" if len(value) > _SHOWN_VALUE else "")
+    return repr(cut)
+
+
+def _when(claim: str, value: int | None, delta: float | None) -> str:
+    if value is None or delta is None:
+        return f"no {claim}"
+    ago = f"{round(delta)} s ago" if delta >= 0 else f"in {round(-delta)} s"
+    return f"{claim} {value} ({ago})"
+
+
+def _safe(text: str) -> str:
+    """``text`` from the token, with the characters a terminal could act on escaped."""
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
+
+
+def _report(result: Explanation) -> None:
+    echo, life = click.echo, result.lifetime
+    echo(f"header   {_safe(json.dumps(dict(result.header), ensure_ascii=False))}")
+    echo(f"claims   {_safe(json.dumps(dict(result.claims), ensure_ascii=False))}")
+    expires = None if life.expires_in is None else -life.expires_in
+    lifetime = "" if life.lifetime is None else f", lifetime {life.lifetime} s"
+    verdict = click.style("ok", fg="green") if life.ok else click.style("FAILS", fg="red")
+    echo(
+        f"time     now {life.now:.0f}: {_when('iat', life.iat, life.age)}, "
+        f"{_when('exp', life.exp, expires)}{lifetime} (cap {life.max_ttl} s), max age "
+        f"{life.max_age} s, leeway {life.leeway} s: {verdict}"
+    )
+    signature = {None: "not checked (give --public-key)", True: "valid", False: "INVALID"}
+    echo(f"signature {signature[result.signature_valid]}")
+    echo("signed values (ehts order, as taken from the request):")
+    width = min(max(len(item.name) for item in result.items), 24)
+    for number, item in enumerate(result.items, 1):
+        echo(f"  {number:>2}. {_safe(item.name):<{width}}  {_shown(item.value)}")
+    echo(f"edts     claimed    {_safe(result.claimed_edts)}")
+    recomputed = result.expected_edts or "(cannot: a signed value is missing)"
+    verdict = "same" if result.digest_matches else "DIFFERENT"
+    echo(f"         recomputed {recomputed} ({verdict})")
+    for finding in result.findings:
+        echo(click.style(f"- [{finding.kind}] ", fg="yellow") + finding.message)
+    if result.matches:
+        echo(click.style("MATCH: the request matches its PoP", fg="green", bold=True))
+    else:
+        echo(click.style("NO MATCH: a server would refuse this request", fg="red", bold=True))
+
+
+@pop.command(cls=_TokenCommand)
+@click.argument("token")
+@click.option("--curl", metavar="'curl …'", help="The request as a curl command line; - = stdin.")
+@click.option("--har", type=click.Path(dir_okay=False), help="A HAR 1.2 file (at most 16 MiB).")
+@click.option("--entry", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Which request of the HAR file (0 = the first).")  # fmt: skip
+@click.option("--method", help="HTTP method, as sent (with --uri).")
+@click.option("--uri", help="Path and query as sent (or a full URL), e.g. '/v1/x?a=b'.")
+@click.option("--header", "headers", multiple=True, metavar="'Name: value'",
+              help="A request header; repeat for more.")  # fmt: skip
+@click.option("--body", help="Request body text.")
+@click.option("--body-file", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Request body from a file; - = stdin (cap: TAAP_MAX_BODY).")  # fmt: skip
+@click.option("--public-key", type=click.Path(dir_okay=False),
+              help="The client's public key (PEM or JWK): also check the signature.")  # fmt: skip
+@click.option("--now", type=int, metavar="EPOCH_SECONDS", help="Clock (default: now).")
+@click.option("--policy", type=click.Choice(["strict", "lenient", "java-compat"]),
+              default="strict", show_default=True, help="The server's PoP policy.")  # fmt: skip
+def explain(
+    token: str,
+    curl: str | None,
+    har: str | None,
+    entry: int,
+    method: str | None,
+    uri: str | None,
+    headers: tuple[str, ...],
+    body: str | None,
+    body_file: str | None,
+    public_key: str | None,
+    now: int | None,
+    policy: str,
+) -> None:
+    """Explain whether a request matches its PoP TOKEN, and if not, why.
+
+    Decodes the PoP, checks its lifetime and age, lists each signed name with the value the
+    request gives it, recomputes edts and, when it differs, names the likely cause by trying
+    common variants of the request (query left out of the uri, JSON re-serialised, method
+    case, trailing newline, line endings, padded header values). Exit 0: the request
+    matches; 1: it does not; 2: bad input. TOKEN - reads it from standard input.
+
+    Examples:
+
+    \b
+      taap pop explain "$POP" --curl "curl -X POST https://api.example/v1/x \\
+          -H 'Authorization: Bearer …' -d '{}'"
+      taap pop explain "$POP" --har session.har --entry 3 --public-key client.pub.pem
+      taap pop explain "$POP" --method GET --uri '/v1/devices?page=2' \\
+          --header "Authorization: Bearer $TOKEN" --now 1760000000
+    """
+    if token == "-" and "-" in (curl, har, body_file):
+        raise click.UsageError("TOKEN and the request cannot both read standard input")
+    try:
+        request = _captured(curl, har, entry, (method, uri, headers, body, body_file))
+        key = None if public_key is None else load_public_key(read_input(public_key))
+        result = explain_pop(
+            _read_text(token, "TOKEN").strip(),
+            method=request.method,
+            uri=request.uri,
+            headers=request.headers,
+            body=request.body,
+            public_key=key,
+            now=time.time() if now is None else now,
+            policy=PopPolicy.named(policy),
+        )
+    except TaapError as exc:
+        detail = (
+            f" ({exc.log_detail})"
+            if exc.log_detail and exc.log_detail not in exc.description
+            else ""
+        )
+        raise _BadInput(f"{exc.error_code}: {exc.description}{detail}") from exc
+    except (ValueError, OSError) as exc:
+        raise _BadInput(f"usage_error: {exc}") from exc
+    _report(result)
+    if not result.matches:
+        raise SystemExit(1)
 
 
 def register(group: click.Group) -> None:

@@ -1,7 +1,9 @@
-"""The sans-I/O core: keys, PoP build/verify, request canonicalization, tokens, replay."""
+"""The sans-I/O core: keys, PoP build/verify/explain, request canonicalization, tokens, replay."""
 
 from __future__ import annotations
 
+from taap.core.capture import CapturedRequest, parse_curl, parse_har
+from taap.core.explain import Explanation, Finding, explain_pop
 from taap.core.keys import (
     PrivateKey,
     PublicKey,
@@ -39,6 +41,9 @@ __all__ = [
     "LENIENT",
     "STRICT",
     "AccessToken",
+    "CapturedRequest",
+    "Explanation",
+    "Finding",
     "MemoryReplayStore",
     "PopPolicy",
     "PrivateKey",
@@ -51,12 +56,15 @@ __all__ = [
     "canonical_uri",
     "compute_edts",
     "decode_pop_token",
+    "explain_pop",
     "generate_private_key",
     "issue_access_token",
     "issue_id_token",
     "jwk_thumbprint",
     "load_private_key",
     "load_public_key",
+    "parse_curl",
+    "parse_har",
     "parse_pairs_json",
     "public_key_from_jwk",
     "request_pairs",
