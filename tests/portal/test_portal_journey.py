@@ -6,6 +6,8 @@ next call refused. The pages are driven by the accessible names of docs/portal.m
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 import subprocess
@@ -20,6 +22,7 @@ from playwright.sync_api import expect
 from smtp_kit import SmtpServer, run_smtp_server
 
 from kit.processes import TAAP, clean_env, start_serve, wait_until
+from taap.core import PrivateKey, generate_private_key
 
 pytestmark = pytest.mark.e2e
 
@@ -185,3 +188,75 @@ def test_sign_up_create_app_call_the_api_then_the_operator_disables_it(
     shown = refused[0].stdout + refused[0].stderr
     assert refused[0].returncode != 0, shown
     assert re.search(r"client_auth_failed|token_revoked|HTTP/1.1 40[13]", shown), shown
+
+
+def rfc7638(key: PrivateKey) -> str:
+    """The RFC 7638 thumbprint computed here from the key's numbers, not by taap."""
+    numbers = key.key.public_key().public_numbers()
+
+    def b64(value: int) -> str:
+        raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    members = f'{{"e":"{b64(numbers.e)}","kty":"RSA","n":"{b64(numbers.n)}"}}'
+    digest = hashlib.sha256(members.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def test_upload_a_pem_public_key_then_call_with_its_private_half(page: Any, served: Served) -> None:
+    key = generate_private_key(2048)
+    public_file = served.folder / "upload-public.pem"
+    public_file.write_bytes(key.public.to_pem())
+    private_file = served.folder / "upload-private.pem"
+    private_file.write_bytes(key.to_pem())
+    sign_in(page, served, "upload@example.com")
+    choose_kind(page, "Individual")
+    create_app(page, "Upload app", ("Connectivity",))
+    client_id, secret = credentials(page)
+    page.get_by_label("Public key", exact=True).set_input_files(str(public_file))
+    page.get_by_role("button", name="Upload key", exact=True).click()
+    keys = page.get_by_role("table", name="Public keys (RFC 7638 thumbprints)")
+    expect(keys.get_by_role("cell", name=rfc7638(key), exact=True)).to_be_visible()
+    checked(page)
+
+    ok = taap_call(served, client_id, secret, private_file, "GET", served.url + DEVICE)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith("HTTP/1.1 200"), ok.stdout
+
+
+def tab_to(page: Any, target: Any, limit: int = 40) -> None:
+    """Press Tab until ``target`` has the focus (at most ``limit`` times)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if target.evaluate("(e) => e === document.activeElement"):
+            return
+    raise AssertionError(f"Tab never reached {target}")
+
+
+def test_sign_in_and_create_an_app_by_keyboard_alone(page: Any, served: Served) -> None:
+    email = "keys@example.com"
+    page.goto(served.url + "/portal/sign-in")
+    tab_to(page, page.get_by_label("Email", exact=True))
+    page.keyboard.type(email)
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/portal/sign-in/code$"))
+    tab_to(page, page.get_by_label("Code", exact=True))
+    page.keyboard.type(served.smtp.wait_for_code(email))
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/portal/welcome$"))
+    # Individual is chosen already; the keyboard only has to reach Continue.
+    tab_to(page, page.get_by_role("button", name="Continue", exact=True))
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/portal/$"))
+    tab_to(page, page.get_by_role("link", name="Create app", exact=True).first)
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/portal/apps/new$"))
+    tab_to(page, page.get_by_label("App name", exact=True))
+    page.keyboard.type("Keyboard app")
+    tab_to(page, page.get_by_role("checkbox", name="Connectivity", exact=True))
+    page.keyboard.press("Space")
+    tab_to(page, page.get_by_role("button", name="Create", exact=True))
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/portal/apps/[^/]+$"))
+    expect(page.get_by_role("heading", name="Keyboard app", exact=True)).to_be_visible()
+    expect(page.get_by_role("textbox", name="Client secret", exact=True)).to_be_visible()
