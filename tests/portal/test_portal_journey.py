@@ -260,3 +260,59 @@ def test_sign_in_and_create_an_app_by_keyboard_alone(page: Any, served: Served) 
     page.wait_for_url(re.compile(r"/portal/apps/[^/]+$"))
     expect(page.get_by_role("heading", name="Keyboard app", exact=True)).to_be_visible()
     expect(page.get_by_role("textbox", name="Client secret", exact=True)).to_be_visible()
+
+
+def operator_console(browser: Any, served: Served) -> Any:
+    """A page signed in as the operator, on the operator console."""
+    operator = new_page(browser)
+    sign_in(operator, served, OPERATOR)
+    if operator.url.endswith("/portal/welcome"):
+        choose_kind(operator, "Individual")
+    operator.get_by_role("link", name="Operator console", exact=True).click()
+    operator.wait_for_url(re.compile(r"/portal/admin$"))
+    return operator
+
+
+def test_approval_required_product_waits_for_the_operator(
+    browser: Any, page: Any, served: Served
+) -> None:
+    operator = operator_console(browser, served)
+    require = "Require approval for SMS Notification"
+    operator.get_by_role("button", name=require, exact=True).click()
+    expect(operator.get_by_role("status").first).to_contain_text("Approval setting saved")
+    try:
+        sign_in(page, served, "approval@example.com")
+        choose_kind(page, "Individual")
+        create_app(page, "Approval app", ("Connectivity", "SMS Notification"))
+        client_id, secret = credentials(page)
+        expect(page.get_by_text("SMS Notification: pending", exact=True)).to_be_visible()
+        key_file = generate_key(page, served.folder)
+        message = '{"to": "+14255550100", "text": "approved"}'
+        sms = ("POST", served.url + "/sms/v1/messages", "--data", message)
+        waiting = taap_call(served, client_id, secret, key_file, *sms)
+        assert waiting.returncode != 0
+        assert "not_subscribed" in waiting.stdout + waiting.stderr, waiting.stdout
+
+        operator.reload()
+        checked(operator)
+        decide = "Approve SMS Notification for Approval app"
+        operator.get_by_role("button", name=decide, exact=True).click()
+        expect(operator.get_by_role("status").first).to_contain_text("Subscription approved")
+        page.reload()
+        expect(page.get_by_text("SMS Notification (token server v2)")).to_be_visible()
+
+        sent: list[subprocess.CompletedProcess[str]] = []
+
+        def accepted() -> bool:
+            sent[:] = [taap_call(served, client_id, secret, key_file, *sms)]
+            return sent[0].stdout.startswith("HTTP/1.1 201")
+
+        try:
+            wait_until(accepted, 30, "the approved subscription to be usable", step=0.5)
+        except AssertionError:
+            raise AssertionError(sent[0].stdout + sent[0].stderr) from None
+    finally:
+        operator.reload()
+        stop = "Stop requiring approval for SMS Notification"
+        operator.get_by_role("button", name=stop, exact=True).click()
+        operator.context.close()

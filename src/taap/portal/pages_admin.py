@@ -68,13 +68,18 @@ def _operator(ctx: Ctx) -> object:
 async def console(ctx: Ctx) -> Response:
     _operator(ctx)
     store = ctx.portal.store
+    apps = await store.apps()
+    products = await ctx.portal.apps.products()
     return ctx.render(
         "admin.html",
         nav="admin",
         accounts=await store.list_accounts(),
         companies=await store.list_companies(),
-        apps=await store.apps(),
-        products=await ctx.portal.apps.products(),
+        apps=apps,
+        products=products,
+        # Pending rows name the app and product, so each decision button says what it decides.
+        app_names={app.id: app.name for app in apps},
+        product_names={product.id: product.name for product in products},
         approval=await store.approval_products(),
         pending=await store.pending(),
         events=await store.audit_events(),
