@@ -126,6 +126,20 @@ async def test_session_id_changes_at_sign_in_and_sign_out_ends_it(world: PortalW
         assert (await http.get("/portal/")).headers["location"] == "/portal/sign-in"
 
 
+async def test_sign_out_everywhere_ends_every_session_of_the_account(
+    world: PortalWorld,
+) -> None:
+    async with world.client() as first, world.client() as second:
+        await world.sign_in(first, "both@example.com")
+        await world.sign_in(second, "both@example.com")
+        home = await first.get("/portal/")
+        assert 'name="everywhere" value="1"' in home.text
+        data = {"csrf_token": csrf(home.text), "everywhere": "1"}
+        assert (await first.post("/portal/sign-out", data=data)).status_code == 303
+        for http in (first, second):
+            assert (await http.get("/portal/")).headers["location"] == "/portal/sign-in"
+
+
 async def test_csrf_missing_or_wrong_is_403_and_changes_nothing(world: PortalWorld) -> None:
     async with world.client() as http:
         await world.sign_in(http, "e@example.com")

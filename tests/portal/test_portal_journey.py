@@ -316,3 +316,22 @@ def test_approval_required_product_waits_for_the_operator(
         stop = "Stop requiring approval for SMS Notification"
         operator.get_by_role("button", name=stop, exact=True).click()
         operator.context.close()
+
+
+def test_sign_out_everywhere_ends_the_other_browsers_session(
+    browser: Any, page: Any, served: Served
+) -> None:
+    email = "twice@example.com"
+    sign_in(page, served, email)
+    choose_kind(page, "Individual")
+    other = new_page(browser)
+    try:
+        sign_in(other, served, email)
+        assert other.url.endswith("/portal/")
+        page.get_by_role("button", name="Sign out everywhere", exact=True).click()
+        page.wait_for_url(re.compile(r"/portal/sign-in$"))
+        other.goto(served.url + "/portal/")
+        assert other.url.endswith("/portal/sign-in")
+        expect(other.get_by_role("button", name="Sign out", exact=True)).to_have_count(0)
+    finally:
+        other.context.close()
