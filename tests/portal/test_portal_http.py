@@ -4,6 +4,7 @@ never reach another's apps."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 
@@ -240,3 +241,40 @@ async def test_approval_flow(world: PortalWorld) -> None:
     record = await world.registry.get_client(app.client_id)
     assert record is not None
     assert record.apis == ("location", "sms-notification")
+
+
+async def test_an_existing_account_accepts_an_invitation_by_its_link(world: PortalWorld) -> None:
+    async with world.client() as owner, world.client() as invitee, world.client() as nosy:
+        await world.sign_in(invitee, "ind@example.com")
+        await world.sign_in(nosy, "nosy@example.com")
+        await world.sign_in(owner, "boss@example.com", kind="enterprise")
+        page = await owner.get("/portal/company")
+        data = {"email": "ind@example.com", "group": "backend", "csrf_token": csrf(page.text)}
+        assert (await owner.post("/portal/company", data=data)).status_code == 303
+        await asyncio.sleep(0.05)
+        body = next(b for to, s, b in world.inbox.messages if s == "Join Acme on TAAP")
+        found = re.search(r"http://portal\.test(/portal/invitations/[A-Za-z0-9_-]+)", body)
+        assert found, body
+        link = found.group(1)
+
+        # Only the invited address can open it; a made-up token is not found either.
+        assert (await nosy.get(link)).status_code == 404
+        assert (await invitee.get(link + "x")).status_code == 404
+        offer = await invitee.get(link)
+        assert offer.status_code == 200
+        assert "Accept invitation" in offer.text
+        assert "Acme" in offer.text
+        wrong = await invitee.post(link, data={"csrf_token": "nope"})
+        assert wrong.status_code == 403
+        done = await invitee.post(link, data={"csrf_token": csrf(offer.text)})
+        assert done.status_code == 303
+        assert done.headers["location"] == "/portal/company"
+        company = await invitee.get("/portal/company")
+        assert company.status_code == 200
+        assert "ind@example.com" in company.text
+        assert "backend" in company.text
+        again = await invitee.get(link)
+        assert again.headers["location"] == "/portal/company"
+    account = await world.store.account_by_email("ind@example.com")
+    assert account is not None
+    assert (account.kind, account.role) == ("enterprise", "member")
