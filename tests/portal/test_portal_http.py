@@ -278,3 +278,32 @@ async def test_an_existing_account_accepts_an_invitation_by_its_link(world: Port
     account = await world.store.account_by_email("ind@example.com")
     assert account is not None
     assert (account.kind, account.role) == ("enterprise", "member")
+
+
+async def test_upload_a_key_file_and_refuse_what_is_not_a_public_key(world: PortalWorld) -> None:
+    key = generate_private_key()
+    async with world.client() as http:
+        await world.sign_in(http, "jwk@example.com")
+        url = await _create_app(world, http)
+        token = csrf((await http.get(url)).text)
+        uploads = {
+            "key.pem": key.public.to_pem(),
+            "private.pem": generate_private_key().to_pem(),
+            "junk.pem": b"\x00\xff not a key",
+        }
+        flashes: list[str] = []
+        for filename, content in uploads.items():
+            answer = await http.post(
+                f"{url}/keys",
+                data={"csrf_token": token},
+                files={"public_key": (filename, content, "application/octet-stream")},
+            )
+            assert answer.status_code == 303, filename
+            flashes.append((await http.get(url)).text)
+    assert f"Key added ({key.thumbprint})." in flashes[0]
+    assert 'class="flash flash-error" role="alert"' in flashes[1]
+    assert 'class="flash flash-error" role="alert"' in flashes[2]
+    (app,) = await world.store.apps()
+    record = await world.registry.get_client(app.client_id)
+    assert record is not None
+    assert [k.thumbprint for k in record.keys] == [key.thumbprint]
