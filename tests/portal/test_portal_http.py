@@ -5,6 +5,7 @@ never reach another's apps."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 
@@ -280,14 +281,14 @@ async def test_an_existing_account_accepts_an_invitation_by_its_link(world: Port
     assert (account.kind, account.role) == ("enterprise", "member")
 
 
-async def test_upload_a_key_file_and_refuse_what_is_not_a_public_key(world: PortalWorld) -> None:
+async def test_upload_a_jwk_file_and_refuse_what_is_not_a_public_key(world: PortalWorld) -> None:
     key = generate_private_key()
     async with world.client() as http:
         await world.sign_in(http, "jwk@example.com")
         url = await _create_app(world, http)
         token = csrf((await http.get(url)).text)
         uploads = {
-            "key.pem": key.public.to_pem(),
+            "key.jwk": json.dumps(key.public.jwk).encode(),
             "private.pem": generate_private_key().to_pem(),
             "junk.pem": b"\x00\xff not a key",
         }
@@ -301,7 +302,7 @@ async def test_upload_a_key_file_and_refuse_what_is_not_a_public_key(world: Port
             assert answer.status_code == 303, filename
             flashes.append((await http.get(url)).text)
     assert f"Key added ({key.thumbprint})." in flashes[0]
-    assert 'class="flash flash-error" role="alert"' in flashes[1]
+    assert "a private key was given where a public key is expected" in flashes[1]
     assert 'class="flash flash-error" role="alert"' in flashes[2]
     (app,) = await world.store.apps()
     record = await world.registry.get_client(app.client_id)
