@@ -360,3 +360,40 @@ def test_company_owner_invites_an_existing_and_a_new_member(
     finally:
         existing.context.close()
         fresh.context.close()
+
+
+def test_operator_disables_a_developer_sessions_end_and_calls_are_refused(
+    browser: Any, page: Any, served: Served
+) -> None:
+    email = "gone@example.com"
+    sign_in(page, served, email)
+    choose_kind(page, "Individual")
+    create_app(page, "Gone app", ("Connectivity",))
+    client_id, secret = credentials(page)
+    key_file = generate_key(page, served.folder)
+    ok = taap_call(served, client_id, secret, key_file, "GET", served.url + DEVICE)
+    assert ok.stdout.startswith("HTTP/1.1 200"), ok.stdout + ok.stderr
+
+    operator = operator_console(browser, served)
+    operator.get_by_role("button", name=f"Disable {email}", exact=True).click()
+    expect(operator.get_by_role("status").first).to_contain_text("Developer disabled")
+    operator.context.close()
+
+    page.goto(served.url + "/portal/")
+    assert page.url.endswith("/portal/sign-in")
+    done: list[subprocess.CompletedProcess[str]] = []
+
+    def refused() -> bool:
+        done[:] = [taap_call(served, client_id, secret, key_file, "GET", served.url + DEVICE)]
+        return done[0].returncode != 0
+
+    wait_until(refused, 30, "the disabled developer's call to be refused", step=0.5)
+    shown = done[0].stdout + done[0].stderr
+    assert re.search(r"client_auth_failed|token_revoked|HTTP/1.1 40[13]", shown), shown
+    # Signing in again is refused with a plain message.
+    page.get_by_label("Email", exact=True).fill(email)
+    page.get_by_role("button", name="Send code", exact=True).click()
+    page.wait_for_url(re.compile(r"/portal/sign-in/code$"))
+    page.get_by_label("Code", exact=True).fill(served.smtp.wait_for_code(email, count=2))
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("alert").first).to_contain_text("This account is disabled.")
