@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.processes import run_taap
+from kit.processes import clean_env, run_taap
 
 
 @pytest.fixture
@@ -77,3 +77,37 @@ def test_bad_listener_flags_are_one_line(tmp_path: Path, command: list[str]) -> 
     for variable in ("TAAP_HEADER_TIMEOUT", "TAAP_BODY_MIN_RATE", "TAAP_MAX_CONNECTIONS"):
         assert f"({variable})" in lines[0]
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "line"),
+    [
+        (
+            "TAAP_SMTP_URL",
+            "http://user:hunter2@mail.example.com",
+            "TAAP_SMTP_URL must be console, smtp://host:port or "
+            "smtp+starttls://user:pass@host:port",
+        ),
+        ("TAAP_SMTP_URL", "smtp://mail.example.com:port", "TAAP_SMTP_URL has a bad port"),
+        ("TAAP_MAIL_FROM", "no-at-sign", "TAAP_MAIL_FROM 'no-at-sign' is not an e-mail address"),
+    ],
+)
+def test_serve_with_portal_and_a_bad_mail_setting(
+    tmp_path: Path, setting: str, value: str, line: str
+) -> None:
+    url = f"sqlite:///{tmp_path / 'taap.db'}"
+    done = run_taap(
+        "serve",
+        "--port",
+        "0",
+        "--database-url",
+        url,
+        "--with-portal",
+        env=clean_env(**{setting: value}),
+        cwd=tmp_path,
+    )
+    assert done.returncode != 0
+    assert done.stderr == f"taap serve: {line}\n"
+    assert done.stdout == ""
+    assert "hunter2" not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing opened or created

@@ -4,6 +4,8 @@ never reach another's apps."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import re
 
@@ -124,6 +126,20 @@ async def test_session_id_changes_at_sign_in_and_sign_out_ends_it(world: PortalW
         assert out.status_code == 303
         http.cookies.set(COOKIE, after, path="/portal")
         assert (await http.get("/portal/")).headers["location"] == "/portal/sign-in"
+
+
+async def test_sign_out_everywhere_ends_every_session_of_the_account(
+    world: PortalWorld,
+) -> None:
+    async with world.client() as first, world.client() as second:
+        await world.sign_in(first, "both@example.com")
+        await world.sign_in(second, "both@example.com")
+        home = await first.get("/portal/")
+        assert 'name="everywhere" value="1"' in home.text
+        data = {"csrf_token": csrf(home.text), "everywhere": "1"}
+        assert (await first.post("/portal/sign-out", data=data)).status_code == 303
+        for http in (first, second):
+            assert (await http.get("/portal/")).headers["location"] == "/portal/sign-in"
 
 
 async def test_csrf_missing_or_wrong_is_403_and_changes_nothing(world: PortalWorld) -> None:
@@ -247,3 +263,69 @@ async def test_the_app_page_offers_its_postman_files(world: PortalWorld) -> None
         assert values["client_secret"] == ""
         assert values["private_key"] == ""
         assert (await http.get(f"{url}/postman/other.json")).status_code == 404
+
+
+async def test_an_existing_account_accepts_an_invitation_by_its_link(world: PortalWorld) -> None:
+    async with world.client() as owner, world.client() as invitee, world.client() as nosy:
+        await world.sign_in(invitee, "ind@example.com")
+        await world.sign_in(nosy, "nosy@example.com")
+        await world.sign_in(owner, "boss@example.com", kind="enterprise")
+        page = await owner.get("/portal/company")
+        data = {"email": "ind@example.com", "group": "backend", "csrf_token": csrf(page.text)}
+        assert (await owner.post("/portal/company", data=data)).status_code == 303
+        await asyncio.sleep(0.05)
+        body = next(b for to, s, b in world.inbox.messages if s == "Join Acme on TAAP")
+        found = re.search(r"http://portal\.test(/portal/invitations/[A-Za-z0-9_-]+)", body)
+        assert found, body
+        link = found.group(1)
+
+        # Only the invited address can open it; a made-up token is not found either.
+        assert (await nosy.get(link)).status_code == 404
+        assert (await invitee.get(link + "x")).status_code == 404
+        offer = await invitee.get(link)
+        assert offer.status_code == 200
+        assert "Accept invitation" in offer.text
+        assert "Acme" in offer.text
+        wrong = await invitee.post(link, data={"csrf_token": "nope"})
+        assert wrong.status_code == 403
+        done = await invitee.post(link, data={"csrf_token": csrf(offer.text)})
+        assert done.status_code == 303
+        assert done.headers["location"] == "/portal/company"
+        company = await invitee.get("/portal/company")
+        assert company.status_code == 200
+        assert "ind@example.com" in company.text
+        assert "backend" in company.text
+        again = await invitee.get(link)
+        assert again.headers["location"] == "/portal/company"
+    account = await world.store.account_by_email("ind@example.com")
+    assert account is not None
+    assert (account.kind, account.role) == ("enterprise", "member")
+
+
+async def test_upload_a_jwk_file_and_refuse_what_is_not_a_public_key(world: PortalWorld) -> None:
+    key = generate_private_key()
+    async with world.client() as http:
+        await world.sign_in(http, "jwk@example.com")
+        url = await _create_app(world, http)
+        token = csrf((await http.get(url)).text)
+        uploads = {
+            "key.jwk": json.dumps(key.public.jwk).encode(),
+            "private.pem": generate_private_key().to_pem(),
+            "junk.pem": b"\x00\xff not a key",
+        }
+        flashes: list[str] = []
+        for filename, content in uploads.items():
+            answer = await http.post(
+                f"{url}/keys",
+                data={"csrf_token": token},
+                files={"public_key": (filename, content, "application/octet-stream")},
+            )
+            assert answer.status_code == 303, filename
+            flashes.append((await http.get(url)).text)
+    assert f"Key added ({key.thumbprint})." in flashes[0]
+    assert "a private key was given where a public key is expected" in flashes[1]
+    assert 'class="flash flash-error" role="alert"' in flashes[2]
+    (app,) = await world.store.apps()
+    record = await world.registry.get_client(app.client_id)
+    assert record is not None
+    assert [k.thumbprint for k in record.keys] == [key.thumbprint]

@@ -146,6 +146,7 @@ def serve(**options: Any) -> None:
     """Run the token server: POST /oauth2/v2/tokens and /oauth2/v6/tokens, JWKS, discovery."""
     settings = ServerSettings.load(**{name: options.get(name) for name in _OPTIONS})
     _check_database_folder(settings.database_url)
+    _check_portal_mail(settings)
     # Bound before the registry is opened: a port in use ends here, with nothing created.
     sock = listen_on("taap serve", settings.host, settings.port)
     common: dict[str, Any] = {
@@ -185,6 +186,19 @@ def serve(**options: Any) -> None:
             app_factory, limits=limits, factory=True, workers=settings.workers, **common
         )
         _run(config, sock)
+
+
+def _check_portal_mail(settings: ServerSettings) -> None:
+    # The portal builds its mailer on its first request; a bad mail setting would only show
+    # there, as a sign-in that cannot send codes. Said at start-up instead, in one line.
+    if not settings.with_portal:
+        return
+    from taap.portal.mail import open_mailer
+
+    try:
+        open_mailer(settings.smtp_url.get_secret_value(), settings.mail_from)
+    except ConfigurationError as exc:
+        raise StartFailure(f"taap serve: {exc}") from None
 
 
 def _fallback(settings: ServerSettings) -> FallbackFactory | None:

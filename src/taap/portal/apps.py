@@ -9,11 +9,10 @@ Every change writes an audit event; secrets never go into one.
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Sequence
 
 from taap.core.keys import PublicKey, load_public_key
-from taap.errors import NotFoundError
+from taap.errors import KeyFormatError, NotFoundError
 from taap.portal.store import Account
 from taap.portal.store_apps import AppRow, PortalStore
 from taap.server.registry.port import ApiProduct, ClientRecord, Registry
@@ -33,11 +32,13 @@ def parse_public_key(text: str) -> PublicKey:
     if not data or len(data) > _MAX_KEY_BYTES:
         raise ValueError("upload a public key as PEM or JWK")
     try:
-        if data.startswith("{"):
-            return load_public_key(json.loads(data))
+        # load_public_key reads a JWK from its JSON text itself.
         return load_public_key(data)
+    except KeyFormatError as exc:
+        # Its messages say what is wrong and never quote the key.
+        raise ValueError(str(exc)) from None
     except Exception as exc:
-        raise ValueError("that is not an RSA or EC public key in PEM or JWK form") from exc
+        raise ValueError("that is not an RSA public key in PEM or JWK form") from exc
 
 
 class Apps:

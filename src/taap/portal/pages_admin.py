@@ -13,7 +13,7 @@ from taap.errors import NotFoundError
 from taap.portal.mail import check_address
 from taap.portal.web import Ctx, NotFound
 
-__all__ = ["admin_action", "company", "console"]
+__all__ = ["admin_action", "company", "console", "invitation"]
 
 _INVITE_DAYS = 7
 
@@ -36,13 +36,13 @@ async def company(ctx: Ctx) -> Response:
             return ctx.redirect("/portal/company", str(exc), "error")
         group = ctx.field("group").strip()[:100] or None
         token = secrets.token_urlsafe(32)
-        digest = hmac.new(b"taap.portal.invite", token.encode(), hashlib.sha256).hexdigest()
+        digest = _invite_digest(token)
         expires = store.now() + timedelta(days=_INVITE_DAYS)
         await store.invite(found.id, email, group, digest, expires)
         body = (
             f"{account.email} invites you to the company {found.name} on the TAAP developer "
-            f"portal. Sign in with this address at {ctx.portal.base_url}/portal/sign-in "
-            f"within {_INVITE_DAYS} days to join."
+            f"portal. Within {_INVITE_DAYS} days, sign in with this address and accept at "
+            f"{ctx.portal.base_url}/portal/invitations/{token}"
         )
         await ctx.portal.signin.mailer.send(email, f"Join {found.name} on TAAP", body)
         await store.audit(account.email, "company.invite", found.id, email=email, group=group)
@@ -58,6 +58,44 @@ async def company(ctx: Ctx) -> Response:
     )
 
 
+def _invite_digest(token: str) -> str:
+    return hmac.new(b"taap.portal.invite", token.encode(), hashlib.sha256).hexdigest()
+
+
+async def invitation(ctx: Ctx) -> Response:
+    """An invitation's link: the invited address, signed in, accepts it and joins the company.
+
+    A first sign-in joins at once (see the code page), so the link mostly serves an account
+    that existed before it was invited. Anyone else, or a dead token, gets the 404 page.
+    """
+    account = ctx.require_user()
+    store = ctx.portal.store
+    digest = _invite_digest(ctx.request.path_params["token"])
+    found = await store.invitation(digest)
+    if found is None and account.company_id is not None:
+        return ctx.redirect("/portal/company", "This invitation is used or has expired.", "info")
+    if found is None or found.email != account.email:
+        raise NotFound
+    joining = await store.company(found.company_id)
+    if joining is None:
+        raise NotFound
+    if account.company_id is not None:
+        return ctx.redirect(
+            "/portal/", "This account already belongs to a company; it can join one.", "error"
+        )
+    if ctx.request.method == "GET":
+        return ctx.render(
+            "invitation.html",
+            company=joining,
+            group=found.group_name,
+            action=ctx.request.url.path,
+        )
+    if await store.accept_invitation(account, digest) is None:
+        raise NotFound
+    await store.audit(account.email, "company.join", account.id)
+    return ctx.redirect("/portal/company", f"You joined {joining.name}.")
+
+
 def _operator(ctx: Ctx) -> object:
     account = ctx.require_user()
     if not account.is_admin:
@@ -68,13 +106,18 @@ def _operator(ctx: Ctx) -> object:
 async def console(ctx: Ctx) -> Response:
     _operator(ctx)
     store = ctx.portal.store
+    apps = await store.apps()
+    products = await ctx.portal.apps.products()
     return ctx.render(
         "admin.html",
         nav="admin",
         accounts=await store.list_accounts(),
         companies=await store.list_companies(),
-        apps=await store.apps(),
-        products=await ctx.portal.apps.products(),
+        apps=apps,
+        products=products,
+        # Pending rows name the app and product, so each decision button says what it decides.
+        app_names={app.id: app.name for app in apps},
+        product_names={product.id: product.name for product in products},
         approval=await store.approval_products(),
         pending=await store.pending(),
         events=await store.audit_events(),

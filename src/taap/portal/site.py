@@ -52,6 +52,7 @@ _ROUTES: tuple[tuple[str, Handler, tuple[str, ...]], ...] = (
     ("/apps/{app_id}/postman/{file}", pages_apps.postman_file, ("GET",)),
     ("/apps/{app_id}/{action}", pages_apps.app_action, ("POST",)),
     ("/company", pages_admin.company, ("GET", "POST")),
+    ("/invitations/{token}", pages_admin.invitation, ("GET", "POST")),
     ("/admin", pages_admin.console, ("GET",)),
     ("/admin/{action}", pages_admin.admin_action, ("POST",)),
 )

@@ -153,18 +153,33 @@ class PortalStore(PortalStoreBase):
         )
         return [Invitation(r.company_id, r.email, r.group_name, utc(r.expires_at)) for r in rows]
 
-    async def accept_invitation(self, account: Account) -> Company | None:
-        """Join the company that invited ``account``'s e-mail (the newest live invitation),
-        as a member of the invitation's group; ``None`` when there is none."""
+    async def invitation(self, digest: str) -> Invitation | None:
+        """The live invitation whose token has this digest."""
         now = self.now()
         i = invitations.c
+        row = await self._read(
+            lambda conn: conn.execute(
+                sa.select(invitations).where(i.token_digest == digest, i.expires_at > now)
+            ).first()
+        )
+        if row is None:
+            return None
+        return Invitation(row.company_id, row.email, row.group_name, utc(row.expires_at))
+
+    async def accept_invitation(
+        self, account: Account, digest: str | None = None
+    ) -> Company | None:
+        """Join the company that invited ``account``'s e-mail (the newest live invitation, or
+        the one whose token has ``digest``), as a member of the invitation's group; ``None``
+        when there is none."""
+        now = self.now()
+        i = invitations.c
+        wanted = [i.email == account.email, i.expires_at > now]
+        if digest is not None:
+            wanted.append(i.token_digest == digest)
 
         def work(conn: Connection) -> str | None:
-            row = conn.execute(
-                sa.select(invitations)
-                .where(i.email == account.email, i.expires_at > now)
-                .order_by(i.id.desc())
-            ).first()
+            row = conn.execute(sa.select(invitations).where(*wanted).order_by(i.id.desc())).first()
             if row is None:
                 return None
             conn.execute(

@@ -133,17 +133,21 @@ def page(portal: Portal, handler: Handler) -> Callable[[Request], Awaitable[Resp
         if session is None:
             session = await signin.start(None)
         ctx = Ctx(portal, request, session, request_id=secrets.token_hex(8))
-        if request.method == "POST":
-            ctx.form = await request.form(max_files=1, max_fields=64, max_part_size=MAX_BODY)
-            sent = ctx.field("csrf_token")
-            if session.new or not hmac.compare_digest(sent, session.csrf_token):
-                return HTMLResponse("Forbidden: the form has expired, reload the page.", 403)
         try:
+            if request.method == "POST":
+                ctx.form = await request.form(max_files=1, max_fields=64, max_part_size=MAX_BODY)
+                sent = ctx.field("csrf_token")
+                if session.new or not hmac.compare_digest(sent, session.csrf_token):
+                    return HTMLResponse("Forbidden: the form has expired, reload the page.", 403)
             response = await handler(ctx)
         except Redirect as go:
             response = RedirectResponse(go.url, status_code=303)
         except NotFound:
             response = ctx.render("not_found.html", status=404)
+        finally:
+            # An uploaded file is spooled to a temporary file until the form is closed.
+            if ctx.form is not None:
+                await ctx.form.close()
         current = ctx.session
         await signin.save(current)
         if current.new:
