@@ -1,4 +1,4 @@
-"""The whole `taap` error tree. Every error knows its wire form (TAAP.md A6).
+"""The whole `taap` error tree. Every error knows its wire form (docs/server.md).
 
 ::
 

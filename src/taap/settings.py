@@ -1,4 +1,5 @@
-"""The ``TAAP_*`` settings model (TAAP.md A8) that the token server, the guard and the CLI share.
+"""The ``TAAP_*`` settings model (docs/server.md) that the token server, the guard and the CLI
+share.
 
 :class:`TaapSettings` is how every settings class here is read: :meth:`TaapSettings.load` takes
 the variables from a mapping (``os.environ`` unless given) with explicit values on top, and

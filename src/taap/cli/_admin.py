@@ -30,7 +30,7 @@ __all__ = [
     "run_registry",
 ]
 
-_DEFAULT_DATABASE_URL = "sqlite:///./taap.db"  # TAAP.md A8
+_DEFAULT_DATABASE_URL = "sqlite:///./taap.db"  # docs/server.md
 
 T = TypeVar("T")
 

@@ -1,4 +1,4 @@
-"""`taap clients` (TAAP.md A5): register clients, their credentials, PoP keys and
+"""`taap clients` (docs/registry.md): register clients, their credentials, PoP keys and
 subscriptions. A client secret is printed once, when it is made, and never again."""
 
 from __future__ import annotations

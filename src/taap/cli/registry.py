@@ -1,4 +1,4 @@
-"""Registry administration (TAAP.md A5): `taap clients`, `taap apis`, `taap keys`, `taap db`.
+"""Registry administration (docs/registry.md): `taap clients`, `taap apis`, `taap keys`, `taap db`.
 
 Every command takes ``--database-url`` (env ``TAAP_DATABASE_URL``, default
 ``sqlite:///./taap.db``) and reads the pepper as A5 says (``TAAP_PEPPER``, else the ``pepper``

@@ -54,7 +54,7 @@ def sample_api(
     body_min_rate: int | None,
     max_connections: int | None,
 ) -> None:
-    """Serve Connectivity and SMS Notification (TAAP.md A9), guarded by TAAP."""
+    """Serve Connectivity and SMS Notification (docs/guard.md), guarded by TAAP."""
     import uvicorn
 
     from taap.resource.sample import create_sample_app

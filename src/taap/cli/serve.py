@@ -1,4 +1,4 @@
-"""``taap serve``: the token server (TAAP.md A4, A8) on uvicorn, and ``taap portal admins``
+"""``taap serve``: the token server (docs/server.md) on uvicorn, and ``taap portal admins``
 for the developer portal it can mount (``--with-portal``)."""
 
 from __future__ import annotations

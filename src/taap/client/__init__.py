@@ -1,4 +1,4 @@
-"""The TAAP client SDK: the four steps of TAAP.md A1 from Python.
+"""The TAAP client SDK: the four steps of docs/pop.md from Python.
 
 Quick start::
 

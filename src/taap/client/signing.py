@@ -1,4 +1,4 @@
-"""Step 3, sans I/O: the API PoP over the request actually sent (TAAP.md A1 step 3, A2).
+"""Step 3, sans I/O: the API PoP over the request actually sent (docs/pop.md).
 
 Signed, in order: ``Content-Type``, ``Authorization`` (``Bearer …``), any extra headers the
 caller names, ``uri`` (decoded path and query), ``http-method`` and ``body`` when non-empty.

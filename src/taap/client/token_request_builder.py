@@ -1,4 +1,5 @@
-"""Step 1 and the request of step 2, sans I/O: the token request and its PoP (TAAP.md A1, A2, A4).
+"""Step 1 and the request of step 2, sans I/O: the token request and its PoP (docs/pop.md,
+docs/server.md).
 
 The body is serialized once, signed, and the very same bytes are sent (A2: never re-serialize
 between signing and sending). ``curl_command`` renders the request in the seed document's

@@ -1,4 +1,5 @@
-"""The token a token server returns, parsed from its step-2 response (TAAP.md A1, A4)."""
+"""The token a token server returns, parsed from its step-2 response (docs/pop.md,
+docs/server.md)."""
 
 from __future__ import annotations
 

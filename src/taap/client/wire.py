@@ -1,4 +1,4 @@
-"""Reading what a TAAP server answers: A6 error bodies and ``Retry-After`` (TAAP.md A6), and
+"""Reading what a TAAP server answers: A6 error bodies and ``Retry-After`` (docs/server.md), and
 naming why it did not answer (refused, DNS, TLS, timeout) when a request never got through."""
 
 from __future__ import annotations

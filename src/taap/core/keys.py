@@ -1,4 +1,5 @@
-"""RSA keys: generate, load (PEM and JWK), serialize, RFC 7638 thumbprints (TAAP.md A2, A5).
+"""RSA keys: generate, load (PEM and JWK), serialize, RFC 7638 thumbprints (docs/pop.md,
+docs/registry.md).
 
 Keys are wrapped once in :class:`PrivateKey` / :class:`PublicKey`, which cache the public JWK
 and thumbprint, so the ~45 ms cost of parsing a PEM is paid at load time and never per token.

@@ -1,4 +1,4 @@
-"""Build and verify TAAP PoP tokens (TAAP.md A2, A3).
+"""Build and verify TAAP PoP tokens (docs/pop.md).
 
 Building is byte-compatible with T-Mobile's npm builder: header ``{"alg":"RS256","typ":"JWT"}``,
 claims ``edts, v, exp, ehts, iat, jti`` in that order, compact UTF-8 JSON, unpadded base64url.

@@ -1,4 +1,4 @@
-"""One hop: atomic check-and-record of ``(client_id, jti)`` (TAAP.md A3 step 7, SECURITY.md R1-R4).
+"""One hop: atomic check-and-record of ``(client_id, jti)`` (docs/pop.md, SECURITY.md R1-R4).
 
 The store is asked only after every other check of a request passed, so a failed request never
 burns a jti. Each record carries the PoP's ``iat``: a shared store that lost its state (a

@@ -1,4 +1,4 @@
-"""From an HTTP request to the values a PoP signs (TAAP.md A2, A3 step 5; SECURITY.md B5, B6).
+"""From an HTTP request to the values a PoP signs (docs/pop.md; SECURITY.md B5, B6).
 
 Both sides use these rules, so a client signs exactly what the server will recompute:
 

@@ -1,4 +1,4 @@
-"""Access and ID tokens of the token server (TAAP.md A4) and their verification (A7).
+"""Access and ID tokens of the token server (docs/server.md) and their verification (A7).
 
 Both are compact RS256 JWS with a ``kid``. The access token is typed ``at+jwt`` and binds the
 client's PoP key in ``cnf.jwk`` (RFC 7800); the ID token is typed ``JWT`` and carries no

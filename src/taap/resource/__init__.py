@@ -1,4 +1,4 @@
-"""The resource-server guard (TAAP.md A7): verify step-4 requests in front of any ASGI app.
+"""The resource-server guard (docs/guard.md): verify step-4 requests in front of any ASGI app.
 
 Needs nothing but the token server's base URL (discovery → JWKS) or static keys; it never
 imports the token server or the client SDK. :mod:`taap.resource.dependency` (Starlette/FastAPI

@@ -1,4 +1,5 @@
-"""Where the guard gets the token server's signing keys (TAAP.md A7, A8; SECURITY.md I4, §4).
+"""Where the guard gets the token server's signing keys (docs/guard.md, docs/server.md; SECURITY.md
+I4, §4).
 
 :class:`StaticKeys` holds keys given at start-up. :class:`JwksKeys` discovers ``jwks_uri`` from
 ``<base>/.well-known/openid-configuration``, fetches the JWKS and caches it:

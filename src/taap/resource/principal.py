@@ -1,4 +1,4 @@
-"""What a guarded application learns about the caller (TAAP.md A7)."""
+"""What a guarded application learns about the caller (docs/guard.md)."""
 
 from __future__ import annotations
 

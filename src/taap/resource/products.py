@@ -1,4 +1,5 @@
-"""Which API product a request path belongs to (TAAP.md A5 base paths, A7 product step)."""
+"""Which API product a request path belongs to (docs/registry.md base paths, the product step of
+docs/guard.md)."""
 
 from __future__ import annotations
 

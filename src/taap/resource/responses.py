@@ -1,4 +1,4 @@
-"""The guard's A6 error answer: JSON body, ``WWW-Authenticate`` on 401 (TAAP.md A6)."""
+"""The guard's A6 error answer: JSON body, ``WWW-Authenticate`` on 401 (docs/server.md)."""
 
 from __future__ import annotations
 

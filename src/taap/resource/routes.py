@@ -1,4 +1,4 @@
-"""Which request paths the application behind a guard serves (TAAP.md A7: a path that no route
+"""Which request paths the application behind a guard serves (docs/guard.md: a path that no route
 or product serves is 404 ``not_found`` before any authentication).
 
 The guard learns the served paths in one of two ways (docs/guard.md, "Unknown paths"):

@@ -1,4 +1,4 @@
-"""The sample APIs of TAAP.md A9, behind the guard: Connectivity and SMS Notification.
+"""The sample APIs of docs/guard.md, behind the guard: Connectivity and SMS Notification.
 
 ``create_sample_app(token_server_url)`` returns a Starlette app ready for uvicorn; ``taap
 sample-api`` serves it and ``taap serve --with-sample-apis`` mounts it beside the token server.

@@ -1,4 +1,4 @@
-"""The guard's settings (TAAP.md A8), built once at the edge and passed down."""
+"""The guard's settings (docs/server.md), built once at the edge and passed down."""
 
 from __future__ import annotations
 

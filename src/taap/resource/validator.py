@@ -1,4 +1,5 @@
-"""The framework-free guard: one request in, a :class:`Principal` out or an A6 error (TAAP.md A7).
+"""The framework-free guard: one request in, a :class:`Principal` out or an A6 error
+(docs/guard.md).
 
 Order (the first failure answers):
 

@@ -1,4 +1,5 @@
-"""The token server (TAAP.md A4-A6): ASGI app, client registry, replay and rate limits.
+"""The token server (docs/server.md, docs/registry.md): ASGI app, client registry, replay and rate
+limits.
 
 ``create_app(settings, registry, pepper=...)`` builds the ASGI app;
 ``taap.server.runtime.build_app(settings)`` also opens the registry and the stores, as

@@ -1,4 +1,4 @@
-"""The token server as one ASGI application (TAAP.md A4).
+"""The token server as one ASGI application (docs/server.md).
 
 ``create_app(settings, registry, pepper=...)`` returns a plain ASGI callable: the two token
 endpoints go straight to :class:`~taap.server.tokens.TokenEndpoints` (no framework on the hot

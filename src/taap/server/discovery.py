@@ -1,4 +1,4 @@
-"""Discovery metadata (RFC 8414 / OIDC Discovery) and the JWKS (TAAP.md A4, SECURITY.md I4;
+"""Discovery metadata (RFC 8414 / OIDC Discovery) and the JWKS (docs/server.md, SECURITY.md I4;
 docs/server.md, "Discovery metadata").
 
 All URLs are absolute, built from the public base URL. ``token_endpoint`` is the v2 URL (the

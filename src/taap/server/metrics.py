@@ -57,7 +57,7 @@ class ServerMetrics:
         )
         self.pop_verifications = Counter(
             "taap_pop_verifications",
-            "Step-1 PoP verifications (TAAP.md A3) by outcome and error code.",
+            "Step-1 PoP verifications (docs/pop.md) by outcome and error code.",
             ["outcome", "error_code"],
             registry=reg,
         )

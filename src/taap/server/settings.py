@@ -1,4 +1,4 @@
-"""Token-server settings (TAAP.md A8): ``TAAP_*`` environment variables, CLI flags on top.
+"""Token-server settings (docs/server.md): ``TAAP_*`` environment variables, CLI flags on top.
 
 Build one :class:`ServerSettings` at the edge (``ServerSettings.load()`` in ``taap serve`` or
 in the caller of ``create_app``) and pass it down; nothing below reads the environment. The
@@ -150,7 +150,7 @@ class ServerSettings(SharedSettings, RegistrySettings):
         if self.workers > 1 and not self.redis_url:
             raise ValueError(
                 f"--workers {self.workers} needs --redis-url (TAAP_REDIS_URL): the replay store "
-                "and rate limits must be shared by every worker process (TAAP.md A4)"
+                "and rate limits must be shared by every worker process (docs/server.md)"
             )
         return self
 

@@ -1,4 +1,4 @@
-"""Token buckets for failed authentications (TAAP.md A8, SECURITY.md A5).
+"""Token buckets for failed authentications (docs/server.md, SECURITY.md A5).
 
 A request names its buckets (one per client_id, one per source address). :meth:`check` says
 whether every bucket still holds a token without taking one; :meth:`take` takes one token from

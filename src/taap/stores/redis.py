@@ -1,6 +1,6 @@
 """Redis-backed replay store and failed-auth limiter for several processes or nodes.
 
-Replay (TAAP.md A3 step 7, SECURITY.md §4): one Lua script per accepted PoP checks the store's
+Replay (docs/pop.md, SECURITY.md §4): one Lua script per accepted PoP checks the store's
 epoch marker and does the ``SET key 1 NX PX ttl`` in the same atomic step; the key is a BLAKE2
 digest of ``(client_id, jti)`` under a prefix. Redis unreachable →
 :class:`~taap.errors.UnavailableError` (fail closed, 503), never "not seen".

@@ -1,4 +1,4 @@
-"""The client registry (TAAP.md A5): who may ask for tokens, with which keys, for which APIs.
+"""The client registry (docs/registry.md): who may ask for tokens, with which keys, for which APIs.
 
 ``port`` holds the ports (``RegistryReader`` for the token server, ``RegistryAdmin`` for the
 CLI, ``Registry`` for both) and their records; ``sql`` and ``memory`` implement them.

@@ -1,4 +1,5 @@
-"""Rules every registry implementation shares (TAAP.md A5): ids, input checks, key publication.
+"""Rules every registry implementation shares (docs/registry.md): ids, input checks, key
+publication.
 
 Kept apart from the storage adapters so ``MemoryRegistry`` and ``SqlRegistry`` refuse exactly the
 same input with exactly the same errors, which the contract tests pin. :class:`RegistryRules` is

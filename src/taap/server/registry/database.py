@@ -1,4 +1,5 @@
-"""Database URLs as users write them (TAAP.md A5, A8) → the SQLAlchemy URL with the driver chosen.
+"""Database URLs as users write them (docs/registry.md, docs/server.md) → the SQLAlchemy URL with
+the driver chosen.
 
 Accepted::
 

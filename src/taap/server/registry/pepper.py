@@ -1,4 +1,4 @@
-"""Where the secret-hashing pepper comes from (TAAP.md A5).
+"""Where the secret-hashing pepper comes from (docs/registry.md).
 
 1. ``TAAP_PEPPER`` when set (its UTF-8 bytes; at least 16 characters);
 2. otherwise, with a SQLite file, a file ``pepper`` beside the database file, created 0600 with

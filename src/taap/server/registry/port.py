@@ -1,4 +1,4 @@
-"""The client registry's ports (TAAP.md A5) and the records they carry.
+"""The client registry's ports (docs/registry.md) and the records they carry.
 
 :class:`RegistryReader` is what the token server reads on the hot path; :class:`RegistryAdmin`
 is what the CLI (and a developer portal) administers; :class:`Registry` is both, as every

@@ -1,4 +1,4 @@
-"""Client secrets (TAAP.md A5, SECURITY.md A2-A4): generated 256-bit, stored as HMAC-SHA-256
+"""Client secrets (docs/registry.md, SECURITY.md A2-A4): generated 256-bit, stored as HMAC-SHA-256
 with a server-side pepper, compared in constant time on bytes.
 
 HMAC rather than a password hash: the secrets are server-generated and high-entropy, so a fast

@@ -1,4 +1,5 @@
-"""The client registry on SQLAlchemy Core (TAAP.md A5): SQLite by default, PostgreSQL for scale.
+"""The client registry on SQLAlchemy Core (docs/registry.md): SQLite by default, PostgreSQL for
+scale.
 
 :func:`open_registry` is the one entry point: it parses the URL, builds the engine, runs the
 migrations, makes sure a signing key exists, and returns a :class:`SqlRegistry`.

@@ -1,4 +1,4 @@
-"""The token endpoints (TAAP.md A4): ``POST /oauth2/v2/tokens`` and ``/oauth2/v6/tokens``.
+"""The token endpoints (docs/server.md): ``POST /oauth2/v2/tokens`` and ``/oauth2/v6/tokens``.
 
 - :mod:`~taap.server.tokens.endpoint` — the ASGI handler; one named step per A4 check;
 - :mod:`~taap.server.tokens.clientauth` — Basic credentials, the failed-auth limit, v6 body;

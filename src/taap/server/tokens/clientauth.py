@@ -1,4 +1,4 @@
-"""Client authentication (TAAP.md A4 steps 5-7, SECURITY.md A1): Basic credentials, the
+"""Client authentication (docs/server.md, SECURITY.md A1): Basic credentials, the
 client's record and secret, the failed-authentication rate limit, the v6 body, and the caller's
 address for the limits.
 

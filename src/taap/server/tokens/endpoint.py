@@ -1,4 +1,4 @@
-"""The two token endpoints (TAAP.md A4): every check in the normative order, then issuance.
+"""The two token endpoints (docs/server.md): every check in the normative order, then issuance.
 
 Order (the first failure answers): method 405 → header and body caps 431/413 → content type
 415 → duplicate singleton headers / invalid UTF-8 400 → Basic auth, client lookup, secret,

@@ -19,7 +19,7 @@ depends_on = None
 
 _TS = sa.DateTime(timezone=True)
 
-#: The five API products of the seed's table (TAAP.md A5), as of this revision.
+#: The five API products of the seed's table (docs/registry.md), as of this revision.
 _PRODUCTS = (
     ("call-verification", "Call Verification", "v6", "/call-verification/v1"),
     ("connectivity", "Connectivity", "v2", "/iot-connectivity/v1"),
