@@ -28,6 +28,7 @@ from taap.asgi import (
 from taap.core.strict_json import JsonError, loads_strict
 from taap.core.tokens import MAX_TOKEN_BYTES
 from taap.errors import BodyInvalidError, TaapError
+from taap.server.audit import AuditLog
 from taap.server.metrics import ServerMetrics
 from taap.server.tokens.endpoint import Attempt, media_type
 
@@ -126,6 +127,34 @@ class Endpoint(ABC):
     @abstractmethod
     def rejected(self, exc: TaapError | None, attempt: Attempt, now: float) -> None:
         """Called with each refusal (``None``: an unexpected error): the audit line."""
+
+    def audit_rejection(
+        self,
+        audit: AuditLog,
+        event: str,
+        exc: TaapError | None,
+        attempt: Attempt,
+        now: float,
+        *,
+        jti: str | None = None,
+    ) -> None:
+        """The audit line of a refusal; a sink that fails is counted and logged, not raised
+        (the caller is being answered with the refusal already)."""
+        try:
+            audit.record(
+                now=now,
+                event=event,
+                endpoint=self.label,
+                status=exc.status_code if exc is not None else 500,
+                error_code=exc.error_code if exc is not None else "internal",
+                client_id=attempt.client_id,
+                source=attempt.source,
+                request_id=attempt.request_id,
+                jti=jti,
+            )
+        except Exception:
+            self.metrics.audit_errors.inc()
+            log.exception("audit line lost for a %s", event.replace("_", " "))
 
     async def __call__(
         self, scope: Scope, receive: Receive, send: Send, head: RequestHead, request_id: str

@@ -174,17 +174,4 @@ class IntrospectionEndpoint(Endpoint):
         return describe(facts, client, state, at)
 
     def rejected(self, exc: TaapError | None, attempt: Attempt, now: float) -> None:
-        try:
-            self.tokens.audit.record(
-                now=now,
-                event="introspection_rejected",
-                endpoint=self.label,
-                status=exc.status_code if exc is not None else 500,
-                error_code=exc.error_code if exc is not None else "internal",
-                client_id=attempt.client_id,
-                source=attempt.source,
-                request_id=attempt.request_id,
-            )
-        except Exception:
-            self.metrics.audit_errors.inc()
-            log.exception("audit line lost for a rejected introspection request")
+        self.audit_rejection(self.tokens.audit, "introspection_rejected", exc, attempt, now)

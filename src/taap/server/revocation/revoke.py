@@ -117,21 +117,9 @@ class RevocationEndpoint(Endpoint):
             ) from exc
 
     def rejected(self, exc: TaapError | None, attempt: Attempt, now: float) -> None:
-        try:
-            self.tokens.audit.record(
-                now=now,
-                event="revocation_rejected",
-                endpoint=self.label,
-                status=exc.status_code if exc is not None else 500,
-                error_code=exc.error_code if exc is not None else "internal",
-                client_id=attempt.client_id,
-                jti=attempt.jti,
-                source=attempt.source,
-                request_id=attempt.request_id,
-            )
-        except Exception:
-            self.metrics.audit_errors.inc()
-            log.exception("audit line lost for a rejected revocation request")
+        self.audit_rejection(
+            self.tokens.audit, "revocation_rejected", exc, attempt, now, jti=attempt.jti
+        )
 
 
 def _jtis(facts: TokenFacts) -> list[str]:
