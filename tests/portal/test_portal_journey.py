@@ -226,44 +226,6 @@ def test_upload_a_pem_public_key_then_call_with_its_private_half(page: Any, serv
     assert ok.stdout.startswith("HTTP/1.1 200"), ok.stdout
 
 
-def tab_to(page: Any, target: Any, limit: int = 40) -> None:
-    """Press Tab until ``target`` has the focus (at most ``limit`` times)."""
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        if target.evaluate("(e) => e === document.activeElement"):
-            return
-    raise AssertionError(f"Tab never reached {target}")
-
-
-def test_sign_in_and_create_an_app_by_keyboard_alone(page: Any, served: Served) -> None:
-    email = "keys@example.com"
-    page.goto(served.url + "/portal/sign-in")
-    tab_to(page, page.get_by_label("Email", exact=True))
-    page.keyboard.type(email)
-    page.keyboard.press("Enter")
-    page.wait_for_url(re.compile(r"/portal/sign-in/code$"))
-    tab_to(page, page.get_by_label("Code", exact=True))
-    page.keyboard.type(served.smtp.wait_for_code(email))
-    page.keyboard.press("Enter")
-    page.wait_for_url(re.compile(r"/portal/welcome$"))
-    # Individual is chosen already; the keyboard only has to reach Continue.
-    tab_to(page, page.get_by_role("button", name="Continue", exact=True))
-    page.keyboard.press("Enter")
-    page.wait_for_url(re.compile(r"/portal/$"))
-    tab_to(page, page.get_by_role("link", name="Create app", exact=True).first)
-    page.keyboard.press("Enter")
-    page.wait_for_url(re.compile(r"/portal/apps/new$"))
-    tab_to(page, page.get_by_label("App name", exact=True))
-    page.keyboard.type("Keyboard app")
-    tab_to(page, page.get_by_role("checkbox", name="Connectivity", exact=True))
-    page.keyboard.press("Space")
-    tab_to(page, page.get_by_role("button", name="Create", exact=True))
-    page.keyboard.press("Enter")
-    page.wait_for_url(re.compile(r"/portal/apps/[^/]+$"))
-    expect(page.get_by_role("heading", name="Keyboard app", exact=True)).to_be_visible()
-    expect(page.get_by_role("textbox", name="Client secret", exact=True)).to_be_visible()
-
-
 def operator_console(browser: Any, served: Served) -> Any:
     """A page signed in as the operator, on the operator console."""
     operator = new_page(browser)

@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Sequence
 
 from taap.core.keys import PublicKey, load_public_key
+from taap.core.revocation import RevocationEntry
 from taap.errors import KeyFormatError, NotFoundError
 from taap.portal.store import Account
 from taap.portal.store_apps import AppRow, PortalStore
@@ -144,3 +145,10 @@ class Apps:
         for app in await self._store.apps(account_id=target.id):
             await self._registry.set_status(app.client_id, "disabled")
         await self._store.audit(actor.email, "account.disable", target.email)
+
+    async def recent_revocations(self, limit: int = 50) -> list[RevocationEntry]:
+        """The registry's live revocation log, newest first: what changed tokens' fate, by the
+        portal, the CLI or the revocation endpoint alike (rows leave the log once every token
+        they concern has expired, so it stays short)."""
+        entries = await self._registry.revocations_after(0)
+        return list(reversed(entries[-limit:]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from starlette.responses import Response
 
@@ -108,6 +108,7 @@ async def console(ctx: Ctx) -> Response:
     store = ctx.portal.store
     apps = await store.apps()
     products = await ctx.portal.apps.products()
+    revocations = await ctx.portal.apps.recent_revocations()
     return ctx.render(
         "admin.html",
         nav="admin",
@@ -121,7 +122,13 @@ async def console(ctx: Ctx) -> Response:
         approval=await store.approval_products(),
         pending=await store.pending(),
         events=await store.audit_events(),
+        revocations=revocations,
+        ends={r.seq: _utc(r.expires_at) for r in revocations},
     )
+
+
+def _utc(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 async def admin_action(ctx: Ctx) -> Response:

@@ -96,10 +96,18 @@ def portal_fallback(
     next_fallback: Callable[[TokenServerApp], ASGIApp] | None = None,
 ) -> Callable[[TokenServerApp], ASGIApp]:
     """A fallback factory serving ``/portal`` (then ``next_fallback``'s app, or 404)."""
+    return _PortalFallback(next_fallback)
 
-    def factory(app: TokenServerApp) -> ASGIApp:
+
+class _PortalFallback:
+    # A class, not a closure: with several workers uvicorn pickles the app factory (and this
+    # fallback with it) into each worker process.
+    def __init__(self, next_fallback: Callable[[TokenServerApp], ASGIApp] | None) -> None:
+        self.next_fallback = next_fallback
+
+    def __call__(self, app: TokenServerApp) -> ASGIApp:
         settings = app.settings
-        rest = next_fallback(app) if next_fallback is not None else None
+        rest = self.next_fallback(app) if self.next_fallback is not None else None
         built: list[ASGIApp] = []
         lock = asyncio.Lock()
 
@@ -140,5 +148,3 @@ def portal_fallback(
                 await send({"type": "http.response.body", "body": b"not found"})
 
         return dispatch
-
-    return factory

@@ -17,6 +17,7 @@ from time import perf_counter
 
 from taap.asgi import (
     ASGIApp,
+    Message,
     Receive,
     RequestHead,
     Response,
@@ -143,14 +144,11 @@ class TokenServerApp:
                 and path not in self._routes
                 and self.fallback is not None
             ):
-                await self.fallback(scope, receive, send)
+                await self._to_fallback(scope, receive, send, self.fallback)
                 return
             # Once per request, whichever handler answers: the head and the request id.
             head = RequestHead.of(scope["headers"])
-            client = scope.get("client")
-            peer = client[0] if client else "unknown"
-            request_id = self._ids.pick(peer, head.request_ids)
-            REQUEST_ID.set(request_id)  # for log lines written while this request runs
+            request_id = self._request_id(scope, head)
             if version is not None:
                 await self.tokens(scope, receive, send, version, head, request_id)
             elif endpoint is not None:
@@ -163,6 +161,30 @@ class TokenServerApp:
             await self.fallback(scope, receive, send)
         elif kind == "websocket":
             await send({"type": "websocket.close", "code": 1000})
+
+    def _request_id(self, scope: Scope, head: RequestHead) -> str:
+        client = scope.get("client")
+        peer = client[0] if client else "unknown"
+        request_id = self._ids.pick(peer, head.request_ids)
+        REQUEST_ID.set(request_id)  # for log lines written while this request runs
+        return request_id
+
+    async def _to_fallback(
+        self, scope: Scope, receive: Receive, send: Send, fallback: ASGIApp
+    ) -> None:
+        # The mounted apps (portal, sample APIs) answer with an X-Request-Id too, so a line in
+        # the log can be found from any response of this server.
+        request_id = self._request_id(scope, RequestHead.of(scope["headers"]))
+        stamp = (b"x-request-id", request_id.encode("ascii"))
+
+        async def stamped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                if not any(name.lower() == b"x-request-id" for name, _ in headers):
+                    message = {**message, "headers": [*headers, stamp]}
+            await send(message)
+
+        await fallback(scope, receive, stamped)
 
     async def _get(
         self, scope: Scope, send: Send, path: str, head: RequestHead, request_id: str
