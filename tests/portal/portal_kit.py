@@ -102,11 +102,43 @@ class PortalWorld:
             data = {"kind": kind, "company_name": "Acme", "csrf_token": csrf(welcome.text)}
             assert (await http.post("/portal/welcome", data=data)).status_code == 303
 
+    async def create_app(
+        self, http: httpx.AsyncClient, name: str, products: tuple[str, ...] = ("location",)
+    ) -> str:
+        """Create an app as the signed-in developer; its page's path."""
+        form = await http.get("/portal/apps/new")
+        data = {"name": name, "products": list(products), "csrf_token": csrf(form.text)}
+        made = await http.post("/portal/apps/new", data=data)
+        assert made.status_code == 303, made.text
+        return str(made.headers["location"])
+
 
 def csrf(html: str) -> str:
     found = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert found, html[:500]
     return found.group(1)
+
+
+def build_portal(
+    store: PortalStore,
+    registry: SqlRegistry,
+    smtp_port: int,
+    *,
+    clock: Clock,
+    base_url: str = BASE,
+) -> object:
+    """The portal as the tests run it: mail to the SMTP server on ``smtp_port``, limits in
+    memory, ``ops@example.com`` an operator."""
+    return create_portal(
+        store,
+        registry,
+        mailer=SmtpMailer("127.0.0.1", smtp_port, "taap@localhost"),
+        limiter=MemoryRateLimiter(),
+        pepper=PEPPER,
+        base_url=base_url,
+        admin_emails=("ops@example.com",),
+        clock=clock,
+    )
 
 
 @pytest.fixture
@@ -116,16 +148,7 @@ async def world(tmp_path: Path, portal_smtp: tuple[Inbox, int]) -> AsyncIterator
     url = f"sqlite:///{tmp_path}/portal.db"
     registry = await open_registry(url, pepper=PEPPER)
     store = PortalStore(open_runner(url), clock=clock)
-    app = create_portal(
-        store,
-        registry,
-        mailer=SmtpMailer("127.0.0.1", port, "taap@localhost"),
-        limiter=MemoryRateLimiter(),
-        pepper=PEPPER,
-        base_url=BASE,
-        admin_emails=("ops@example.com",),
-        clock=clock,
-    )
+    app = build_portal(store, registry, port, clock=clock)
     try:
         yield PortalWorld(registry, store, inbox, clock, app)
     finally:

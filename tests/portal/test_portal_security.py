@@ -10,14 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
-from portal_kit import PEPPER, Clock, Inbox, PortalWorld, csrf
+from portal_kit import PEPPER, Clock, Inbox, PortalWorld, build_portal, csrf
 
-from taap.portal.mail import SmtpMailer
-from taap.portal.site import create_portal
 from taap.portal.store_apps import PortalStore
 from taap.portal.tables import sign_in_codes
 from taap.server.registry.sql import open_registry, open_runner
-from taap.stores.ratelimit import MemoryRateLimiter
 
 HOSTILE_ADDRESSES = (
     "a@example.com\r\nBcc: evil@example.com",
@@ -100,15 +97,9 @@ async def test_session_cookie_is_secure_behind_an_https_public_url(
     _, port = portal_smtp
     url = f"sqlite:///{tmp_path}/portal.db"
     registry = await open_registry(url, pepper=PEPPER)
-    store = PortalStore(open_runner(url), clock=Clock())
-    app = create_portal(
-        store,
-        registry,
-        mailer=SmtpMailer("127.0.0.1", port, "taap@localhost"),
-        limiter=MemoryRateLimiter(),
-        pepper=PEPPER,
-        base_url="https://portal.example",
-    )
+    clock = Clock()
+    store = PortalStore(open_runner(url), clock=clock)
+    app = build_portal(store, registry, port, clock=clock, base_url="https://portal.example")
     try:
         transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
         async with httpx.AsyncClient(transport=transport, base_url="https://portal.example") as h:
@@ -124,9 +115,7 @@ async def test_session_cookie_is_secure_behind_an_https_public_url(
 async def test_one_company_never_sees_another_companys_apps(world: PortalWorld) -> None:
     async with world.client() as first:
         await world.sign_in(first, "owner-a@example.com", kind="enterprise")
-        form = await first.get("/portal/apps/new")
-        data = {"name": "Alpha secret app", "products": ["location"], "csrf_token": csrf(form.text)}
-        assert (await first.post("/portal/apps/new", data=data)).status_code == 303
+        await world.create_app(first, "Alpha secret app")
         assert "Alpha secret app" in (await first.get("/portal/company")).text
     (app,) = await world.store.apps()
     async with world.client() as second:
@@ -141,9 +130,7 @@ async def test_one_company_never_sees_another_companys_apps(world: PortalWorld) 
 async def test_every_change_is_an_audit_event(world: PortalWorld) -> None:
     async with world.client() as http:
         await world.sign_in(http, "audited@example.com")
-        form = await http.get("/portal/apps/new")
-        data = {"name": "Audited", "products": ["location"], "csrf_token": csrf(form.text)}
-        url = (await http.post("/portal/apps/new", data=data)).headers["location"]
+        url = await world.create_app(http, "Audited")
         token = csrf((await http.get(url)).text)
         for suffix, fields in (("/rotate", {"grace": "0"}), ("/disable", {}), ("/enable", {})):
             answer = await http.post(url + suffix, data={**fields, "csrf_token": token})
@@ -165,9 +152,7 @@ async def test_the_operator_sees_registry_revocations_made_outside_the_portal(
 ) -> None:
     async with world.client() as dev:
         await world.sign_in(dev, "rev@example.com")
-        form = await dev.get("/portal/apps/new")
-        data = {"name": "Revoked", "products": ["location"], "csrf_token": csrf(form.text)}
-        assert (await dev.post("/portal/apps/new", data=data)).status_code == 303
+        await world.create_app(dev, "Revoked")
     (app,) = await world.store.apps()
     async with world.client() as ops:
         await world.sign_in(ops, "ops@example.com")
