@@ -111,13 +111,16 @@ async def test_product_pages_show_every_operation_of_the_sample_document(
         location = await http.get("/portal/reference/location")
         missing = await http.get("/portal/reference/no-such-product")
     assert "<code>/iot-connectivity/v1/devices/{iccid}</code>" in connectivity
-    assert "<code>iccid</code>" in connectivity and "pattern ^89[0-9]{17,18}$" in connectivity
+    assert "<code>iccid</code>" in connectivity
+    assert "pattern ^89[0-9]{17,18}$" in connectivity
     for code in ("token_invalid", "pop_replayed", "not_subscribed", "not_found"):
         assert f'href="/portal/status-codes#{code}"' in connectivity
     assert "/sms/v1/messages" not in connectivity
     assert "<code>/sms/v1/messages</code>" in sms
-    assert "<code>application/json</code>" in sms and '"maxLength": 918' in html.unescape(sms)
-    assert "content_type_unsupported" in sms and "body_invalid" in sms
+    assert "<code>application/json</code>" in sms
+    assert '"maxLength": 918' in html.unescape(sms)
+    assert "content_type_unsupported" in sms
+    assert "body_invalid" in sms
     assert location.status_code == 200
     assert "No API reference for this product yet" in location.text
     assert missing.status_code == 404
@@ -168,12 +171,17 @@ async def test_an_operator_document_is_shown_escaped(world: PortalWorld, tmp_pat
         absent = await http.get("/portal/reference/call-verification")
         unreachable = await http.get("/portal/reference/connectivity")
         sms = await http.get("/portal/reference/sms-notification")
-    assert hostile not in location and html.escape(hostile) in location
+    assert hostile not in location
+    assert html.escape(hostile) in location
     assert "<code>/location/v1/where/{msisdn}</code>" in location
-    assert "<code>msisdn</code>" in location and ">DELETE<" in location
-    assert fraud.status_code == 200 and "it is not a JSON document" in fraud.text
-    assert absent.status_code == 200 and "its file could not be read" in absent.text
-    assert unreachable.status_code == 200 and "its URL could not be reached" in unreachable.text
+    assert "<code>msisdn</code>" in location
+    assert ">DELETE<" in location
+    assert fraud.status_code == 200
+    assert "it is not a JSON document" in fraud.text
+    assert absent.status_code == 200
+    assert "its file could not be read" in absent.text
+    assert unreachable.status_code == 200
+    assert "its URL could not be reached" in unreachable.text
     assert "No API reference for this product yet" in sms.text  # samples=False
 
 
@@ -253,7 +261,9 @@ async def test_explain_refuses_bad_input_with_field_errors(world: PortalWorld) -
         ]
         for data, messages in attempts:
             form = await http.get("/portal/explain")
-            answer = await http.post("/portal/explain", data={**data, "csrf_token": csrf(form.text)})
+            answer = await http.post(
+                "/portal/explain", data={**data, "csrf_token": csrf(form.text)}
+            )
             assert answer.status_code == 400
             assert "There is a problem" in answer.text
             for message in messages:
