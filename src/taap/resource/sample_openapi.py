@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 
 from taap.errors import (
@@ -197,10 +198,9 @@ def _error_responses(operation: SampleOperation) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     for status in sorted(by_status):
         classes = by_status[status]
-        codes = ", ".join(cls.error_code for cls in classes)
         examples = {cls.error_code: {"value": cls().to_dict()} for cls in classes}
         responses[str(status)] = {
-            "description": f"Refused: {codes}",
+            "description": f"{HTTPStatus(status).phrase}: the error_code says why",
             "content": {
                 "application/json": {
                     "schema": {"$ref": "#/components/schemas/Error"},
