@@ -10,15 +10,18 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+import httpx
 import pytest
 from explain_cases import cases
 from portal_kit import BASE, PEPPER, PortalWorld, csrf
 
+from kit.processes import clean_env, start_serve
 from taap.core import PrivateKey
 from taap.error_guide import error_table, wire_errors
 from taap.portal.docs.reference import ApiDocuments
 from taap.portal.mail import SmtpMailer
 from taap.portal.site import create_portal
+from taap.server.settings import ServerSettings
 from taap.stores.ratelimit import MemoryRateLimiter
 
 NAV = ("Status codes", "API reference", "Explain a PoP")
@@ -274,3 +277,38 @@ async def test_explain_refuses_bad_input_with_field_errors(world: PortalWorld) -
     assert malformed.status_code == 200
     assert result_region(malformed.text).split()[:2] == ["Result", "Refused:"]
     assert "pop_malformed" in result_region(malformed.text)
+
+
+def test_the_openapi_setting_is_parsed_and_checked() -> None:
+    settings = ServerSettings(
+        portal_openapi=" location = /srv/loc.json , sms-notification=https://d/x "
+    )
+    assert settings.portal_openapi_sources() == {
+        "location": "/srv/loc.json",
+        "sms-notification": "https://d/x",
+    }
+    for bad in ("location", "Location=/x.json", "location=", "a=/x,a=/y"):
+        with pytest.raises(ValueError, match="TAAP_PORTAL_OPENAPI"):
+            ServerSettings(portal_openapi=bad)
+
+
+def test_taap_serve_shows_the_documents_its_settings_name(tmp_path: Path) -> None:
+    """Without --with-sample-apis no product has the sample document; TAAP_PORTAL_OPENAPI adds
+    one from a file."""
+    document = {
+        "openapi": "3.1.0",
+        "info": {"title": "Where", "version": "1"},
+        "paths": {"/location/v1/where": {"get": {"responses": {"200": {"description": "Found"}}}}},
+    }
+    (tmp_path / "location.json").write_text(json.dumps(document))
+    env = clean_env(TAAP_PORTAL_OPENAPI=f"location={tmp_path / 'location.json'}")
+    server = start_serve(tmp_path, f"sqlite:///{tmp_path / 'taap.db'}", "--with-portal", env=env)
+    try:
+        location = httpx.get(f"{server.url}/portal/reference/location", timeout=10)
+        connectivity = httpx.get(f"{server.url}/portal/reference/connectivity", timeout=10)
+        sample_document = httpx.get(f"{server.url}/sample-apis/openapi.json", timeout=10)
+    finally:
+        server.stop()
+    assert "<code>/location/v1/where</code>" in location.text
+    assert "No API reference for this product yet" in connectivity.text
+    assert sample_document.status_code == 404
