@@ -21,6 +21,7 @@ from taap.error_guide import error_table, wire_errors
 from taap.portal.docs.reference import ApiDocuments
 from taap.portal.mail import SmtpMailer
 from taap.portal.site import create_portal
+from taap.resource.sample_openapi import sample_openapi_document
 from taap.server.settings import ServerSettings
 from taap.stores.ratelimit import MemoryRateLimiter
 
@@ -127,6 +128,12 @@ async def test_product_pages_show_every_operation_of_the_sample_document(
     assert location.status_code == 200
     assert "No API reference for this product yet" in location.text
     assert missing.status_code == 404
+    async with world.client() as http:
+        download = await http.get("/portal/reference/connectivity/openapi.json")
+        none = await http.get("/portal/reference/location/openapi.json")
+    assert download.json() == json.loads(json.dumps(sample_openapi_document("connectivity")))
+    assert download.headers["content-disposition"].startswith("attachment;")
+    assert none.status_code == 404
 
 
 def _portal_with(world: PortalWorld, documents: ApiDocuments) -> PortalWorld:
@@ -245,6 +252,12 @@ async def test_explain_names_each_common_mistake(
             text = " ".join(result_region(answer.text).split())
             assert text.split(" ", 1)[1].startswith(case.verdict), (case.name, text[:300])
             assert case.names in text, (case.name, text)
+        # A key that is not one of this developer's own checks nothing.
+        form = await http.get("/portal/explain")
+        data = {"token": table[0].token, "request": table[0].request, "csrf_token": csrf(form.text)}
+        data["key"] = keys["own"].split(":")[0] + "x:" + rsa_key.public.thumbprint
+        foreign = result_region((await http.post("/portal/explain", data=data)).text)
+        assert "the signature was not checked" in " ".join(foreign.split())
     logged = caplog.text + "".join(str(r.__dict__) for r in caplog.records)
     for case in table:
         for secret_part in case.token.split("."):

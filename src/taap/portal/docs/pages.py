@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from taap.core import PublicKey
 from taap.error_guide import error_table
@@ -68,6 +68,20 @@ def docs_routes(
             operations=found,
         )
 
+    async def reference_document(ctx: Ctx) -> Response:
+        """The product's OpenAPI document itself, to import into a tool."""
+        wanted = ctx.request.path_params["product"]
+        if wanted not in {p.id for p in await ctx.portal.apps.products()}:
+            raise NotFound
+        try:
+            document = await documents.document(wanted)
+        except DocumentError:
+            document = None
+        if document is None:
+            raise NotFound
+        disposition = f'attachment; filename="{wanted}.openapi.json"'
+        return JSONResponse(document, headers={"Content-Disposition": disposition})
+
     async def status_codes(ctx: Ctx) -> Response:
         return ctx.render("status_codes.html", nav="status-codes", rows=error_table())
 
@@ -105,6 +119,7 @@ def docs_routes(
     return (
         ("/reference", reference_index, ("GET",)),
         ("/reference/{product}", reference_product, ("GET",)),
+        ("/reference/{product}/openapi.json", reference_document, ("GET",)),
         ("/status-codes", status_codes, ("GET",)),
         ("/explain", explain, ("GET", "POST")),
     )
