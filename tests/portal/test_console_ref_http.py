@@ -274,6 +274,9 @@ async def test_explain_refuses_bad_input_with_field_errors(world: PortalWorld) -
             ({"token": "a.b.c", "request": "x" * 17000}, ["at most 16 KiB"]),
             ({"token": "a.b.c", "request": "curl --upload-file x http://h/"}, ["cannot be read"]),
             ({"token": "a.b.c", "request": "not a request line"}, ["cannot be read"]),
+            ({"token": "a.b.c", "request": "GET http://[::1/x HTTP/1.1"}, ["cannot be read"]),
+            ({"token": "a.b.c", "request": "curl $'\\x http://h/"}, ["cannot be read"]),
+            ({"token": "a.b.c", "request": "curl 'http://h/"}, ["cannot be read"]),
         ]
         for data, messages in attempts:
             form = await http.get("/portal/explain")
@@ -284,6 +287,17 @@ async def test_explain_refuses_bad_input_with_field_errors(world: PortalWorld) -
             assert "There is a problem" in answer.text
             for message in messages:
                 assert message in answer.text
+        hostile = [
+            ("e30.e30.", "GET /x HTTP/1.1\nA: b\nA: c"),
+            ("x" * 8000, "POST /x?%zz HTTP/1.1\nContent-Type: application/json\n\n\x00\ud7ff"),
+            ("\u00e9.\u00e9.\u00e9", "GET //.. HTTP/1.1\nAuthorization: Bearer a\n\n"),
+        ]
+        for token, request in hostile:
+            form = await http.get("/portal/explain")
+            data = {"token": token, "request": request, "csrf_token": csrf(form.text)}
+            answer = await http.post("/portal/explain", data=data)
+            assert answer.status_code == 200, answer.text[-500:]
+            assert result_region(answer.text).split()[1] == "Refused:"
         form = await http.get("/portal/explain")
         data = {"token": "not-a-token", "request": "GET /x HTTP/1.1", "csrf_token": csrf(form.text)}
         malformed = await http.post("/portal/explain", data=data)
