@@ -29,17 +29,19 @@ from taap.portal.web import Ctx, Handler, NotFound
 __all__ = ["docs_routes"]
 
 
-def docs_routes(
-    documents: ApiDocuments, clock: Callable[[], float] = time.time
-) -> tuple[tuple[str, Handler, tuple[str, ...]], ...]:
-    """The pages' routes, in the form of the portal's route table."""
+class _Pages:
+    """The handlers, over the product documents and the clock the portal was built with."""
 
-    async def reference_index(ctx: Ctx) -> Response:
+    def __init__(self, documents: ApiDocuments, clock: Callable[[], float]) -> None:
+        self.documents = documents
+        self.clock = clock
+
+    async def reference_index(self, ctx: Ctx) -> Response:
         products = await ctx.portal.apps.products()
-        listed = [(p, documents.has(p.id)) for p in products]
+        listed = [(p, self.documents.has(p.id)) for p in products]
         return ctx.render("reference_index.html", nav="reference", products=listed)
 
-    async def reference_product(ctx: Ctx) -> Response:
+    async def reference_product(self, ctx: Ctx) -> Response:
         wanted = ctx.request.path_params["product"]
         product = next((p for p in await ctx.portal.apps.products() if p.id == wanted), None)
         if product is None:
@@ -48,7 +50,7 @@ def docs_routes(
         info: dict[str, Any] = {}
         found: tuple[Operation, ...] = ()
         try:
-            document = await documents.document(product.id)
+            document = await self.documents.document(product.id)
         except DocumentError as exc:
             document, problem = (
                 None,
@@ -68,13 +70,13 @@ def docs_routes(
             operations=found,
         )
 
-    async def reference_document(ctx: Ctx) -> Response:
+    async def reference_document(self, ctx: Ctx) -> Response:
         """The product's OpenAPI document itself, to import into a tool."""
         wanted = ctx.request.path_params["product"]
         if wanted not in {p.id for p in await ctx.portal.apps.products()}:
             raise NotFound
         try:
-            document = await documents.document(wanted)
+            document = await self.documents.document(wanted)
         except DocumentError:
             document = None
         if document is None:
@@ -82,10 +84,10 @@ def docs_routes(
         disposition = f'attachment; filename="{wanted}.openapi.json"'
         return JSONResponse(document, headers={"Content-Disposition": disposition})
 
-    async def status_codes(ctx: Ctx) -> Response:
+    async def status_codes(self, ctx: Ctx) -> Response:
         return ctx.render("status_codes.html", nav="status-codes", rows=error_table())
 
-    async def explain(ctx: Ctx) -> Response:
+    async def explain(self, ctx: Ctx) -> Response:
         account = ctx.require_user()
         keys: dict[str, tuple[PublicKey, ...]] = {}
         named = []
@@ -100,7 +102,9 @@ def docs_routes(
             values = {name: ctx.field(name) for name in values}
             key = chosen_key(values["key"], keys) if values["key"] else None
             try:
-                result = explain_pasted(values["token"], values["request"], now=clock(), key=key)
+                result = explain_pasted(
+                    values["token"], values["request"], now=self.clock(), key=key
+                )
             except FormError as exc:
                 errors, status = exc.errors, 400
         return ctx.render(
@@ -116,10 +120,16 @@ def docs_routes(
             max_request=MAX_REQUEST,
         )
 
+
+def docs_routes(
+    documents: ApiDocuments, clock: Callable[[], float] = time.time
+) -> tuple[tuple[str, Handler, tuple[str, ...]], ...]:
+    """The pages' routes, in the form of the portal's route table."""
+    pages = _Pages(documents, clock)
     return (
-        ("/reference", reference_index, ("GET",)),
-        ("/reference/{product}", reference_product, ("GET",)),
-        ("/reference/{product}/openapi.json", reference_document, ("GET",)),
-        ("/status-codes", status_codes, ("GET",)),
-        ("/explain", explain, ("GET", "POST")),
+        ("/reference", pages.reference_index, ("GET",)),
+        ("/reference/{product}", pages.reference_product, ("GET",)),
+        ("/reference/{product}/openapi.json", pages.reference_document, ("GET",)),
+        ("/status-codes", pages.status_codes, ("GET",)),
+        ("/explain", pages.explain, ("GET", "POST")),
     )
