@@ -43,6 +43,7 @@ MAX_FOLDER_MODULES = 16
 # test_no_import_runs_up_a_layer: give it a row.
 LAYERS: dict[str, int] = {
     "taap.errors": 0,
+    "taap.error_guide": 1,
     "taap.core": 1,
     "taap": 2,
     "taap.asgi": 2,

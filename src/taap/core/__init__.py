@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from taap.core.capture import CapturedRequest, parse_curl, parse_har
+from taap.core.capture import CapturedRequest, parse_captured, parse_curl, parse_har, parse_http
 from taap.core.explain import Explanation, Finding, explain_pop
 from taap.core.keys import (
     PrivateKey,
@@ -63,8 +63,10 @@ __all__ = [
     "jwk_thumbprint",
     "load_private_key",
     "load_public_key",
+    "parse_captured",
     "parse_curl",
     "parse_har",
+    "parse_http",
     "parse_pairs_json",
     "public_key_from_jwk",
     "request_pairs",

@@ -23,6 +23,11 @@ class Variant(NamedTuple):
     value: str | bytes
 
 
+# A request sent with another method than the one signed (a client that signs "GET" and
+# then posts, or a proxy that rewrites the method).
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+
 def _uri_variants(method: str, target: str, parts: RequestParts) -> Iterator[Variant]:
     if split_target(target)[1]:
         text = "the uri without its query (the query was left out of `uri`)"
@@ -40,6 +45,10 @@ def _uri_variants(method: str, target: str, parts: RequestParts) -> Iterator[Var
         if other != method:
             text = f"the method as {other!r}, not {method!r}"
             yield Variant("method_case", text, "http-method", other)
+    for other in _METHODS:
+        if other != method.upper():
+            text = f"the method {other!r}, but the request was sent as {method!r}"
+            yield Variant("method", text, "http-method", other)
 
 
 def _json_forms(value: Any) -> Iterator[tuple[str, str, bytes]]:

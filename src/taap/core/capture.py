@@ -1,4 +1,4 @@
-"""A request as a user captured it: a ``curl`` command line or a HAR 1.2 entry.
+"""A request as a user captured it: a ``curl`` command line, raw HTTP/1.1 text or a HAR 1.2 entry.
 
 Pure parsing (the caller reads files, with a cap): ``taap pop explain`` and the portal turn
 what a browser's "Copy as cURL" or "Save as HAR" gives into method, target, headers and body.
@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from taap.core.strict_json import JsonError, loads_strict
 
-__all__ = ["CapturedRequest", "parse_curl", "parse_har"]
+__all__ = ["CapturedRequest", "parse_captured", "parse_curl", "parse_har", "parse_http"]
 
 _FORM = "application/x-www-form-urlencoded"
 _DATA = frozenset({"-d", "--data", "--data-raw", "--data-binary", "--data-ascii"})
@@ -57,10 +57,10 @@ def _target(url: str) -> str:
     return f"{path}?{parts.query}" if parts.query else path
 
 
-def _header(text: str) -> tuple[str, str]:
+def _header(text: str, kind: str = "curl header") -> tuple[str, str]:
     name, sep, value = text.partition(":")
     if not sep or not name.strip():
-        raise ValueError(f"curl header {text[:60]!r} is not 'Name: value'")
+        raise ValueError(f"{kind} {text[:60]!r} is not 'Name: value'")
     return name.strip(), value.strip()
 
 
@@ -231,3 +231,45 @@ def parse_har(data: bytes | str, entry: int = 0) -> CapturedRequest:
         if not name.startswith(":"):
             headers.append((name, value))
     return CapturedRequest(method, _target(url), tuple(headers), _har_body(request))
+
+
+_REQUEST_LINE = re.compile(r"([A-Za-z]{1,20}) +(\S+)(?: +HTTP/[0-9.]{1,4})?")
+
+
+def parse_http(text: str) -> CapturedRequest:
+    """The request of raw HTTP/1.1 text: the request line, header lines, an empty line, the body.
+
+    Lines may end in CRLF or LF; the body is taken as it stands after the empty line, cut to
+    ``Content-Length`` when that header says less (a server reads no further). Header lines
+    that start with ``:`` (HTTP/2 pseudo-headers copied from a browser) are left out.
+
+    Raises:
+        ValueError: no request line, or a header line that is not ``Name: value``.
+    """
+    blank = "\r\n\r\n" if "\r\n" in text else "\n\n"
+    head, newline, body = text.lstrip("\r\n").partition(blank)
+    if not newline:
+        head, body = head.rstrip("\r\n"), ""
+    lines = head.replace("\r\n", "\n").split("\n")
+    match = _REQUEST_LINE.fullmatch(lines[0].strip())
+    if match is None:
+        raise ValueError("raw HTTP must begin with a request line such as 'GET /path HTTP/1.1'")
+    fields = (line for line in lines[1:] if line.strip() and line[0] != ":")
+    headers = tuple(_header(line, "header line") for line in fields)
+    payload = body.encode("utf-8")
+    for name, value in headers:
+        if name.lower() == "content-length" and value.isdigit() and int(value) < len(payload):
+            payload = payload[: int(value)]
+    return CapturedRequest(match.group(1), _target(match.group(2)), headers, payload)
+
+
+def parse_captured(text: str) -> CapturedRequest:
+    """A pasted request: a curl command line when it begins with ``curl``, else raw HTTP.
+
+    Raises:
+        ValueError: as :func:`parse_curl` or :func:`parse_http`.
+    """
+    stripped = text.strip()
+    if stripped.startswith("curl ") or stripped == "curl":
+        return parse_curl(stripped)
+    return parse_http(text)

@@ -43,9 +43,10 @@ class Finding:
 
     ``kind`` is one of ``expired``, ``not_yet_valid``, ``lifetime``, ``too_old``, ``absent``,
     ``blank``, ``coverage``, ``signature`` (problems found directly); ``query``,
-    ``uri_encoding``, ``uri_slash``, ``method_case``, ``body_newline``, ``body_line_endings``,
-    ``json``, ``json_escaping``, ``header_spaces``, ``header_value`` (a variant of the request
-    whose digest is the claimed one); ``value_changed`` (no variant matched).
+    ``uri_encoding``, ``uri_slash``, ``method_case``, ``method``, ``body_newline``,
+    ``body_line_endings``, ``json``, ``json_escaping``, ``header_spaces``, ``header_value`` (a
+    variant of the request whose digest is the claimed one); ``value_changed`` (no variant
+    matched).
     """
 
     kind: str
@@ -76,6 +77,15 @@ class SignedItem:
     value: str | None
 
 
+# The code a server answers comes from the first A3 step that fails (docs/pop.md): signature,
+# then time, then coverage, then the digest.
+_STEP_CODES: tuple[tuple[str, frozenset[str]], ...] = (
+    ("pop_signature_invalid", frozenset({"signature"})),
+    ("pop_expired", frozenset({"expired", "not_yet_valid", "lifetime", "too_old"})),
+    ("pop_ehts_insufficient", frozenset({"absent", "blank", "coverage"})),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Explanation:
     """Everything :func:`explain_pop` found. ``matches`` is true when the request would pass
@@ -91,6 +101,21 @@ class Explanation:
     signature_valid: bool | None
     matches: bool
     findings: tuple[Finding, ...]
+
+    @property
+    def error_code(self) -> str | None:
+        """The ``error_code`` a token server or guard would answer (``None``: it matches).
+
+        Only steps 1-6 are judged: whether the jti was already used (``pop_replayed``) is known
+        to the server's replay store alone.
+        """
+        if self.matches:
+            return None
+        kinds = {finding.kind for finding in self.findings}
+        for code, step in _STEP_CODES:
+            if kinds & step:
+                return code
+        return "pop_edts_mismatch"
 
 
 def _time_findings(claims: Mapping[str, Any], policy: PopPolicy, now: float) -> list[Finding]:

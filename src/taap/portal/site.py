@@ -24,6 +24,8 @@ from taap.asgi import Receive, Scope, Send
 from taap.portal import pages_admin, pages_apps, pages_auth
 from taap.portal.apps import Apps
 from taap.portal.auth import SignIn
+from taap.portal.docs.pages import docs_routes
+from taap.portal.docs.reference import ApiDocuments
 from taap.portal.mail import Mailer, open_mailer
 from taap.portal.store_apps import PortalStore
 from taap.portal.web import Handler, Portal, PortalApp, page
@@ -69,8 +71,12 @@ def create_portal(
     admin_emails: tuple[str, ...] = (),
     clock: Callable[[], float] = time.time,
     template_dirs: tuple[str, ...] = (),
+    api_documents: ApiDocuments | None = None,
 ) -> ASGIApp:
-    """The portal as an ASGI app that expects paths under ``/portal``."""
+    """The portal as an ASGI app that expects paths under ``/portal``.
+
+    ``api_documents`` feeds the API reference (default: the sample APIs' documents only).
+    """
     portal_url = f"{base_url.rstrip('/')}/portal"
     signin = SignIn(store, mailer, limiter, pepper=pepper, clock=clock, portal_url=portal_url)
     portal = Portal(
@@ -84,7 +90,10 @@ def create_portal(
     )
     routes: list[Route | Mount] = [
         Route(path, page(portal, handler), methods=list(methods))
-        for path, handler, methods in _ROUTES
+        for path, handler, methods in (
+            *_ROUTES,
+            *docs_routes(api_documents or ApiDocuments(), clock),
+        )
     ]
     if _STATIC.is_dir():
         routes.append(Mount("/static", StaticFiles(directory=_STATIC), name="static"))
@@ -127,6 +136,10 @@ class _PortalFallback:
                             pepper=resolve_pepper(settings),
                             base_url=settings.base_url,
                             admin_emails=settings.portal_admin_emails(),
+                            api_documents=ApiDocuments(
+                                settings.portal_openapi_sources(),
+                                samples=settings.with_sample_apis,
+                            ),
                         )
                     )
             return built[0]

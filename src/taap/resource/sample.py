@@ -2,7 +2,9 @@
 
 ``create_sample_app(token_server_url)`` returns a Starlette app ready for uvicorn; ``taap
 sample-api`` serves it and ``taap serve --with-sample-apis`` mounts it beside the token server.
-Every route is guarded, except ``GET /healthz`` (a probe that reveals nothing).
+Every route is guarded, except ``GET /healthz`` (a probe that reveals nothing), ``/metrics``
+and the OpenAPI document (:mod:`taap.resource.sample_openapi`, which also holds the operations
+the routes are built from).
 """
 
 from __future__ import annotations
@@ -39,6 +41,14 @@ from taap.resource.metrics import render as render_metrics
 from taap.resource.middleware import GuardMiddleware
 from taap.resource.principal import PRINCIPAL_SCOPE_KEY, Principal
 from taap.resource.revocations import RevocationWatcher
+from taap.resource.sample_openapi import (
+    E164_PATTERN,
+    ICCID_PATTERN,
+    MAX_SMS_TEXT,
+    OPENAPI_PATHS,
+    SAMPLE_OPERATIONS,
+    sample_openapi_document,
+)
 from taap.resource.settings import GuardSettings
 from taap.resource.validator import Validator
 
@@ -46,9 +56,8 @@ __all__ = ["DEVICES", "HEALTH_PATH", "create_sample_app"]
 
 HEALTH_PATH = "/healthz"
 METRICS_PATH = "/metrics"
-_ICCID = re.compile(r"89[0-9]{17,18}")
-_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
-MAX_SMS_TEXT = 918  # six concatenated GSM-7 segments of 153 characters
+_ICCID = re.compile(ICCID_PATTERN)
+_E164 = re.compile(E164_PATTERN)
 
 #: The nine devices of A9: ICCID → status, plan, last-seen.
 DEVICES: dict[str, dict[str, str]] = {
@@ -121,6 +130,14 @@ async def health(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
+async def openapi(request: Request) -> Response:
+    """``GET /openapi.json`` (and ``/sample-apis/openapi.json``): the sample APIs' document."""
+    return JSONResponse(sample_openapi_document())
+
+
+_HANDLERS = {"getDevice": get_device, "sendMessage": send_message}
+
+
 async def metrics(request: Request) -> Response:
     """``GET /metrics``: the guard's Prometheus metrics (``taap_jwks_refreshes_total``)."""
     return Response(render_metrics(), media_type=METRICS_CONTENT_TYPE)
@@ -191,15 +208,16 @@ def create_sample_app(
         else:
             raise ConfigurationError("the sample APIs need the token server's URL")
     routes = [
-        Route("/iot-connectivity/v1/devices/{iccid}", get_device, methods=["GET"]),
-        Route("/sms/v1/messages", send_message, methods=["POST"]),
+        Route(op.path, _HANDLERS[op.operation_id], methods=[op.method]) for op in SAMPLE_OPERATIONS
+    ]
+    routes += [Route(path, openapi, methods=["GET"]) for path in OPENAPI_PATHS]
+    routes += [
         Route(HEALTH_PATH, health, methods=["GET"]),
         Route(METRICS_PATH, metrics, methods=["GET"]),
     ]
+    exempt = [HEALTH_PATH, METRICS_PATH, *OPENAPI_PATHS]
     return Starlette(
         routes=routes,
-        middleware=[
-            Middleware(GuardMiddleware, validator=validator, exempt=[HEALTH_PATH, METRICS_PATH])
-        ],
+        middleware=[Middleware(GuardMiddleware, validator=validator, exempt=exempt)],
         exception_handlers={TaapError: taap_error_handler, HTTPException: _http_error},
     )

@@ -10,6 +10,7 @@ commands can load on their own.
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -17,7 +18,14 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from taap.settings import SharedSettings, TaapSettings
 from taap.stores.ratelimit import Rate
 
-__all__ = ["Rate", "RegistrySettings", "ServerSettings", "parse_rate", "trusted_networks"]
+__all__ = [
+    "Rate",
+    "RegistrySettings",
+    "ServerSettings",
+    "parse_openapi_sources",
+    "parse_rate",
+    "trusted_networks",
+]
 
 TokenMode = Literal["separate", "single"]
 LogFormat = Literal["json", "text"]
@@ -39,6 +47,31 @@ def parse_rate(text: str) -> Rate:
     if not sep or rate.burst < 1 or not rate.per > 0:
         raise ValueError(f"rate {text!r} must be BURST/PERIOD, e.g. 10/6")
     return rate
+
+
+_PRODUCT_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+
+
+def parse_openapi_sources(text: str) -> dict[str, str]:
+    """``PRODUCT=SOURCE,…`` (``TAAP_PORTAL_OPENAPI``): SOURCE is a JSON file or an http(s) URL.
+
+    Raises:
+        ValueError: an item without ``=``, a product id that is not lower-case letters, digits
+            and ``-``, an empty source, or a product named twice.
+    """
+    found: dict[str, str] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        product, sep, source = (piece.strip() for piece in item.partition("="))
+        if not sep or not _PRODUCT_ID.fullmatch(product) or not source:
+            raise ValueError(
+                f"TAAP_PORTAL_OPENAPI items are PRODUCT=FILE-OR-URL, not {item[:60]!r}"
+            )
+        if product in found:
+            raise ValueError(f"TAAP_PORTAL_OPENAPI names {product!r} twice")
+        found[product] = source
+    return found
 
 
 def trusted_networks(
@@ -112,6 +145,8 @@ class ServerSettings(SharedSettings, RegistrySettings):
     smtp_url: SecretStr = SecretStr("console")
     mail_from: str = "taap@localhost"
     portal_admins: str = ""
+    # PRODUCT=FILE-OR-URL pairs: the OpenAPI document the portal's API reference shows.
+    portal_openapi: str = ""
     # Operations (issue 7), not in A8.
     shutdown_drain: float = Field(default=2.0, ge=0, le=300)
     shutdown_timeout: float = Field(default=20.0, ge=0, le=3600)
@@ -127,6 +162,12 @@ class ServerSettings(SharedSettings, RegistrySettings):
     @classmethod
     def _check_rate(cls, value: str) -> str:
         parse_rate(value)
+        return value
+
+    @field_validator("portal_openapi")
+    @classmethod
+    def _check_openapi(cls, value: str) -> str:
+        parse_openapi_sources(value)
         return value
 
     @field_validator("forwarded_allow_ips")
@@ -167,6 +208,10 @@ class ServerSettings(SharedSettings, RegistrySettings):
         if self.workers > 1 or cpus < 2:
             return 0
         return min(cpus - 1, _AUTO_SIGN_THREADS_MAX)
+
+    def portal_openapi_sources(self) -> dict[str, str]:
+        """``TAAP_PORTAL_OPENAPI``: product id → OpenAPI file path or http(s) URL."""
+        return parse_openapi_sources(self.portal_openapi)
 
     def portal_admin_emails(self) -> tuple[str, ...]:
         """``TAAP_PORTAL_ADMINS``: comma-separated e-mail addresses, lower-cased."""
