@@ -142,8 +142,8 @@ def test_protocol_page_covers_the_wire_format() -> None:
 
 def test_key_files_have_one_name_everywhere() -> None:
     """Examples name the client's key pair ``client.pem`` / ``client.pub.pem``."""
-    other = re.compile(r"(?<![\w.-])(?:private|public|key|client_key|client-key)\.pem\b|\.pub\b(?!\.pem)")
-    offences = {
-        _rel(path): other.findall(path.read_text()) for path in DOCS if path.exists()
-    }
+    other = re.compile(
+        r"(?<![\w.-])(?:private|public|key|client_key|client-key)\.pem\b|\.pub\b(?!\.pem)"
+    )
+    offences = {_rel(path): other.findall(path.read_text()) for path in DOCS if path.exists()}
     assert not {name: found for name, found in offences.items() if found}

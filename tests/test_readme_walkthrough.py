@@ -80,6 +80,6 @@ def test_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
             server.stop()
     out = "\n".join(outputs)
     assert '"iccid": "8901260000000000001"' in out or '"iccid":"8901260000000000001"' in out
-    assert '8901260000000000002' in out
+    assert "8901260000000000002" in out
     assert re.search(r"HTTP/1\.1 200", out)
     assert (home / ".config" / "taap" / "config.toml").stat().st_mode & 0o777 == 0o600
