@@ -58,22 +58,9 @@ def throwaway_redis() -> Iterator[str]:
     port = free_port()
     log = folder / "redis.log"
     with log.open("wb") as out:
+        settings = f"--port {port} --bind 127.0.0.1 --appendonly no --daemonize no".split()
         proc = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(folder),
-                "--daemonize",
-                "no",
-            ],
+            [binary, *settings, "--save", "", "--dir", str(folder)],
             stdout=out,
             stderr=subprocess.STDOUT,
         )
