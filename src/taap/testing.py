@@ -143,6 +143,15 @@ def _register(
     )
 
 
+def _missing_server_extra() -> str | None:
+    """Why the sandbox cannot be imported (a package of the ``server`` extra), or None."""
+    try:
+        import taap.sandbox  # noqa: F401
+    except ImportError as exc:
+        return str(exc)
+    return None
+
+
 def _start(
     stack: contextlib.ExitStack,
     folder: Path,
@@ -151,14 +160,15 @@ def _start(
     products: Sequence[SandboxProduct],
     settings: Mapping[str, str] | None,
 ) -> TaapSandbox:
-    try:
-        from taap.sandbox import running_sandbox
-        from taap.server.registry.port import ApiProduct
-    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    missing = _missing_server_extra()
+    if missing:
         pytest.fail(
-            f"the taap sandbox needs the server extra: pip install 'taap[server]' ({exc})",
+            f"the taap sandbox needs the server extra: pip install 'taap[server]' ({missing})",
             pytrace=False,
         )
+    from taap.sandbox import running_sandbox
+    from taap.server.registry.port import ApiProduct
+
     registered = [
         ApiProduct(id=p.id, name=p.name or p.id, token_server=p.token_server, base_path=p.base_path)
         for p in products

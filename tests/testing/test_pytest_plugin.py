@@ -83,3 +83,31 @@ def test_the_documented_sample_test_passes(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("-q", "-p", "no:asyncio", "-W", "error")
     result.assert_outcomes(passed=3)
     assert result.ret == 0
+
+
+def test_the_environment_does_not_reach_the_sandbox(
+    taap_sandbox_factory: TaapSandboxFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TAAP_TOKEN_TTL", "60")
+    token = taap_sandbox_factory().auth().tokens.fetch()
+    assert token.expires_in == 3599
+
+
+def test_the_plugin_can_be_turned_off(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_uses_it(taap_sandbox):\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:asyncio", "-p", "no:taap")
+    result.stdout.fnmatch_lines(["*fixture 'taap_sandbox' not found*"])
+
+
+def test_without_the_server_extra_only_fixture_users_fail(pytester: pytest.Pytester) -> None:
+    """uvicorn missing, as after ``pip install taap``: pytest still runs; asking for the
+    sandbox fails that test with the install hint."""
+    pytester.makeconftest("import sys\nsys.modules['uvicorn'] = None\n")
+    pytester.makepyfile(
+        "def test_plain():\n    assert True\n\ndef test_sandbox(taap_sandbox):\n    pass\n"
+    )
+    result = pytester.runpytest_subprocess("-p", "no:asyncio")
+    result.assert_outcomes(passed=1, errors=1)
+    output = result.stdout.str()
+    assert "needs the server extra: pip install 'taap[server]'" in output
+    assert "Traceback" not in output
