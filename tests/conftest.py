@@ -1,7 +1,9 @@
 """Shared fixtures: T-Mobile's vectors, keys, and the real services CI starts.
 
-A test that needs a service (PostgreSQL, Redis, nginx, node/npm) asks for its fixture. Locally a
-missing service skips the test; with ``CI=true`` it FAILS, so CI can never pass by skipping.
+A test that needs a service (PostgreSQL, Redis, nginx, node/npm) asks for its fixture. Redis and
+PostgreSQL come from ``TAAP_TEST_REDIS_URL`` / ``TAAP_TEST_POSTGRES_URL``, else throwaway servers
+started from the installed binaries (kit/services.py). Locally a missing service skips the test;
+with ``CI=true`` it FAILS, so CI can never pass by skipping.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,24 +49,33 @@ def other_key() -> PrivateKey:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> str:
+def postgres_url() -> Iterator[str]:
+    """``TAAP_TEST_POSTGRES_URL``, else a throwaway server from the installed binaries."""
     url = os.environ.get("TAAP_TEST_POSTGRES_URL")
-    if not url:
-        need_service("PostgreSQL", "TAAP_TEST_POSTGRES_URL is not set (.ci/run sets it)")
-    assert url
-    return url
+    if url:
+        yield url
+        return
+    from kit.services import throwaway_postgres
+
+    with throwaway_postgres() as started:
+        yield started
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> str:
-    url = os.environ.get("TAAP_TEST_REDIS_URL")
-    if not url:
-        need_service("Redis", "TAAP_TEST_REDIS_URL is not set (.ci/run sets it)")
-    assert url
+def redis_url() -> Iterator[str]:
+    """``TAAP_TEST_REDIS_URL``, else a throwaway ``redis-server`` on a free port."""
     from kit.stores import adopt_redis  # imports redis-py, which only these tests need
 
-    adopt_redis(url)
-    return url
+    url = os.environ.get("TAAP_TEST_REDIS_URL")
+    if url:
+        adopt_redis(url)
+        yield url
+        return
+    from kit.services import throwaway_redis
+
+    with throwaway_redis() as started:
+        adopt_redis(started)
+        yield started
 
 
 @pytest.fixture(scope="session")

@@ -57,6 +57,7 @@ LAYERS: dict[str, int] = {
     "taap.sandbox": 5,
     "taap.postman": 5,
     "taap.portal": 6,
+    "taap.testing": 6,
     "taap.cli": 7,
 }
 

@@ -3,7 +3,7 @@
 Plain ASGI on purpose: the token endpoints are the hot path, and a plain callable avoids
 routing, ``Request`` objects and middleware stacks. What lives here is what each listener would
 otherwise write again: the type aliases, one pass over the request head, the capped body read,
-and the A6 error answer. Responses are ``(status, headers, body)`` everywhere, the order in which
+and the error answer. Responses are ``(status, headers, body)`` everywhere, the order in which
 ASGI sends them.
 """
 
@@ -164,7 +164,7 @@ def json_bytes(value: Any) -> bytes:
 def render_error(
     exc: TaapError | None, *, www_authenticate: bytes | None = None, allow: bytes | None = None
 ) -> Response:
-    """The A6 answer to ``exc`` (``None``: the generic 500): status, headers, JSON body.
+    """The error answer to ``exc`` (``None``: the generic 500): status, headers, JSON body.
 
     ``www_authenticate`` is added to a 401, ``allow`` to a 405.
     """

@@ -5,7 +5,7 @@
     TaapError                              status 500, server_error / internal
     ├── ConfigurationError (ValueError)    bad settings at start-up
     ├── KeyFormatError (ValueError)        unparseable, unsupported or weak key material
-    ├── PopBuildError (ValueError)         the builder refuses its input (A2)
+    ├── PopBuildError (ValueError)         the builder refuses its input
     ├── MethodNotAllowedError              405 method_not_allowed
     ├── NotFoundError                      404 not_found
     ├── BodyTooLargeError                  413 body_too_large
@@ -18,7 +18,7 @@
     ├── ScopeInvalidError                  400 scope_invalid
     ├── ClientAuthError                    401 client_auth_failed
     ├── RateLimitedError                   429 rate_limited (+ Retry-After)
-    ├── PopError                           401, the PoP verification failures of A3
+    ├── PopError                           401, the PoP verification failures
     │   ├── PopMissingError                pop_missing
     │   ├── PopMalformedError              pop_malformed
     │   ├── PopSignatureError              pop_signature_invalid
@@ -101,7 +101,7 @@ class TaapError(Exception):
         super().__init__(self.description)
 
     def to_dict(self) -> dict[str, str]:
-        """The A6 JSON body."""
+        """The JSON error body."""
         return {
             "error": self.error,
             "error_description": self.description,
@@ -133,7 +133,8 @@ class KeyFormatError(TaapError, ValueError):
 
 
 class PopBuildError(TaapError, ValueError):
-    """The PoP builder refuses its input (A2: empty map, blank names, ';' ...)."""
+    """The PoP builder refuses its input (docs/protocol.md#the-pop-token: empty map, blank names,
+    ';' ...)."""
 
     status_code = 400
     error = "invalid_request"
@@ -228,7 +229,7 @@ class RateLimitedError(TaapError):
 
 
 class PopError(TaapError):
-    """A PoP token failed one of the A3 checks."""
+    """A PoP token failed one of the checks of docs/protocol.md#verifying-a-pop."""
 
     status_code = 401
     error = "invalid_request"
@@ -343,7 +344,7 @@ _BY_CODE = _wire_classes()
 def error_from_wire(
     status_code: int, body: Mapping[str, Any], *, retry_after: int | None = None
 ) -> TaapError:
-    """Rebuild the typed error a server described in its A6 JSON body.
+    """Rebuild the typed error a server described in its JSON error body.
 
     An unknown ``error_code`` gives a plain ``TaapError`` carrying the server's fields.
     """

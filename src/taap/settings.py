@@ -7,8 +7,8 @@ turns a bad value into one :class:`~taap.errors.ConfigurationError` naming the v
 Constructing a class with keywords reads no environment at all: the environment is read once,
 at the edge (``taap`` commands, or whoever calls ``load``), and the result is passed down.
 
-:class:`SharedSettings` holds the A8 settings both roles read, with one default and one range
-each: ``taap.server.settings.ServerSettings`` extends it, and
+:class:`SharedSettings` holds the settings (docs/protocol.md#settings) both roles read, with one
+default and one range each: ``taap.server.settings.ServerSettings`` extends it, and
 ``taap.resource.GuardSettings.from_settings`` takes the guard's values from any instance.
 """
 
@@ -91,9 +91,9 @@ class TaapSettings(BaseSettings):
 
 
 class SharedSettings(TaapSettings):
-    """The A8 settings of the token server and the guard alike: how a request is judged (PoP
-    policy, leeway, caps), how the JWKS is cached, the Redis that holds the replay store, and
-    how every taap listener treats slow or surplus connections."""
+    """The settings (docs/protocol.md#settings) of the token server and the guard alike: how a
+    request is judged (PoP policy, leeway, caps), how the JWKS is cached, the Redis that holds the
+    replay store, and how every taap listener treats slow or surplus connections."""
 
     redis_url: str | None = None
     pop_policy: PolicyName = "strict"
@@ -105,7 +105,8 @@ class SharedSettings(TaapSettings):
     max_headers: int = Field(default=16 * 1024, ge=1024)
     jwks_ttl: float = Field(default=300.0, gt=0)
     jwks_min_refresh: float = Field(default=30.0, ge=0)
-    # Not in A8: verified access tokens a guard remembers (0: verify every token in full).
+    # Not in the docs/protocol.md#settings: verified access tokens a guard remembers (0: verify
+    # every token in full).
     guard_token_cache: int = Field(default=4096, ge=0)
     #: seconds a request head may take in all, from accept or from the end of the last response
     header_timeout: float = Field(default=10.0, gt=0, le=300)

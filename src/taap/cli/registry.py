@@ -1,9 +1,10 @@
 """Registry administration (docs/registry.md): `taap clients`, `taap apis`, `taap keys`, `taap db`.
 
 Every command takes ``--database-url`` (env ``TAAP_DATABASE_URL``, default
-``sqlite:///./taap.db``) and reads the pepper as A5 says (``TAAP_PEPPER``, else the ``pepper``
-file beside a SQLite database). The commands only parse arguments, call the registry and print;
-`taap clients` is in :mod:`taap.cli.clients`, what they all share in :mod:`taap.cli._admin`.
+``sqlite:///./taap.db``) and reads the pepper as docs/protocol.md#the-client-registry says
+(``TAAP_PEPPER``, else the ``pepper`` file beside a SQLite database). The commands only parse
+arguments, call the registry and print; `taap clients` is in :mod:`taap.cli.clients`, what they all
+share in :mod:`taap.cli._admin`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``taap sample-api``: serve the A9 sample APIs behind the guard."""
+"""``taap sample-api``: serve the sample APIs behind the guard."""
 
 from __future__ import annotations
 

@@ -66,7 +66,7 @@ def _check_database_folder(database_url: str) -> None:
 
 
 def sample_fallback(app: TokenServerApp) -> ASGIApp:
-    """The A9 sample APIs behind the guard, sharing this server's replay store and registry.
+    """The sample APIs behind the guard, sharing this server's replay store and registry.
 
     Raises:
         ConfigurationError: the sample APIs are not installed in this build.
@@ -119,7 +119,7 @@ def sample_fallback(app: TokenServerApp) -> ASGIApp:
     "--with-sample-apis",
     is_flag=True,
     default=None,
-    help="Also serve the A9 sample APIs behind the guard (TAAP_WITH_SAMPLE_APIS).",
+    help="Also serve the sample APIs behind the guard (TAAP_WITH_SAMPLE_APIS).",
 )
 @click.option(
     "--with-portal",

@@ -28,7 +28,7 @@ def call_api(
     """Get a token, sign and send one request; the answer is returned whatever its status.
 
     Raises:
-        TaapError: the token server refused (typed A6 error), or the key cannot be loaded.
+        TaapError: the token server refused (typed error), or the key cannot be loaded.
         TransportError: the API could not be reached.
     """
     tokens = TokenClient(settings.endpoint(), settings.credentials(), retry=retry)

@@ -50,7 +50,8 @@ class Secret:
 
 
 def basic_authorization(client_id: str, client_secret: Secret) -> str:
-    """``Basic base64(client_id:client_secret)``: standard alphabet with padding (A1 step 2)."""
+    """``Basic base64(client_id:client_secret)``: standard alphabet with padding (step 2 of
+    docs/protocol.md#the-four-steps)."""
     raw = f"{client_id}:{client_secret.reveal()}".encode()
     return "Basic " + base64.b64encode(raw).decode("ascii")
 

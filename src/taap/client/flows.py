@@ -19,7 +19,7 @@ hook) only sends, sleeps and answers :class:`NeedToken` under the single-flight 
 
 The rules of an API call (the same for httpx and ``requests``):
 
-* 401 with ``error`` ``invalid_token`` (A6 ``token_invalid``, and ``token_revoked``: the token
+* 401 with ``error`` ``invalid_token`` (``token_invalid``, and ``token_revoked``: the token
   was revoked or its client disabled) → a new token, retried once;
 * 403 ``not_subscribed`` with a token that may predate a subscription change (``outdated``;
   the SDK's rule is docs/client.md "Revocation and changed subscriptions") → a new token,
@@ -123,7 +123,7 @@ def _error_body(answer: Answer, read_json: Callable[[Any], object]) -> dict[str,
 
 
 def is_invalid_token(answer: Answer, read_json: Callable[[Any], object]) -> bool:
-    """True when a 401 ``answer``'s body blames the Bearer token (A6 ``token_invalid``, or
+    """True when a 401 ``answer``'s body blames the Bearer token (``token_invalid``, or
     ``token_revoked``, whose ``error`` is ``invalid_token`` too)."""
     if answer.status_code != 401:
         return False

@@ -73,7 +73,7 @@ class PopAuth(PopAuthBase, httpx.Auth):
         """Set ``Authorization``, ``X-Authorization`` and, if absent, ``Content-Type``.
 
         Raises:
-            RequestMalformedError: the URL is ambiguous (A6).
+            RequestMalformedError: the URL is ambiguous (docs/protocol.md#errors).
             PopBuildError: a header listed in ``signed_headers`` is missing.
         """
         target = request.url.raw_path.decode("ascii")
@@ -93,7 +93,7 @@ class PopAuth(PopAuthBase, httpx.Auth):
         waits happen in ``sleep``.
 
         Raises:
-            TaapError: the token server refused (typed A6 error).
+            TaapError: the token server refused (typed error).
         """
         yield from self._run_sync(self._flow(request, self.tokens.token_flow))
 

@@ -35,8 +35,9 @@ class PopAuthOptions(TypedDict, total=False):
 class PopAuthBase:
     """Steps 3-4 with a :class:`TokenClient`: the settings and behaviour both adapters share.
 
-    ``signed_headers`` are signed besides A2's defaults (each must be present); ``retry``
-    bounds the 429/503 retries (default: the TokenClient's); ``sleep`` waits between them.
+    ``signed_headers`` are signed besides the defaults of docs/protocol.md#the-pop-token (each must
+    be present); ``retry`` bounds the 429/503 retries (default: the TokenClient's); ``sleep`` waits
+    between them.
     """
 
     def __init__(
@@ -54,7 +55,8 @@ class PopAuthBase:
 
     @staticmethod
     def _refuse_ambiguous(target: str) -> None:
-        """Raise RequestMalformedError for a target the servers would refuse (A2's uri rule).
+        """Raise RequestMalformedError for a target the servers would refuse (the uri rule of
+        docs/protocol.md#the-pop-token).
 
         Checked before a token is fetched, so nothing is sent for such a request.
         """
@@ -63,7 +65,8 @@ class PopAuthBase:
     def _set_pop_headers(
         self, headers: MutableMapping[str, str], method: str, target: str, body: bytes, token: Token
     ) -> None:
-        # Content-Type is sent and signed even on a GET (A1 step 4); the caller's is kept.
+        # Content-Type is sent and signed even on a GET (step 4 of docs/protocol.md#the-four-steps);
+        # the caller's is kept.
         content_type = headers.get("Content-Type")
         if content_type is None:
             content_type = headers["Content-Type"] = DEFAULT_CONTENT_TYPE

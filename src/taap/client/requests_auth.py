@@ -50,7 +50,7 @@ class PopRequestsAuth(PopAuthBase, AuthBase):
         """Set ``Authorization``, ``X-Authorization`` (and ``Content-Type`` if absent).
 
         Raises:
-            RequestMalformedError: the URL is ambiguous (A6).
+            RequestMalformedError: the URL is ambiguous (docs/protocol.md#errors).
             PopBuildError: a streamed body, or a header in ``signed_headers`` is missing.
         """
         body = _body(request)

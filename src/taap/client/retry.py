@@ -1,7 +1,8 @@
 """When and how long to wait before trying again (429, 503, connection failures).
 
-Only answers that say "not now" are retried: 429 and 503 (A6 sends ``Retry-After`` with both)
-and failures to reach the server. Every other 4xx is a definite "no" and is never retried.
+Only answers that say "not now" are retried: 429 and 503 (docs/protocol.md#errors: the server sends
+``Retry-After`` with both) and failures to reach the server. Every other 4xx is a definite "no" and
+is never retried.
 """
 
 from __future__ import annotations

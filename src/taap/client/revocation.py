@@ -94,12 +94,13 @@ def build_revocation_request(
     now: float | None = None,
     ttl: int = DEFAULT_TTL,
 ) -> PreparedRequest:
-    """The RFC 7009 request for ``token``, with Basic and a fresh PoP over it (A2 default
-    coverage: ``Content-Type``, ``Authorization``, ``uri``, ``http-method``, ``body``).
+    """The RFC 7009 request for ``token``, with Basic and a fresh PoP over it
+    (docs/protocol.md#the-pop-token default coverage: ``Content-Type``, ``Authorization``, ``uri``,
+    ``http-method``, ``body``).
 
     Raises:
         ValueError: an empty token.
-        RequestMalformedError: the URL is ambiguous (A6).
+        RequestMalformedError: the URL is ambiguous (docs/protocol.md#errors).
     """
     _check_token(token)
     pairs = [("token", token)]
@@ -133,7 +134,7 @@ def introspection_from_response(
     """The RFC 7662 object of a 200 answer: ``{"active": false}`` or the live token's fields.
 
     Raises:
-        TaapError: the server's A6 error for any other status (``client_auth_failed`` …).
+        TaapError: the server's error for any other status (``client_auth_failed`` …).
         TransportError: a 200 that is not a JSON object with a boolean ``active``.
     """
     if status != 200:

@@ -15,7 +15,8 @@ from taap.errors import PopBuildError
 
 __all__ = ["DEFAULT_CONTENT_TYPE", "api_pop"]
 
-#: A1 step 4: Content-Type is sent and signed even on a GET without a body.
+#: Step 4 of docs/protocol.md#the-four-steps: Content-Type is sent and signed even on a GET without
+#: a body.
 DEFAULT_CONTENT_TYPE = "application/json"
 
 
@@ -34,7 +35,7 @@ def api_pop(
     """The PoP for one API call; ``target`` is the path and query as sent (still encoded).
 
     Raises:
-        RequestMalformedError: the target is ambiguous (A6) or not UTF-8.
+        RequestMalformedError: the target is ambiguous (docs/protocol.md#errors) or not UTF-8.
         PopBuildError: an extra header to sign is absent or blank.
     """
     path, _, query = target.partition("?")

@@ -91,7 +91,7 @@ class TokenClient:
         """A token request with a fresh PoP, stamped by this client's clock.
 
         Raises:
-            RequestMalformedError: the token URL is ambiguous (A6).
+            RequestMalformedError: the token URL is ambiguous (docs/protocol.md#errors).
         """
         return build_token_request(
             self.endpoint, self.credentials, now=self.clock(), ttl=self.pop_ttl
@@ -107,7 +107,7 @@ class TokenClient:
         """Parse a token response and cache the token.
 
         Raises:
-            TaapError: the server's A6 error, typed (``error_from_wire``).
+            TaapError: the server's error, typed (``error_from_wire``).
             TransportError: a 200 without a usable token.
         """
         token = token_from_response(

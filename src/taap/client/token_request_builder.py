@@ -1,9 +1,10 @@
 """Step 1 and the request of step 2, sans I/O: the token request and its PoP (docs/pop.md,
 docs/server.md).
 
-The body is serialized once, signed, and the very same bytes are sent (A2: never re-serialize
-between signing and sending). ``curl_command`` renders the request in the seed document's
-BEFORE/AFTER form so shell and Postman users can paste it.
+The body is serialized once, signed, and the very same bytes are sent
+(docs/protocol.md#the-pop-token: never re-serialize between signing and sending). ``curl_command``
+renders the request in the seed document's BEFORE/AFTER form so shell and Postman users can paste
+it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ __all__ = [
 
 TokenVersion = Literal["v2", "v6"]
 _V6_PATH = re.compile(r"/v6/tokens/?$")
-_MAX_CONTEXT = 64  # A4: storeId / dealerCode are strings of at most 64 characters
+# storeId / dealerCode are strings of at most 64 characters (docs/protocol.md#the-token-endpoints).
+_MAX_CONTEXT = 64
 
 
 def endpoint_version(url: str) -> TokenVersion:
@@ -109,12 +111,13 @@ def signed_post(
     now: float | None = None,
     ttl: int = DEFAULT_TTL,
 ) -> PreparedRequest:
-    """A ``POST`` to ``url`` with ``headers`` and ``body``, and a PoP over all of them in A2's
-    default coverage (the headers in order, ``uri``, ``http-method``, ``body`` if non-empty).
+    """A ``POST`` to ``url`` with ``headers`` and ``body``, and a PoP over all of them in the order
+    of docs/protocol.md#the-pop-token default coverage (the headers in order, ``uri``,
+    ``http-method``, ``body`` if non-empty).
 
     Raises:
-        RequestMalformedError: the URL path or query is ambiguous (A6) or not UTF-8.
-        PopBuildError: ``ttl`` outside 1..120.
+        RequestMalformedError: the URL path or query is ambiguous (docs/protocol.md#errors) or not
+        UTF-8. PopBuildError: ``ttl`` outside 1..120.
     """
     pairs = request_pairs("POST", _target(url), headers, body)
     pop = build_pop_token(pairs, credentials.key, ttl=ttl, now=now)
@@ -130,14 +133,16 @@ def build_token_request(
     now: float | None = None,
     ttl: int = DEFAULT_TTL,
 ) -> PreparedRequest:
-    """The step-2 request with a fresh step-1 PoP over it (A2 default coverage).
+    """The step-2 request with a fresh step-1 PoP over it (the default coverage of
+    docs/protocol.md#the-pop-token).
 
     Signed, in order: ``Content-Type``, ``Authorization`` (Basic), ``uri``, ``http-method`` and,
-    for v6, ``body``. A v2 request has an empty body, which A2 leaves unsigned.
+    for v6, ``body``. A v2 request has an empty body, which docs/protocol.md#the-pop-token leaves
+    unsigned.
 
     Raises:
-        RequestMalformedError: the URL path or query is ambiguous (A6) or not UTF-8.
-        PopBuildError: ``ttl`` outside 1..120.
+        RequestMalformedError: the URL path or query is ambiguous (docs/protocol.md#errors) or not
+        UTF-8. PopBuildError: ``ttl`` outside 1..120.
     """
     body = _v6_body(endpoint, credentials) if endpoint.effective_version == "v6" else b""
     headers = [

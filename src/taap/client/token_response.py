@@ -82,7 +82,7 @@ def token_from_response(
     ``obtained_at`` is the time the request was *sent*, so the cached expiry errs early.
 
     Raises:
-        TaapError: the A6 error of a non-200 answer (see :func:`error_from_response`).
+        TaapError: the error of a non-200 answer (see :func:`error_from_response`).
         TransportError: a 200 whose body is not a usable token response.
     """
     if status != 200:

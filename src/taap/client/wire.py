@@ -1,4 +1,4 @@
-"""Reading what a TAAP server answers: A6 error bodies and ``Retry-After`` (docs/server.md), and
+"""Reading what a TAAP server answers: error bodies and ``Retry-After`` (docs/server.md), and
 naming why it did not answer (refused, DNS, TLS, timeout) when a request never got through."""
 
 from __future__ import annotations
@@ -58,10 +58,10 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> int | N
 
 
 def error_from_response(status: int, headers: Mapping[str, str], body: bytes) -> TaapError:
-    """The typed error for an HTTP error answer: the A6 body when there is one.
+    """The typed error for an HTTP error answer: the error body when there is one.
 
-    A body that is not an A6 object (a proxy's HTML page, say) gives a :class:`TaapError`
-    carrying only the status, so nothing of an unknown payload reaches a message.
+    A body that is not an error object (docs/protocol.md#errors) (a proxy's HTML page, say) gives a
+    :class:`TaapError` carrying only the status, so nothing of an unknown payload reaches a message.
     """
     retry_after = parse_retry_after(headers.get("retry-after"))
     data = json_object(body[:_MAX_ERROR_BODY]) if len(body) <= _MAX_ERROR_BODY else None

@@ -1,4 +1,5 @@
-"""The caller-facing wording of the time and coverage failures of a PoP (A3 steps 4-5).
+"""The caller-facing wording of the time and coverage failures of a PoP (steps 4-5 of
+docs/protocol.md#verifying-a-pop).
 
 Each says which check failed, with the numbers that let an integrator fix it (the token's own
 claims, the server clock, the configured leeway and caps): nothing secret. Names from ``ehts``

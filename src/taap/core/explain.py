@@ -77,8 +77,8 @@ class SignedItem:
     value: str | None
 
 
-# The code a server answers comes from the first A3 step that fails (docs/pop.md): signature,
-# then time, then coverage, then the digest.
+# The code a server answers comes from the first verification step that fails
+# (docs/protocol.md#verifying-a-pop): signature, then time, then coverage, then the digest.
 _STEP_CODES: tuple[tuple[str, frozenset[str]], ...] = (
     ("pop_signature_invalid", frozenset({"signature"})),
     ("pop_expired", frozenset({"expired", "not_yet_valid", "lifetime", "too_old"})),
@@ -89,7 +89,8 @@ _STEP_CODES: tuple[tuple[str, frozenset[str]], ...] = (
 @dataclass(frozen=True, slots=True)
 class Explanation:
     """Everything :func:`explain_pop` found. ``matches`` is true when the request would pass
-    A3 steps 1-6 (the signature only when a public key was given)."""
+    steps 1-6 of docs/protocol.md#verifying-a-pop (the signature only when a public key was
+    given)."""
 
     header: Mapping[str, Any]
     claims: Mapping[str, Any]
@@ -157,7 +158,7 @@ def _lifetime(claims: Mapping[str, Any], policy: PopPolicy, now: float, ok: bool
 def _coverage_findings(
     names: tuple[str, ...], parts: RequestParts, policy: PopPolicy
 ) -> list[Finding]:
-    """A3 step 5, every problem at once instead of the first."""
+    """Step 5 of docs/protocol.md#verifying-a-pop, every problem at once instead of the first."""
     found: list[Finding] = []
     java = policy.name == "java-compat"
     for name in names:
@@ -261,8 +262,9 @@ def explain_pop(
     sent (the values are trimmed as a server trims them).
 
     Raises:
-        PopMalformedError: the token is not a structurally valid PoP (A3 steps 1-2).
-        RequestMalformedError: the request itself is one a server refuses (ambiguous uri,
+        PopMalformedError: the token is not a structurally valid PoP (steps 1-2 of
+        docs/protocol.md#verifying-a-pop). RequestMalformedError: the request itself is one a server
+        refuses (ambiguous uri,
             a repeated singleton header, text that is not UTF-8).
         ValueError: ``now`` is not a finite number.
     """

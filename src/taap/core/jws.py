@@ -39,10 +39,11 @@ _KNOWN_HEADERS: dict[str, dict[str, Any]] = {
     for header in ({"alg": "RS256", "typ": "JWT"}, {"typ": "JWT", "alg": "RS256"}, {"alg": "RS256"})
 }
 
-# The exact payload shape of the JS and Python builders (A2): compact JSON, claims in JS order,
-# strings without escapes or control characters, unsigned integers of at most 18 digits. Text
-# this regex matches is valid, duplicate-free, depth-1 JSON, so building the dict from its
-# groups gives exactly what loads_strict returns, ~3x faster; anything else takes loads_strict.
+# The exact payload shape of the JS and Python builders (docs/protocol.md#the-pop-token): compact
+# JSON, claims in JS order, strings without escapes or control characters, unsigned integers of at
+# most 18 digits. Text this regex matches is valid, duplicate-free, depth-1 JSON, so building the
+# dict from its groups gives exactly what loads_strict returns, ~3x faster; anything else takes
+# loads_strict.
 _S = r'"([^"\\\x00-\x1f]*)"'
 _I = r"(0|[1-9][0-9]{0,17})"
 _BUILDER_PAYLOAD = re.compile(

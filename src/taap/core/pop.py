@@ -3,11 +3,11 @@
 Building is byte-compatible with T-Mobile's npm builder: header ``{"alg":"RS256","typ":"JWT"}``,
 claims ``edts, v, exp, ehts, iat, jti`` in that order, compact UTF-8 JSON, unpadded base64url.
 
-Verification runs the A3 steps in order and raises the error of the first failing step:
-structure and claim syntax (``pop_malformed``), signature (``pop_signature_invalid``), time
-(``pop_expired``), coverage (``pop_ehts_insufficient``) and digest (``pop_edts_mismatch``).
-Step 7 (one hop) is the caller's, through a :class:`~taap.core.replay.ReplayStore`, after all of
-its own checks passed.
+Verification runs the steps of docs/protocol.md#verifying-a-pop in order and raises the error of the
+first failing step: structure and claim syntax (``pop_malformed``), signature
+(``pop_signature_invalid``), time (``pop_expired``), coverage (``pop_ehts_insufficient``) and digest
+(``pop_edts_mismatch``). Step 7 (one hop) is the caller's, through a
+:class:`~taap.core.replay.ReplayStore`, after all of its own checks passed.
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ MAX_JTI = 128
 _HEADER_SEGMENT = b64url_encode(b'{"alg":"RS256","typ":"JWT"}')
 
 PolicyName = Literal["strict", "lenient", "java-compat"]
-# What strict coverage requires besides an Authorization header (A3 step 5).
+# What strict coverage requires besides an Authorization header (step 5 of
+# docs/protocol.md#verifying-a-pop).
 _RESERVED_REQUIRED = ("uri", "http-method")
 _RESERVED_WITH_BODY = ("uri", "http-method", "body")
 
@@ -115,7 +116,7 @@ def build_pop_token(
     now: float | None = None,
     jti: str | None = None,
 ) -> str:
-    """Sign the ordered ``(name, value)`` pairs into a PoP token (A2).
+    """Sign the ordered ``(name, value)`` pairs into a PoP token (docs/protocol.md#the-pop-token).
 
     ``now`` and ``jti`` are injectable for tests; by default the system clock and a UUID4.
 
@@ -160,7 +161,8 @@ _POLICY_FLOORS = (
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PopPolicy:
-    """How strictly a PoP is judged (A3, A8). ``strict`` is the default everywhere."""
+    """How strictly a PoP is judged (docs/protocol.md#verifying-a-pop, docs/protocol.md#settings).
+    ``strict`` is the default everywhere."""
 
     name: PolicyName = "strict"
     leeway: int = 10
@@ -203,7 +205,7 @@ JAVA_COMPAT = PopPolicy(name="java-compat")
 
 @dataclass(frozen=True, slots=True)
 class VerifiedPop:
-    """A PoP that passed A3 steps 1-6."""
+    """A PoP that passed steps 1-6 of docs/protocol.md#verifying-a-pop."""
 
     claims: Mapping[str, Any]
     key: PublicKey
@@ -222,7 +224,7 @@ def decode_pop_token(
     """Header and claims of a structurally valid PoP, **without** verifying anything else.
 
     Raises:
-        PopMalformedError: the token fails A3 step 1.
+        PopMalformedError: the token fails step 1 of docs/protocol.md#verifying-a-pop.
     """
     header, payload, _, _ = _parse(token, policy)
     return header, payload
@@ -314,7 +316,8 @@ def _check_time(claims: Mapping[str, Any], policy: PopPolicy, now: float, java: 
 
 
 def _covered_edts(names: tuple[str, ...], request: ValueSource, policy: PopPolicy) -> str:
-    """A3 step 5 (coverage), and the edts of the request's values for step 6.
+    """Step 5 of docs/protocol.md#verifying-a-pop (coverage), and the edts of the request's values
+    for step 6.
 
     One pass looks each value up, checks it and feeds the digest, so a body is touched once.
     """
@@ -349,7 +352,8 @@ def verify_pop_token(
     now: float,
     policy: PopPolicy = STRICT,
 ) -> VerifiedPop:
-    """Verify a PoP against candidate public keys and a request (A3 steps 1-6, in order).
+    """Verify a PoP against candidate public keys and a request (steps 1-6 of
+    docs/protocol.md#verifying-a-pop, in order).
 
     ``keys`` are the client's registered keys (token server) or the key bound in the access
     token's ``cnf.jwk`` (resource server); the first that verifies is reported.

@@ -64,7 +64,7 @@ class EpochRule:
     ``now > exp + leeway`` with ``exp - iat <= max_ttl``: it cannot be accepted from
     ``epoch + min(max_age, max_ttl) + 2 * leeway`` on. ``window`` is the protocol's
     ``max(max_age, max_ttl) + leeway``, stretched to that bound when the two caps are within one
-    leeway of each other (with the A8 defaults it is the protocol's 130 s).
+    leeway of each other (with the default settings it is the protocol's 130 s).
     """
 
     leeway: int = 10

@@ -240,8 +240,9 @@ def request_pairs(
     headers: Sequence[tuple[str, str]],
     body: str | bytes = b"",
 ) -> list[tuple[str, str | bytes]]:
-    """The A2 default signing order: the given headers in order, ``uri``, ``http-method``,
-    then ``body`` when it is non-empty. ``uri`` must already be the decoded form."""
+    """the default signing order (docs/protocol.md#the-pop-token): the given headers in order,
+    ``uri``, ``http-method``, then ``body`` when it is non-empty. ``uri`` must already be the
+    decoded form."""
     pairs: list[tuple[str, str | bytes]] = list(headers)
     pairs.append(("uri", uri))
     pairs.append(("http-method", method))

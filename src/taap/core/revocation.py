@@ -172,7 +172,7 @@ class RevocationState:
         return now - self.fresh_at > self.max_age
 
     def check_token(self, *, client_id: str, jti: str, iat: int, now: float) -> None:
-        """A7's revocation step for a verified access token.
+        """The revocation step of docs/protocol.md#the-guard for a verified access token.
 
         Raises:
             UnavailableError: the state is older than ``max_age`` (503, fail closed).

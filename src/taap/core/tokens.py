@@ -1,4 +1,5 @@
-"""Access and ID tokens of the token server (docs/server.md) and their verification (A7).
+"""Access and ID tokens of the token server (docs/server.md) and their verification
+(docs/protocol.md#the-guard).
 
 Both are compact RS256 JWS with a ``kid``. The access token is typed ``at+jwt`` and binds the
 client's PoP key in ``cnf.jwk`` (RFC 7800); the ID token is typed ``JWT`` and carries no

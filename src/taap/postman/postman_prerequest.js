@@ -151,7 +151,7 @@ function rs256Sign(key, message) {
   return Uint8Array.from(Buffer.from(signature.toString(16).padStart(key.size * 2, '0'), 'hex'));
 }
 
-// ---- the PoP token (A2) ----
+// ---- the PoP token (docs/protocol.md#the-pop-token) ----
 
 const POP_HEADER = base64url(utf8Bytes('{"alg":"RS256","typ":"JWT"}'));
 
@@ -236,7 +236,8 @@ function splitUrl(url) {
   return [path, at < 0 ? '' : afterScheme.slice(at + 1)];
 }
 
-// A2 default coverage: Content-Type and Authorization when present, uri, http-method, body.
+// The default coverage (docs/protocol.md#the-pop-token): Content-Type and Authorization when
+// present, uri, http-method, body.
 function requestPairs(method, url, headers, body) {
   const pairs = [];
   for (const name of ['Content-Type', 'Authorization']) {

@@ -2,7 +2,7 @@
 
 Needs nothing but the token server's base URL (discovery → JWKS) or static keys; it never
 imports the token server or the client SDK. :mod:`taap.resource.dependency` (Starlette/FastAPI
-per-route use) and :mod:`taap.resource.sample` (the A9 sample APIs) need Starlette and are
+per-route use) and :mod:`taap.resource.sample` (the sample APIs) need Starlette and are
 imported on their own.
 """
 

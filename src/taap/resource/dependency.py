@@ -28,7 +28,8 @@ __all__ = ["RequirePrincipal", "taap_error_handler"]
 
 
 async def taap_error_handler(request: Request, exc: Exception) -> Response:
-    """Render a :class:`~taap.errors.TaapError` as its A6 response (exception handler)."""
+    """Render a :class:`~taap.errors.TaapError` as its error response (docs/protocol.md#errors)
+    (exception handler)."""
     error = exc if isinstance(exc, TaapError) else TaapError()
     status, headers, body = error_response(error)
     return Response(
@@ -48,7 +49,7 @@ class RequirePrincipal:
         """Verify ``request``.
 
         Raises:
-            TaapError: the A6 error of the first failing check (render it with
+            TaapError: the error of the first failing check (render it with
                 :func:`taap_error_handler`).
         """
         existing = request.scope.get(PRINCIPAL_SCOPE_KEY)

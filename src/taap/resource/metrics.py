@@ -2,7 +2,7 @@
 
 - ``taap_guard_requests_total{outcome,error_code}`` (counter): one per request the guard
   judged; ``outcome`` ``accepted`` (``error_code`` empty, as in the token server's
-  ``taap_token_requests_total``) or ``refused`` (``error_code`` the A6 code it answered).
+  ``taap_token_requests_total``) or ``refused`` (``error_code`` the error code it answered).
 - ``taap_guard_request_duration_seconds{outcome}`` (histogram): from the request reaching the
   guard to the verdict (body read included, the application's own time not).
 - ``taap_jwks_refreshes_total{outcome}`` (counter): JWKS fetches, ``ok`` or ``failed``.
@@ -53,7 +53,7 @@ else:
     )
     _REQUESTS = Counter(
         "taap_guard_requests",
-        "Requests judged by the guard, by outcome (accepted/refused) and A6 error code.",
+        "Requests judged by the guard, by outcome (accepted/refused) and error code.",
         ["outcome", "error_code"],
     )
     _DURATION = Histogram(

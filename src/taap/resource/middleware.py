@@ -1,4 +1,4 @@
-"""Pure ASGI guard: buffer the body once, verify, hand the request on (ARCHITECTURE.md idiom 3).
+"""Pure ASGI guard: buffer the body once, verify, hand the request on (docs/architecture.md).
 
 The middleware only adapts ASGI. It caps the headers (431), answers 404 for a path the
 application does not serve, caps the body (413, refused from ``Content-Length`` before reading
@@ -7,7 +7,7 @@ or as soon as the bytes read pass the cap), reduces the request to
 :class:`~taap.resource.validator.Validator`. On success the application gets the same body bytes
 through a replayed ``receive`` and the :class:`~taap.resource.principal.Principal` in
 ``scope["taap.principal"]``, and the audit line carries the status the application answered;
-on failure the caller gets the A6 JSON answer.
+on failure the caller gets the JSON error body.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ _CHALLENGE = WWW_AUTHENTICATE.encode("latin-1")
 
 
 async def send_error(send: Send, exc: TaapError) -> None:
-    """Send the A6 answer to ``exc``."""
+    """Send the error answer to ``exc``."""
     status, headers, body = render_error(exc, www_authenticate=_CHALLENGE)
     await send_response(send, status, headers, body)
 

@@ -7,8 +7,9 @@ from collections.abc import Iterable, Mapping
 
 __all__ = ["DEFAULT_PRODUCT_PATHS", "ProductMap"]
 
-#: The seed's five products and their default base paths (A5). The resource package keeps its
-#: own copy: it must work with nothing but the token server's wire formats (ARCHITECTURE.md).
+#: The seed's five products and their default base paths (docs/protocol.md#the-client-registry). The
+#: resource package keeps its own copy: it must work with nothing but the token server's wire
+#: formats (docs/architecture.md#layers).
 DEFAULT_PRODUCT_PATHS: Mapping[str, str] = {
     "/call-verification/v1": "call-verification",
     "/iot-connectivity/v1": "connectivity",
@@ -35,7 +36,7 @@ class ProductMap:
 
     @classmethod
     def default(cls) -> ProductMap:
-        """The A5 default base paths."""
+        """The default base paths (docs/protocol.md#the-client-registry)."""
         return cls(DEFAULT_PRODUCT_PATHS)
 
     def product_for(self, path: str) -> str | None:

@@ -1,4 +1,4 @@
-"""The guard's A6 error answer: JSON body, ``WWW-Authenticate`` on 401 (docs/server.md)."""
+"""The guard's error answer: JSON body, ``WWW-Authenticate`` on 401 (docs/server.md)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ _CHALLENGE = WWW_AUTHENTICATE.encode("latin-1")
 
 
 def error_response(exc: TaapError) -> tuple[int, list[tuple[str, str]], bytes]:
-    """Status, headers (text, for frameworks) and body of the A6 answer to ``exc``."""
+    """Status, headers (text, for frameworks) and body of the error answer to ``exc``."""
     status, headers, body = render_error(exc, www_authenticate=_CHALLENGE)
     return (
         status,

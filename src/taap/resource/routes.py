@@ -25,8 +25,8 @@ from taap.resource.products import ProductMap
 
 __all__ = ["TOKEN_ENDPOINTS", "ServedPaths", "find_router", "not_found", "plain_path"]
 
-#: The token server's two token endpoints (A4), named in the 404 of a near miss. The guard keeps
-#: its own copy: it must not import the token server.
+#: The token server's two token endpoints (docs/protocol.md#the-token-endpoints), named in the 404
+#: of a near miss. The guard keeps its own copy: it must not import the token server.
 TOKEN_ENDPOINTS = ("/oauth2/v2/tokens", "/oauth2/v6/tokens")
 _TOKEN_HINT = "not found; the token endpoints are " + " and ".join(
     f"POST {path}" for path in TOKEN_ENDPOINTS

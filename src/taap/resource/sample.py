@@ -59,7 +59,7 @@ METRICS_PATH = "/metrics"
 _ICCID = re.compile(ICCID_PATTERN)
 _E164 = re.compile(E164_PATTERN)
 
-#: The nine devices of A9: ICCID → status, plan, last-seen.
+#: The nine devices of docs/protocol.md#the-sample-apis: ICCID → status, plan, last-seen.
 DEVICES: dict[str, dict[str, str]] = {
     f"89012600000000000{n:02d}": {
         "iccid": f"89012600000000000{n:02d}",
@@ -144,7 +144,7 @@ async def metrics(request: Request) -> Response:
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
-    # Starlette's own 404/405 become A6 bodies like every other error.
+    # Starlette's own 404/405 become error bodies like every other error.
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     error: TaapError
     if status == 405:
@@ -168,7 +168,7 @@ def create_sample_app(
     clock: Callable[[], float] = time.time,
     revocations: RevocationWatcher | None = None,
 ) -> Starlette:
-    """The A9 sample APIs guarded by keys from ``token_server_url`` (discovery + JWKS).
+    """The sample APIs guarded by keys from ``token_server_url`` (discovery + JWKS).
 
     ``replay_store`` should be the token server's when both run in one process (one jti
     namespace, SECURITY.md R5); otherwise ``redis_url`` (or ``settings.redis_url``) selects the

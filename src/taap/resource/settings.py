@@ -18,8 +18,8 @@ __all__ = ["GuardSettings"]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GuardSettings:
-    """How the guard judges requests. Defaults are A8's (:class:`taap.settings.SharedSettings`
-    holds them, with the range of each)."""
+    """How the guard judges requests. Defaults as in docs/protocol.md#settings
+    (:class:`taap.settings.SharedSettings` holds them, with the range of each)."""
 
     policy: PopPolicy = field(default_factory=PopPolicy)
     #: leeway (s) for the access token's ``exp``/``iat``; the PoP's is ``policy.leeway``
@@ -31,7 +31,8 @@ class GuardSettings:
     redis_url: str | None = None
     #: ``TAAP_REVOCATION_MAX_AGE``: the oldest revocation state (s) a request is judged by
     revocation_max_age: float = 5
-    #: verified access tokens remembered (0: verify every token in full); not an A8 setting
+    #: verified access tokens remembered (0: verify every token in full); not in the settings table
+    #: (docs/protocol.md#settings)
     token_cache: int = 4096
     #: worker processes serving the guarded app; more than one needs a shared replay store
     #: (:meth:`from_env` reads ``WEB_CONCURRENCY``, uvicorn's and gunicorn's worker count)
@@ -55,9 +56,9 @@ class GuardSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GuardSettings:
-        """Read the ``TAAP_*`` variables of A8 that concern the guard, and ``WEB_CONCURRENCY``
-        (the worker count uvicorn and gunicorn default to) as ``workers`` (``environ``
-        defaults to ``os.environ``). Needs pydantic-settings (the ``server`` extra).
+        """Read the ``TAAP_*`` variables of docs/protocol.md#settings that concern the guard, and
+        ``WEB_CONCURRENCY`` (the worker count uvicorn and gunicorn default to) as ``workers``
+        (``environ`` defaults to ``os.environ``). Needs pydantic-settings (the ``server`` extra).
 
         Raises:
             ConfigurationError: a variable is not a valid value; the message names it.

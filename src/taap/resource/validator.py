@@ -1,4 +1,4 @@
-"""The framework-free guard: one request in, a :class:`Principal` out or an A6 error
+"""The framework-free guard: one request in, a :class:`Principal` out or an error
 (docs/guard.md).
 
 Order (the first failure answers):
@@ -11,9 +11,9 @@ Order (the first failure answers):
 2. with a revocation watcher: the token was not revoked, nor its client cut off after its
    ``iat`` → 401 ``token_revoked``; a state the watcher cannot vouch for (older than
    ``TAAP_REVOCATION_MAX_AGE``) → 503 ``unavailable``;
-3. the PoP in ``X-Authorization`` (401 ``pop_missing`` without one), A3 steps 1-6 against the
-   token's ``cnf.jwk`` only; strict coverage means ``Authorization`` is signed, which binds the
-   PoP to this very token;
+3. the PoP in ``X-Authorization`` (401 ``pop_missing`` without one), steps 1-6 of
+   docs/protocol.md#verifying-a-pop against the token's ``cnf.jwk`` only; strict coverage means
+   ``Authorization`` is signed, which binds the PoP to this very token;
 4. the API product: the path's base path names a product that must be in the token's ``apis``
    and, with a watcher, not unsubscribed after the token's ``iat`` → 403 ``not_subscribed``;
 5. one hop: ``(client_id, jti)`` recorded in the replay store shared with the token server
@@ -76,8 +76,8 @@ def bearer_token(authorization: str | None) -> str:
 def refuse_query_token(uri: str) -> None:
     """Refuse a decoded ``uri`` whose query has a parameter named ``access_token``.
 
-    The decoded query splits as the raw one did (A2 refuses escapes that would change that),
-    so ``access%5Ftoken=`` is caught and ``x=access_token`` is not.
+    The decoded query splits as the raw one did (docs/protocol.md#the-pop-token refuses escapes that
+    would change that), so ``access%5Ftoken=`` is caught and ``x=access_token`` is not.
 
     Raises:
         RequestMalformedError: there is one (400 request_malformed).

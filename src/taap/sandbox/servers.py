@@ -14,7 +14,7 @@ import contextlib
 import socket
 import tempfile
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,7 +25,7 @@ from typing import Any, Literal, TypeVar
 import uvicorn
 
 from taap.core.keys import PublicKey
-from taap.errors import UnavailableError
+from taap.errors import TaapError, UnavailableError
 from taap.listener import ListenerConfig, ListenerLimits
 from taap.resource.revocations import RevocationWatcher
 from taap.resource.sample import create_sample_app
@@ -33,7 +33,7 @@ from taap.resource.settings import GuardSettings
 from taap.server.app import create_app
 from taap.server.registry.database import parse_database_url
 from taap.server.registry.pepper import load_pepper
-from taap.server.registry.port import ClientRecord, Registry
+from taap.server.registry.port import ApiProduct, ClientRecord, Registry
 from taap.server.registry.sql import open_registry
 from taap.server.revocation.source import registry_revocations
 from taap.server.settings import ServerSettings
@@ -101,34 +101,54 @@ class _Launch:
         """The registry and both servers once they serve.
 
         Raises:
+            TaapError: the settings or a product were refused (that error itself).
             UnavailableError: one failed, or they did not start within ``START_TIMEOUT``.
         """
-        if not self.ready.wait(START_TIMEOUT) or self.error is not None:
+        ready = self.ready.wait(START_TIMEOUT)
+        if isinstance(self.error, TaapError):
+            raise self.error
+        if not ready or self.error is not None:
             raise UnavailableError("the sandbox servers did not start", log_detail=repr(self.error))
         if self.registry is None or not all(s.started for s in self.servers):
             raise UnavailableError("the sandbox servers did not start")
         return self.registry, self.servers
 
 
+@dataclass(frozen=True)
+class _Options:
+    """What a caller may change: the ``TAAP_*`` settings both servers read (defaults when
+    empty), the access-token lifetime, and products to add to the seeded five."""
+
+    environ: Mapping[str, str] = field(default_factory=dict)
+    token_ttl: int | None = None
+    products: Sequence[ApiProduct] = ()
+
+
 async def _open_apps(
-    database_url: str, token_sock: socket.socket, token_ttl: int | None
+    database_url: str, token_sock: socket.socket, options: _Options
 ) -> tuple[Registry, Any, Any, ListenerLimits]:
     """The registry, the token server app, the sample APIs app that trusts it, and the limits
     both listeners keep."""
     token_url = _url(token_sock)
-    pepper = load_pepper(parse_database_url(database_url))
-    registry = await open_registry(database_url, pepper=pepper)
-    # The sandbox is self-contained: defaults, not the caller's TAAP_* variables (its guard
-    # below uses the defaults too, so both sides judge alike).
+    # The sandbox is self-contained: the given settings or the defaults, never the caller's
+    # TAAP_* variables (its guard below reads the same settings, so both sides judge alike).
     settings = ServerSettings.load(
-        environ={},
+        environ=options.environ,
         database_url=database_url,
         public_url=token_url,
         port=token_sock.getsockname()[1],
-        token_ttl=token_ttl,
+        token_ttl=options.token_ttl,
     )
+    pepper = load_pepper(parse_database_url(database_url))
+    registry = await open_registry(database_url, pepper=pepper)
+    try:
+        for product in options.products:
+            await registry.create_product(product)
+    except BaseException:
+        await registry.close()
+        raise
     token_app = create_app(settings, registry, pepper=pepper)
-    guard = GuardSettings()
+    guard = GuardSettings.from_settings(settings)
     # One process: the guard reads the revocation log from the registry, not over HTTP.
     revocations = RevocationWatcher(
         registry_revocations(registry), max_age=guard.revocation_max_age
@@ -142,12 +162,12 @@ async def _open_apps(
 async def _serve(
     launch: _Launch,
     database_url: str,
-    token_ttl: int | None,
+    options: _Options,
     token_sock: socket.socket,
     api_sock: socket.socket,
 ) -> None:
     try:
-        opened = await _open_apps(database_url, token_sock, token_ttl)
+        opened = await _open_apps(database_url, token_sock, options)
         registry, token_app, api_app, limits = opened
         lifespans: tuple[tuple[Any, Literal["on", "off"]], ...] = (
             (token_app, "on"),
@@ -190,11 +210,21 @@ def _run_loop(loop: asyncio.AbstractEventLoop, serve: Callable[[], Awaitable[Non
 
 @contextmanager
 def running_sandbox(
-    *, token_ttl: int | None = None, folder: Path | None = None
+    *,
+    token_ttl: int | None = None,
+    folder: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    products: Sequence[ApiProduct] = (),
 ) -> Iterator[Sandbox]:
     """Start the token server and the sample APIs; stop both and delete the folder on exit.
 
+    ``environ`` holds ``TAAP_*`` settings for both servers (docs/server.md#settings; the
+    database, the public URL and the port are always the sandbox's own);
+    ``products`` are registered beside the five seeded ones.
+
     Raises:
+        ConfigurationError: a setting in ``environ`` is invalid.
+        TaapError: a product was refused by the registry.
         UnavailableError: the servers did not start within 15 s.
     """
     with tempfile.TemporaryDirectory(prefix="taap-sandbox-") as temp:
@@ -203,18 +233,19 @@ def running_sandbox(
         token_sock, api_sock = _bind_loopback(), _bind_loopback()
         loop = asyncio.new_event_loop()
         launch = _Launch()
-        serve = partial(_serve, launch, database_url, token_ttl, token_sock, api_sock)
+        options = _Options(dict(environ or {}), token_ttl, tuple(products))
+        serve = partial(_serve, launch, database_url, options, token_sock, api_sock)
         thread = threading.Thread(
             target=_run_loop, args=(loop, serve), name="taap-sandbox", daemon=True
         )
         thread.start()
-        registry, servers = launch.wait()
         try:
+            registry, servers = launch.wait()
             yield Sandbox(
                 _url(token_sock), _url(api_sock), database_url, where, loop, registry, servers
             )
         finally:
-            for server in servers:
+            for server in launch.servers:
                 server.should_exit = True
             thread.join(10)
             token_sock.close()

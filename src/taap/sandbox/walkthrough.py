@@ -279,7 +279,7 @@ def _walk(walk: _Walk) -> None:
     access_token = _request_tokens(walk, walk.sandbox.token_url + TOKEN_PATH, token_request)
     if access_token is None:
         return
-    # Content-Type is signed even on a GET (A1 step 4).
+    # Content-Type is signed even on a GET (step 4 of docs/protocol.md#the-four-steps).
     api_base = [("Content-Type", "application/json"), ("Authorization", f"Bearer {access_token}")]
     call = walk.signing(
         "step-3 api pop",

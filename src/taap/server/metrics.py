@@ -1,7 +1,7 @@
 """Prometheus metrics of the token server, served at ``GET /metrics``.
 
 - ``taap_token_requests_total{endpoint,outcome,error_code}`` (counter): ``endpoint`` v2/v6,
-  ``outcome`` issued/rejected, ``error_code`` the A6 code (empty when issued).
+  ``outcome`` issued/rejected, ``error_code`` the error code (empty when issued).
 - ``taap_pop_verifications_total{outcome,error_code}`` (counter): valid/invalid.
 - ``taap_request_duration_seconds{endpoint}`` (histogram): v2, v6, jwks, discovery, health,
   ready, openapi, metrics, other.
@@ -51,7 +51,7 @@ class ServerMetrics:
         reg = self.registry
         self.token_requests = Counter(
             "taap_token_requests",
-            "Token requests by endpoint, outcome and A6 error code.",
+            "Token requests by endpoint, outcome and error code.",
             ["endpoint", "outcome", "error_code"],
             registry=reg,
         )

@@ -164,7 +164,7 @@ _COMPONENTS = {
     "schemas": _SCHEMAS,
 }
 
-# Status -> (the A6 error codes it carries, the response headers that come with it).
+# Status -> (the error codes it carries, the response headers that come with it).
 _ErrorTable = dict[str, tuple[str, tuple[str, ...]]]
 
 _TOKEN_ERRORS: _ErrorTable = {

@@ -1,9 +1,10 @@
 """Assembling a running token server from settings: registry, pepper, stores, audit logging.
 
 :func:`build_app` opens the registry (first start: schema through the migrations, a signing
-key, the A5 products), picks the Redis stores when ``TAAP_REDIS_URL`` is set and the in-process
-ones otherwise, and returns the ASGI app. :class:`DeferredApp` does the same lazily inside a
-uvicorn worker, where the app must exist before the event loop can open connections.
+key, the seeded products (docs/protocol.md#the-client-registry)), picks the Redis stores when
+``TAAP_REDIS_URL`` is set and the in-process ones otherwise, and returns the ASGI app.
+:class:`DeferredApp` does the same lazily inside a uvicorn worker, where the app must exist before
+the event loop can open connections.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def configure_logging(log_format: str = "json") -> None:
 
 
 def resolve_pepper(settings: ServerSettings) -> bytes:
-    """``TAAP_PEPPER``, or the SQLite ``pepper`` file beside the database (A5).
+    """``TAAP_PEPPER``, or the SQLite ``pepper`` file beside the database
+    (docs/protocol.md#the-client-registry).
 
     Raises:
         ConfigurationError: no pepper with PostgreSQL, bad URL, short pepper.

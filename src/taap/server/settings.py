@@ -89,12 +89,13 @@ def trusted_networks(
 
 
 class RegistrySettings(TaapSettings):
-    """What opens the client registry: the database, the pepper (A5) and the key-encryption key
-    of the private signing keys. ``taap serve`` and the registry commands read the same."""
+    """What opens the client registry: the database, the pepper
+    (docs/protocol.md#the-client-registry) and the key-encryption key of the private signing keys.
+    ``taap serve`` and the registry commands read the same."""
 
     database_url: str = "sqlite:///./taap.db"
     pepper: SecretStr | None = None
-    # Operations (issue 7), not in A8.
+    # Operations (issue 7), not in the settings table (docs/protocol.md#settings).
     key_encryption_key: SecretStr | None = None
 
     @field_validator("key_encryption_key")
@@ -113,7 +114,8 @@ class RegistrySettings(TaapSettings):
         return self.key_encryption_key.get_secret_value().encode("utf-8") or None
 
     def pepper_text(self) -> str | None:
-        """``TAAP_PEPPER`` as given, or None (then the registry's A5 rules decide)."""
+        """``TAAP_PEPPER`` as given, or None (then the registry's rules
+        (docs/protocol.md#the-client-registry) decide)."""
         return self.pepper.get_secret_value() if self.pepper else None
 
     def pepper_bytes(self) -> bytes | None:
@@ -123,7 +125,8 @@ class RegistrySettings(TaapSettings):
 
 
 class ServerSettings(SharedSettings, RegistrySettings):
-    """Every A8 setting of the token server with its default. Environment: ``TAAP_<NAME>``."""
+    """Every setting (docs/protocol.md#settings) of the token server with its default. Environment:
+    ``TAAP_<NAME>``."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
@@ -137,17 +140,18 @@ class ServerSettings(SharedSettings, RegistrySettings):
     forwarded_allow_ips: str = ""
     key_refresh: float = Field(default=30.0, ge=0)
     registry_cache: float = Field(default=0.0, ge=0)
-    # Not in A8: bound of the in-process replay store (A3 step 7 names 500,000).
+    # Not in the docs/protocol.md#settings: bound of the in-process replay store (step 7 of
+    # docs/protocol.md#verifying-a-pop names 500,000).
     replay_capacity: int = Field(default=500_000, ge=1)
     with_sample_apis: bool = False
-    # The developer portal (docs/portal.md), not in A8.
+    # The developer portal (docs/portal.md), not in the settings table (docs/protocol.md#settings).
     with_portal: bool = False
     smtp_url: SecretStr = SecretStr("console")
     mail_from: str = "taap@localhost"
     portal_admins: str = ""
     # PRODUCT=FILE-OR-URL pairs: the OpenAPI document the portal's API reference shows.
     portal_openapi: str = ""
-    # Operations (issue 7), not in A8.
+    # Operations (issue 7), not in the settings table (docs/protocol.md#settings).
     shutdown_drain: float = Field(default=2.0, ge=0, le=300)
     shutdown_timeout: float = Field(default=20.0, ge=0, le=3600)
     metrics: bool = True
@@ -220,7 +224,7 @@ class ServerSettings(SharedSettings, RegistrySettings):
     # -- derived values -------------------------------------------------------------------
     @property
     def base_url(self) -> str:
-        """The public base URL (A8 default ``http://127.0.0.1:<port>``)."""
+        """The public base URL (default ``http://127.0.0.1:<port>``)."""
         return self.public_url or f"http://127.0.0.1:{self.port}"
 
     @property

@@ -57,11 +57,12 @@ __all__ = [
 DEFAULT_CLIENT_ID_PREFIX = "taap-"
 CLIENT_ID_ALPHABET = string.ascii_letters + string.digits
 
-#: How long a rotated-out signing key stays in JWKS: the token lifetime (3600 s, A4) + the
-#: verification leeway (10 s, A8) + the node key-refresh interval (30 s, A8), because a node that
-#: has not refreshed yet may still sign with the old key for up to that interval after rotation,
-#: + the guards' JWKS min-refresh (30 s, A8): nodes keep signing with the old key until the new
-#: one has been published that long (publish before use, ``taap.server.issuance``).
+#: How long a rotated-out signing key stays in JWKS: the token lifetime (3600 s,
+#: docs/protocol.md#the-token-endpoints) + the verification leeway (10 s, docs/protocol.md#settings)
+#: + the node key-refresh interval (30 s, docs/protocol.md#settings), because a node that has not
+#: refreshed yet may still sign with the old key for up to that interval after rotation, + the
+#: guards' JWKS min-refresh (30 s, docs/protocol.md#settings): nodes keep signing with the old key
+#: until the new one has been published that long (publish before use, ``taap.server.issuance``).
 DEFAULT_KEY_PUBLISH_SECONDS = 3600 + 10 + 30 + 30
 
 #: How long a cutoff row is kept: every token it can catch was issued before its
@@ -78,7 +79,8 @@ _MAX_SECRET = 512
 
 
 def check_prefix(prefix: str) -> str:
-    """A client-id prefix (A5: configurable), returned unchanged when acceptable.
+    """A client-id prefix (docs/protocol.md#the-client-registry: configurable), returned unchanged
+    when acceptable.
 
     Raises:
         ConfigurationError: longer than 64 characters or outside the client-id alphabet.
@@ -91,12 +93,13 @@ def check_prefix(prefix: str) -> str:
 
 
 def new_client_id(prefix: str = DEFAULT_CLIENT_ID_PREFIX) -> str:
-    """``prefix`` + 32 random alphanumerics (A5)."""
+    """``prefix`` + 32 random alphanumerics (docs/protocol.md#the-client-registry)."""
     return prefix + "".join(secrets.choice(CLIENT_ID_ALPHABET) for _ in range(32))
 
 
 def is_client_id(text: str) -> bool:
-    """True when ``text`` has the shape every stored client id has (A5 or ``--client-id``).
+    """True when ``text`` has the shape every stored client id has
+    (docs/protocol.md#the-client-registry or ``--client-id``).
 
     The hot path asks this first: anything else (NUL bytes, 10 kB strings) cannot name a client,
     so it answers "unknown" without reaching the database, which would reject some such input

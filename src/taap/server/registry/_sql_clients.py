@@ -3,7 +3,7 @@ subscriptions, and the product catalogue they subscribe to (tables ``clients``,
 ``client_secrets``, ``client_keys``, ``subscriptions``, ``api_products``).
 
 Nothing is cached but parsed key objects, so a change made by the CLI or another node is seen
-by the next request (A8 ``TAAP_REGISTRY_CACHE=0``).
+by the next request (``TAAP_REGISTRY_CACHE=0`` (docs/protocol.md#settings)).
 """
 
 from __future__ import annotations

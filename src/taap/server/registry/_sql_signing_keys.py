@@ -1,5 +1,5 @@
 """``SqlRegistry``'s token-server signing keys (table ``signing_keys``): publication for JWKS,
-rotation, retirement, and encryption at rest under the key-encryption key (A8
+rotation, retirement, and encryption at rest under the key-encryption key (docs/protocol.md#settings
 ``TAAP_KEY_ENCRYPTION_KEY``)."""
 
 from __future__ import annotations

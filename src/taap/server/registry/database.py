@@ -38,7 +38,7 @@ __all__ = [
 
 Backend = Literal["sqlite", "postgresql"]
 
-#: A8 default: a SQLite file in the working directory.
+#: The default (docs/protocol.md#settings): a SQLite file in the working directory.
 DEFAULT_DATABASE_URL = "sqlite:///./taap.db"
 
 #: Driver used for a plain ``sqlite://`` / ``postgresql://`` URL (measured: docs/registry.md).

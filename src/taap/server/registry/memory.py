@@ -94,7 +94,7 @@ def _live(secrets: list[_Secret], now: float) -> tuple[bytes, ...]:
 
 
 class MemoryRegistry(AccessRules):
-    """The whole registry in dictionaries; seeded with the five A5 products and one key.
+    """The whole registry in dictionaries; seeded with the five products and one signing key.
 
     ``clock`` returns POSIX seconds (injected so tests can move time); ``signing_key_bits`` is
     the size of the seeded key (``None``: start with no signing key); ``signing_key`` seeds a

@@ -123,7 +123,8 @@ def _create(path: Path) -> str:
 
 
 def load_pepper(database: DatabaseUrl, configured: str | None = None) -> bytes:
-    """The pepper for ``database`` per A5; ``configured`` is ``TAAP_PEPPER`` as read at the edge.
+    """The pepper for ``database`` per docs/protocol.md#the-client-registry; ``configured`` is
+    ``TAAP_PEPPER`` as read at the edge.
 
     Raises:
         ConfigurationError: see :func:`pepper_source` and :func:`read_or_create_pepper_file`.

@@ -62,7 +62,7 @@ class ApiProduct:
     base_path: str
 
 
-#: The five products of the seed's table (A5).
+#: The five products of the seed's table (docs/protocol.md#the-client-registry).
 DEFAULT_PRODUCTS: tuple[ApiProduct, ...] = (
     ApiProduct(
         id="call-verification",

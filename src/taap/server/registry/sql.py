@@ -11,8 +11,8 @@ the hot-path client statement included, is in ``_sql_core``. Statements run thro
 ``_sql_runner``.
 
 Hot path: :meth:`SqlRegistry.get_client` is one statement and nothing is cached but parsed key
-objects, so a change made by the CLI or another node is seen by the next request (A8
-``TAAP_REGISTRY_CACHE=0``). Every database failure becomes
+objects, so a change made by the CLI or another node is seen by the next request
+(docs/protocol.md#settings ``TAAP_REGISTRY_CACHE=0``). Every database failure becomes
 :class:`~taap.errors.UnavailableError` (503), chained.
 """
 

@@ -108,7 +108,7 @@ def parse_token_body(body: bytes, content_type: str) -> str:
 
 
 class Endpoint(ABC):
-    """One endpoint's ASGI side: :meth:`handle` answers or raises; errors become the A6 body,
+    """One endpoint's ASGI side: :meth:`handle` answers or raises; errors become the error body,
     rejections get :meth:`rejected` (an audit line), every request is timed under ``label``."""
 
     label: str

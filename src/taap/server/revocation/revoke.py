@@ -1,11 +1,11 @@
 """``POST /oauth2/v1/revoke`` (RFC 7009): a client revokes one of its own tokens.
 
 The client authenticates as at the token endpoints: Basic credentials and a PoP in
-``X-Authorization`` that covers the request (A2's default coverage, ``body`` included). Order
-(the first failure answers): method 405 → header and body caps 431/413 → content type 415 →
-duplicate singleton headers / invalid UTF-8 400 → Basic, client, secret, status 401 →
-failed-auth limit 429 → body 400 → PoP present and A3 steps 1-6 401 → replay record 401 →
-revoke → 200.
+``X-Authorization`` that covers the request (the default coverage of
+docs/protocol.md#the-pop-token, ``body`` included). Order (the first failure answers): method
+405 → header and body caps 431/413 → content type 415 → duplicate singleton headers /
+invalid UTF-8 400 → Basic, client, secret, status 401 → failed-auth limit 429 → body 400 → PoP
+present and steps 1-6 of docs/protocol.md#verifying-a-pop 401 → replay record 401 → revoke → 200.
 
 Whatever the token turns out to be (garbage, expired, another issuer's, another client's,
 already revoked), a request that passed those checks is answered 200 with ``{}``: RFC 7009

@@ -117,7 +117,8 @@ def _optional(obj: dict[str, Any], name: str) -> str | None:
 
 
 def parse_v6_body(body: bytes, *, client_id: str, client_secret: str) -> V6Body:
-    """Check a v6 body against A4 and the authenticated Basic credentials.
+    """Check a v6 body against docs/protocol.md#the-token-endpoints and the authenticated Basic
+    credentials.
 
     Order: syntax and types (400 body_invalid) → credentials equal to Basic (401) → grant type
     (400 grant_type_unsupported) → scope (400 scope_invalid).
@@ -204,7 +205,8 @@ class Authenticated:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClientAuthenticator:
-    """A4 steps 5-6: Basic credentials → the active client's record → the failed-auth limit."""
+    """Steps 5-6 of docs/protocol.md#order-of-checks: Basic credentials → the active client's
+    record → the failed-auth limit."""
 
     cache: RegistryCache
     limiter: RateLimiter
@@ -276,7 +278,8 @@ class ClientAuthenticator:
     async def body_claims(
         self, body: bytes, version: str, client: Authenticated, *, now: float
     ) -> dict[str, str]:
-        """A4 step 7: the v6 body's extra claims (v2: none), checked against Basic.
+        """Step 7 of docs/protocol.md#order-of-checks: the v6 body's extra claims (v2: none),
+        checked against Basic.
 
         Raises:
             BodyInvalidError, ClientAuthError, GrantTypeUnsupportedError, ScopeInvalidError.

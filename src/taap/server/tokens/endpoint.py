@@ -2,7 +2,7 @@
 
 Order (the first failure answers): method 405 → header and body caps 431/413 → content type
 415 → duplicate singleton headers / invalid UTF-8 400 → Basic auth, client lookup, secret,
-status 401 → failed-auth rate limit 429 → v6/v2 body rules 400 → PoP present 401 → PoP A3 steps
+status 401 → failed-auth rate limit 429 → v6/v2 body rules 400 → PoP present 401 → PoP steps
 1-6 401 → subscription 403 → replay record 401 → issue.
 
 :meth:`TokenEndpoints._issue` reads as that list: each step is one named method. Failed
@@ -218,7 +218,7 @@ class TokenEndpoints:
         self._audit_issued(attempt, client.client_id, verified, signing, minted, apis, now)
         return 200, NO_STORE, minted.body
 
-    # -- the steps, in A4's order ---------------------------------------------------------
+    # -- the steps, in the order of docs/protocol.md#order-of-checks --------------------
     async def read_request(
         self,
         scope: Scope,
@@ -261,7 +261,8 @@ class TokenEndpoints:
     async def verify_pop(
         self, parts: RequestParts, client: Authenticated, attempt: Attempt, now: float
     ) -> VerifiedPop:
-        """Steps 8-9: a PoP is present and passes A3 steps 1-6 under a registered key."""
+        """Steps 8-9: a PoP is present and passes steps 1-6 of docs/protocol.md#verifying-a-pop
+        under a registered key."""
         pop = parts.headers.get("x-authorization")
         if not pop or not pop.strip():
             raise PopMissingError()

@@ -1,5 +1,5 @@
-"""A4's last step: the access token (and the ID token) for a request that passed every check,
-and the JSON body of the answer.
+"""The last step of docs/protocol.md#the-token-endpoints: the access token (and the ID token) for a
+request that passed every check, and the JSON body of the answer.
 
 Claims and encoding stay on the event loop; only the RSA work may move to a signing thread
 (``TAAP_SIGN_THREADS``), where cryptography runs it without the GIL. A thread that also ran the
@@ -35,7 +35,8 @@ def id_token_jti(access_jti: str) -> str:
 
 
 def token_response_body(*, id_token: str, access_token: str, expires_in: int) -> bytes:
-    """The A4 answer: ``{id_token, access_token, expires_in, scope: "", status: "approved"}``.
+    """The answer of docs/protocol.md#the-token-endpoints: ``{id_token, access_token, expires_in,
+    scope: "", status: "approved"}``.
 
     ``expires_in`` is a string on the wire, as T-Mobile's servers send it.
     """
