@@ -121,6 +121,7 @@ PINNED: dict[str, list[str]] = {
         "PopAuth",
         "PopRequestsAuth",
         "PreparedRequest",
+        "RetryNotice",
         "RetryPolicy",
         "Secret",
         "Token",

@@ -157,7 +157,7 @@ _TOKEN_EXAMPLES = examples(
 )
 
 
-@click.command(epilog=_TOKEN_EXAMPLES, short_help="Steps 1-2: get an access token.")
+@click.command(epilog=_TOKEN_EXAMPLES)
 @credential_options("--url")
 @click.option("--json", "as_json", is_flag=True, help="Print the server's JSON response.")
 @click.option("--print-curl", is_flag=True, help="Print the curl command instead of sending.")
@@ -212,7 +212,7 @@ _CALL_EXAMPLES = examples(
 )
 
 
-@click.command(epilog=_CALL_EXAMPLES, short_help="Steps 1-4: call an API with a fresh PoP.")
+@click.command(epilog=_CALL_EXAMPLES)
 @click.argument("method")
 @click.argument("url")
 @credential_options("--token-url")

@@ -21,7 +21,7 @@ _EXAMPLES = examples(
 )
 
 
-@click.command(epilog=_EXAMPLES, short_help="Print the shell completion script.")
+@click.command(epilog=_EXAMPLES)
 @click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
 @click.pass_context
 def completion(ctx: click.Context, shell: str) -> None:

@@ -64,7 +64,7 @@ def _ask_missing(values: dict[str, str | None], everything: bool) -> None:
         values["password_env"] = answer.strip() or None
 
 
-@click.command(epilog=_EXAMPLES, short_help="Write a profile for the other commands.")
+@click.command(epilog=_EXAMPLES)
 @click.option("--profile", help="Profile to write (default: $TAAP_PROFILE or 'default').")
 @click.option("--token-url", metavar="URL", help="Token endpoint URL (asked when absent).")
 @click.option("--client-id", metavar="ID", help="Client id (asked when absent).")
