@@ -175,7 +175,8 @@ def test_introspect_live_then_revoked(
     assert answer["active"] is True
     assert answer["client_id"] == CLIENT_ID
     # Piped, as every JSON output: compact, one line (a terminal gets it indented)
-    assert live.stdout.startswith('{"active":true,') and live.stdout.count("\n") == 1
+    assert live.stdout.startswith('{"active":true,')
+    assert live.stdout.count("\n") == 1
     assert revoke(fake_url, key_file, token).exit_code == 0
     dead = introspect(fake_url, "-", stdin=token + "\n")
     assert dead.exit_code == 0, dead.output
