@@ -1,8 +1,8 @@
 """What a request carried, for a person reading along (``taap call -v``): the request line and
 headers, each signed ehts name with the value taken from the request, and the PoP's claims.
 
-Secrets and tokens are masked: the Basic credentials, the Bearer token and a PoP show as their
-first characters and length only; a token response's body is never traced (it holds tokens).
+Secrets and tokens are masked: the Basic credentials show as their length only, the Bearer
+token and a PoP as their first characters (a JWT's header) and length; a token response's body is never traced (it holds tokens).
 The lines go to a ``write`` callable, so the caller decides where (stderr) and whether.
 """
 
@@ -31,7 +31,10 @@ def mask_value(name: str, value: str) -> str:
     if name.lower() not in _MASKED_HEADERS:
         return value
     scheme, sep, credential = value.partition(" ")
-    if sep and scheme.lower() in ("basic", "bearer"):
+    if sep and scheme.lower() == "basic":
+        # base64 of "id:secret": any prefix of it may hold bytes of the secret.
+        return f"{scheme} *** ({len(credential)} chars)"
+    if sep and scheme.lower() == "bearer":
         return f"{scheme} {_cut(credential)}"
     return _cut(value)
 
