@@ -20,7 +20,7 @@ BEARER = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJjbGllbnQifQ.c2lnbmF0dXJlLXNpZ25hdHVyZQ
     ("name", "value", "shown"),
     [
         ("Authorization", f"Bearer {BEARER}", f"Bearer {BEARER[:8]}*** ({len(BEARER)} chars)"),
-        ("authorization", "Basic Y2xpZW50OnNlY3JldA==", "Basic *** (24 chars)"),
+        ("authorization", "Basic Y2xpZW50OnNlY3JldA==", "Basic *** (20 chars)"),
         ("X-Authorization", BEARER, f"{BEARER[:8]}*** ({len(BEARER)} chars)"),
         ("Cookie", "session=abc", "*** (11 chars)"),
         ("Content-Type", "application/json", "application/json"),

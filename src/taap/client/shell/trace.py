@@ -2,8 +2,9 @@
 headers, each signed ehts name with the value taken from the request, and the PoP's claims.
 
 Secrets and tokens are masked: the Basic credentials show as their length only, the Bearer
-token and a PoP as their first characters (a JWT's header) and length; a token response's body is never traced (it holds tokens).
-The lines go to a ``write`` callable, so the caller decides where (stderr) and whether.
+token and a PoP as their first characters (a JWT's header) and length; a token response's body
+is never traced (it holds tokens). The lines go to a ``write`` callable, so the caller decides
+where (stderr) and whether.
 """
 
 from __future__ import annotations
