@@ -172,6 +172,17 @@ def test_a_kept_token_the_api_refuses_is_replaced(served: Served, cache: Path) -
     assert _issued(served) - before == 1  # the new token was kept
 
 
+def test_revoking_the_kept_token_drops_it(served: Served, cache: Path) -> None:
+    token_args = ["--url", f"{served.base}/oauth2/v2/tokens", *_creds(served)[2:]]
+    first = _taap(served, cache, "token", *token_args).stdout.decode().strip()
+    assert len(_files(cache)) == 1
+    revoked = _taap(served, cache, "revoke", *token_args, first)
+    assert (revoked.returncode, revoked.stdout) == (0, b"revoked\n"), revoked.stderr
+    assert _files(cache) == []
+    second = _taap(served, cache, "token", *token_args).stdout.decode().strip()
+    assert second not in ("", first)
+
+
 def test_piped_output_is_the_answer_with_a_final_newline(served: Served, cache: Path) -> None:
     done = _call(served, cache)
     assert done.stdout.endswith(b"}\n")

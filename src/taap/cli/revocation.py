@@ -17,7 +17,8 @@ from taap.cli._io import read_input
 from taap.cli.token import client_settings, credential_options
 from taap.cli.ux.output import echo_json
 from taap.client.revocation import INTROSPECTION_PATH, introspect, server_endpoint
-from taap.client.token_client import TokenClient
+from taap.client.shell import ShellOptions
+from taap.client.shell import revoke as revoke_token
 from taap.errors import BodyTooLargeError, ConfigurationError
 
 __all__ = ["introspect_command", "register", "revoke"]
@@ -83,10 +84,10 @@ def revoke(token: str, revocation_url: str | None, **options: Any) -> None:
     """
     value = _token(token)
     settings = client_settings(options)
-    with TokenClient(
-        settings.endpoint(), settings.credentials(), revocation_url=revocation_url
-    ) as client:
-        client.revoke(value)
+    # The token kept between runs (taap token, taap call) is dropped when it is the one revoked.
+    revoke_token(
+        settings, ShellOptions(environ=dict(os.environ)), value, revocation_url=revocation_url
+    )
     click.echo("revoked")
 
 

@@ -4,7 +4,14 @@
 
 from __future__ import annotations
 
-from taap.client.shell.session import ShellOptions, call, forget, get_token, open_token_client
+from taap.client.shell.session import (
+    ShellOptions,
+    call,
+    forget,
+    get_token,
+    open_token_client,
+    revoke,
+)
 from taap.client.shell.token_file import FileTokenCache, cache_dir, token_file_path
 from taap.client.shell.trace import RequestTracer, mask_value
 
@@ -18,5 +25,6 @@ __all__ = [
     "get_token",
     "mask_value",
     "open_token_client",
+    "revoke",
     "token_file_path",
 ]

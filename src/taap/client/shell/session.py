@@ -18,7 +18,7 @@ from taap.client.token_client import TokenClient
 from taap.client.token_response import Token
 from taap.client.wire import transport_error
 
-__all__ = ["ShellOptions", "call", "forget", "get_token", "open_token_client"]
+__all__ = ["ShellOptions", "call", "forget", "get_token", "open_token_client", "revoke"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,6 +79,35 @@ def get_token(settings: ClientSettings, options: ShellOptions) -> Token:
     """
     with open_token_client(settings, options) as client:
         return client.token() if options.use_cache else client.fetch()
+
+
+def revoke(
+    settings: ClientSettings,
+    options: ShellOptions,
+    token: str,
+    *,
+    revocation_url: str | None = None,
+) -> None:
+    """Revoke ``token`` (RFC 7009); when it is the token kept between runs, the file goes too,
+    so the next ``taap token`` does not print a revoked token.
+
+    Raises:
+        TaapError: the server's error (typed), or ``TransportError`` once retries ran out.
+    """
+    endpoint, credentials = settings.endpoint(), settings.credentials()
+    cache = None
+    if options.use_cache:
+        cache = FileTokenCache(token_file_path(cache_dir(options.environ), endpoint, credentials))
+    with options.http() as http:
+        client = TokenClient(
+            endpoint,
+            credentials,
+            retry=RetryPolicy(on_retry=options.on_retry),
+            http=http,
+            cache=cache,
+            revocation_url=revocation_url,
+        )
+        client.revoke(token)
 
 
 def forget(settings: ClientSettings, options: ShellOptions) -> bool:

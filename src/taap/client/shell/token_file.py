@@ -141,18 +141,27 @@ class FileTokenCache(TokenCache):
         self.path = path
         self._loaded = False
 
+    def _load(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            stored = read_token_file(self.path)
+            if stored is not None:
+                super().store(stored)
+
     def current(self) -> Token | None:
         """The usable token, from memory or (the first time) from the file.
 
         Raises:
             ConfigurationError: the file is not the user's own, or others may read it.
         """
-        if not self._loaded:
-            self._loaded = True
-            stored = read_token_file(self.path)
-            if stored is not None:
-                super().store(stored)
+        self._load()
         return super().current()
+
+    def held(self) -> Token | None:
+        """The cached token, usable or not, from memory or the file (what a revocation of
+        this client's token compares with, to drop it from the file too)."""
+        self._load()
+        return super().held()
 
     def store(self, token: Token) -> None:
         """Make ``token`` the cached one, and write it unless it is already near expiry."""
