@@ -14,6 +14,8 @@ from click.testing import CliRunner, Result
 
 from client._fake import FakeTaap, Scripted
 from client.conftest import CLIENT_ID, SECRET
+from kit.processes import TAAP, clean_env
+from kit.terminal import run_on_terminal, terminal_env
 from taap.cli.main import cli
 from taap.core import PrivateKey
 
@@ -22,7 +24,7 @@ UNAVAILABLE = {"error": "temporarily_unavailable", "error_code": "unavailable"}
 
 
 @pytest.fixture(autouse=True)
-def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def no_taap_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("TAAP_"):
             monkeypatch.delenv(name)
@@ -203,3 +205,31 @@ def test_version_is_the_package_version() -> None:
     result = run("--version")
     assert result.exit_code == 0
     assert result.stdout == f"taap, version {version('taap')}\n"
+
+
+def test_configure_on_a_terminal_asks_again_for_a_refused_answer(
+    tmp_path: Path, key_file: str
+) -> None:
+    env = terminal_env(clean_env(XDG_CONFIG_HOME=str(tmp_path / "xdg")))
+    run = run_on_terminal(
+        [TAAP, "configure"],
+        env=env,
+        replies=[
+            (b"Token endpoint URL: ", "auth.example/tokens\r"),  # refused: not absolute
+            (b"Token endpoint URL: ", "https://auth.example/oauth2/v2/tokens\r"),
+            (b"Client id: ", "my-app\r"),
+            (b"PoP private key file: ", f"{tmp_path}/nothing.pem\r"),  # refused: no file
+            (b"PoP private key file: ", f"{key_file}\r"),
+            (b"client secret [TAAP_CLIENT_SECRET]: ", "$MY_SECRET\r"),  # refused: not a name
+            (b"client secret [TAAP_CLIENT_SECRET]: ", "MY_SECRET\r"),
+            (b"(empty: none) []: ", "\r"),
+        ],
+        timeout=60,
+    )
+    assert run.returncode == 0, run.text
+    assert "Error: token URL 'auth.example/tokens' is not an absolute http(s) URL" in run.text
+    assert f"Error: {tmp_path}/nothing.pem is not a file" in run.text
+    assert "Error: '$MY_SECRET' is not an environment variable name" in run.text
+    text = (tmp_path / "xdg" / "taap" / "config.toml").read_text()
+    assert 'token_url = "https://auth.example/oauth2/v2/tokens"' in text
+    assert 'client_secret_env = "MY_SECRET"' in text

@@ -36,12 +36,37 @@ class TerminalRun:
         return self.output.decode("utf-8", "replace").replace("\r\n", "\n")
 
 
+class _Replies:
+    """Answers typed in order, each once its prompt shows after the previous answer."""
+
+    def __init__(self, master: int, replies: Sequence[tuple[bytes, str]]) -> None:
+        self.master = master
+        self.pending = list(replies)
+        self.seen = 0  # output before this offset was already answered
+
+    def answer(self, output: bytes) -> None:
+        while self.pending:
+            prompt, reply = self.pending[0]
+            found = output.find(prompt, self.seen)
+            if found < 0:
+                return
+            self.seen = found + len(prompt)
+            os.write(self.master, reply.encode())
+            self.pending.pop(0)
+
+
 def _drain(
-    master: int, until: Callable[[bytes], bool], proc: subprocess.Popen[bytes], timeout: float
+    master: int,
+    until: Callable[[bytes], bool],
+    proc: subprocess.Popen[bytes],
+    timeout: float,
+    replies: _Replies | None = None,
 ) -> bytes:
     output = b""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not until(output):
+        if replies is not None:
+            replies.answer(output)
         ready, _, _ = select.select([master], [], [], 0.1)
         if not ready:
             if proc.poll() is not None:
@@ -64,10 +89,12 @@ def run_on_terminal(
     until: Callable[[bytes], bool] = lambda output: False,
     timeout: float = 60.0,
     cwd: str | None = None,
+    replies: Sequence[tuple[bytes, str]] = (),
 ) -> TerminalRun:
     """Run ``cmd`` with stdin, stdout and stderr on one new pseudo-terminal and read what it
     writes until it exits, ``until(output)`` holds, or ``timeout`` seconds pass; a process
-    still running then is stopped (SIGTERM, then SIGKILL)."""
+    still running then is stopped (SIGTERM, then SIGKILL). ``replies`` are typed in order:
+    each ``(prompt, text)`` once ``prompt`` shows after the previous reply."""
     master, slave = pty.openpty()
     try:
         proc = subprocess.Popen(
@@ -82,7 +109,7 @@ def run_on_terminal(
     finally:
         os.close(slave)
     try:
-        output = _drain(master, until, proc, timeout)
+        output = _drain(master, until, proc, timeout, _Replies(master, replies))
         if proc.poll() is None and until(output):
             proc.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
