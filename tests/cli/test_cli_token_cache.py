@@ -216,6 +216,8 @@ def test_verbose_traces_on_stderr_with_secrets_masked(served: Served, cache: Pat
     assert done.returncode == 0, done.stderr
     trace = done.stderr.decode()
     assert f"> GET {served.base}{DEVICE}" in trace
+    assert "  token kept from a previous run (" in trace  # taap token's, no token request
+    assert "/oauth2/v2/tokens" not in trace
     assert f"    uri: {DEVICE}\n" in trace
     assert "    Authorization: Bearer " + access[:8] + "*** (" in trace
     assert access not in trace

@@ -60,6 +60,10 @@ def open_token_client(settings: ClientSettings, options: ShellOptions) -> Iterat
     if options.use_cache:
         folder = cache_dir(options.environ)
         cache = FileTokenCache(token_file_path(folder, endpoint, credentials))
+        kept = cache.current()
+        if kept is not None and options.trace is not None:
+            left = kept.expires_at - cache.clock()
+            options.trace(f"  token kept from a previous run ({cache.path}), {left:.0f} s left")
     with options.http() as http:
         yield TokenClient(
             endpoint,
