@@ -52,7 +52,10 @@ def credential_options(
                 help="Profile of the config file ($TAAP_PROFILE; file: $TAAP_CONFIG).",
             ),
             click.option(
-                url_flag, "token_url", metavar="URL", help=f"{url_help} ($TAAP_TOKEN_URL)"
+                url_flag,
+                "token_url",
+                metavar="URL",
+                help=f"{url_help.rstrip('.')} ($TAAP_TOKEN_URL).",
             ),
             click.option("--client-id", metavar="ID", help="Client id ($TAAP_CLIENT_ID)."),
             click.option(
@@ -125,7 +128,7 @@ def run_options(func: F) -> F:
                 "(secrets and tokens masked).",
             ),
             click.option(
-                "-q", "--quiet", is_flag=True, help="No notes on stderr (retries, cache)."
+                "-q", "--quiet", is_flag=True, help="No notes on stderr (retries announced)."
             ),
             click.option(
                 "--no-cache",
@@ -212,7 +215,7 @@ _CALL_EXAMPLES = examples(
 )
 
 
-@click.command(epilog=_CALL_EXAMPLES)
+@click.command("call", epilog=_CALL_EXAMPLES)
 @click.argument("method")
 @click.argument("url")
 @credential_options("--token-url")
@@ -278,4 +281,4 @@ def call_command(
 def register(group: click.Group) -> None:
     """Add ``token`` and ``call`` to ``group``."""
     group.add_command(token)
-    group.add_command(call_command, "call")
+    group.add_command(call_command)
