@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from importlib.metadata import version
 from pathlib import Path
 
@@ -233,3 +234,20 @@ def test_configure_on_a_terminal_asks_again_for_a_refused_answer(
     text = (tmp_path / "xdg" / "taap" / "config.toml").read_text()
     assert 'token_url = "https://auth.example/oauth2/v2/tokens"' in text
     assert 'client_secret_env = "MY_SECRET"' in text
+
+
+def test_the_bash_script_completes_in_bash() -> None:
+    """The printed script, sourced by a real bash, completes a command and an option."""
+    script = """
+        eval "$(taap completion bash)"
+        COMP_WORDS=(taap to); COMP_CWORD=1; COMPREPLY=(); _taap_completion taap
+        echo "command: ${COMPREPLY[*]}"
+        COMP_WORDS=(taap token --no-c); COMP_CWORD=2; COMPREPLY=(); _taap_completion taap
+        echo "option: ${COMPREPLY[*]}"
+    """
+    env = clean_env(PATH=f"{Path(TAAP).parent}{os.pathsep}{os.environ['PATH']}")
+    done = subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["command: token", "option: --no-cache"]
