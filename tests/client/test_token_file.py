@@ -80,6 +80,14 @@ def test_written_0600_in_a_0700_folder_and_read_back(tmp_path: Path) -> None:
     assert (back.access_token, back.expires_in, back.obtained_at) == ("eyJ.access.token", 3600, NOW)
 
 
+def test_a_folder_others_may_enter_is_closed(tmp_path: Path) -> None:
+    folder = tmp_path / "tokens"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)
+    write_token_file(folder / "t.json", _token())
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+
+
 @pytest.mark.parametrize("mode", [0o640, 0o604, 0o660, 0o644])
 def test_a_file_others_may_read_is_refused(tmp_path: Path, mode: int) -> None:
     path = tmp_path / "t.json"

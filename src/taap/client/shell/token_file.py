@@ -102,6 +102,8 @@ def write_token_file(path: Path, token: Token) -> None:
         OSError: the folder or file cannot be written.
     """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if stat.S_IMODE(path.parent.stat().st_mode) & 0o077:
+        path.parent.chmod(0o700)  # made by an older tool or by hand: the folder is ours alone
     data = {
         "format": _FORMAT,
         "obtained_at": token.obtained_at,
