@@ -8,6 +8,7 @@ with ``CI=true`` it FAILS, so CI can never pass by skipping.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -113,3 +114,17 @@ def tmo_builder_dir() -> Path:
         if result.returncode != 0 or not module.exists():
             need_service("tmo-poptoken-builder", f"npm install failed: {result.stderr[-500:]}")
     return NPM_CACHE
+
+
+@pytest.fixture(autouse=True)
+def own_token_cache(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each test's ``taap token`` / ``taap call`` keep their tokens in a cache folder of their
+    own (``$XDG_CACHE_HOME/taap``), never the user's and never another test's: a token kept
+    by one test would spare the next its token request. Processes started with the test's
+    environment (``clean_env``) inherit it."""
+    digest = hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:16]
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache" / digest))

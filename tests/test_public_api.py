@@ -125,6 +125,7 @@ PINNED: dict[str, list[str]] = {
         "PopAuth",
         "PopRequestsAuth",
         "PreparedRequest",
+        "RetryNotice",
         "RetryPolicy",
         "Secret",
         "Token",

@@ -43,6 +43,6 @@ def test_shell_example(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "client.pem").read_text().startswith("-----BEGIN PRIVATE KEY-----")
-    assert '"ehts": "Content-Type;Authorization;uri;http-method;body"' in done.stdout
+    assert '"ehts":"Content-Type;Authorization;uri;http-method;body"' in done.stdout  # piped
     assert "NOT verified" in done.stderr
     assert "Traceback" not in done.stderr

@@ -233,19 +233,39 @@ def test_retries_are_counted_in_the_message(
 def test_cli_prints_the_cause_in_one_line(
     kind: str, request: pytest.FixtureRequest, key_file: str
 ) -> None:
+    """Each retry is announced with its cause and wait; the error is one line, last."""
     url = _url(kind, request)
     args = ["token", "--url", url, "--client-id", "c", "--client-secret", "s", "--key", key_file]
     result = subprocess.run(
         [TAAP, *args], capture_output=True, text=True, env=clean_env(), timeout=60
     )
     assert result.returncode == 1
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
+    *retries, last = result.stderr.strip().splitlines()
+    cause = _expected(kind, url)
+    waits = [line.removeprefix("taap: ").rpartition(", retrying in ") for line in retries]
+    assert [wait for _, _, wait in waits] == ["0.5 s", "1 s", "2 s"], result.stderr
+    assert all(cause(f"cannot connect to the token server {url}: {why}") for why, _, _ in waits)
     prefix = "transport_error: "
-    assert lines[0].startswith(prefix)
+    assert last.startswith(prefix)
     attempts = " (4 attempts)"  # the CLI retries refused, DNS and TLS failures alike
-    assert lines[0].endswith(attempts), lines[0]
-    assert _expected(kind, url)(lines[0].removeprefix(prefix).removesuffix(attempts)), lines[0]
+    assert last.endswith(attempts), last
+    assert cause(last.removeprefix(prefix).removesuffix(attempts)), last
+
+
+def test_cli_quiet_prints_only_the_error(refused_url: str, key_file: str) -> None:
+    args = ["token", "--url", refused_url, "--client-id", "c", "--client-secret", "s"]
+    result = subprocess.run(
+        [TAAP, *args, "--key", key_file, "--quiet"],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"transport_error: cannot connect to the token server {refused_url}: "
+        "connection refused (4 attempts)"
+    )
 
 
 def test_cli_call_names_the_cause_for_the_api(

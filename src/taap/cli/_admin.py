@@ -8,13 +8,14 @@ SQLAlchemy and Alembic load only when a registry command runs: every other `taap
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
+
+from taap.cli.ux.output import echo_json as show_json
 
 if TYPE_CHECKING:
     from taap.server.registry.sql import SqlRegistry
@@ -94,8 +95,9 @@ def console() -> Console:
 
 
 def echo_json(value: Any) -> None:
-    """``value`` as indented JSON on standard output (``--json``)."""
-    click.echo(json.dumps(value, indent=2, sort_keys=False))
+    """``value`` as JSON on standard output (``--json``): pretty on a terminal, compact when
+    piped (:func:`taap.cli.ux.output.echo_json`)."""
+    show_json(value)
 
 
 def iso(value: datetime | None) -> str | None:

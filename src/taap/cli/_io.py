@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
@@ -86,16 +87,36 @@ def read_body(path: str, limit: int, flag: str) -> bytes:
 ANSWER_CAP = 4096
 
 
-def ask(label: str, default: str | None = None) -> str:
-    """Prompt for one value. A terminal is asked through click; piped input is read as one
-    line of at most :data:`ANSWER_CAP` bytes (a line that never ends, as ``/dev/zero``'s,
-    would otherwise be read into memory without limit).
+def ask(
+    label: str, default: str | None = None, check: Callable[[str], object] | None = None
+) -> str:
+    """Prompt for one value. A terminal is asked through click, again while ``check`` (which
+    raises :class:`TaapError` for a bad answer) refuses it; piped input is read as one line of
+    at most :data:`ANSWER_CAP` bytes (a line that never ends, as ``/dev/zero``'s, would
+    otherwise be read into memory without limit) and checked once.
 
     Raises:
         ConfigurationError: no answer, an answer over the cap, or one that is not UTF-8.
+        TaapError: ``check`` refused the piped answer.
     """
     if sys.stdin.isatty():
-        return str(click.prompt(label, default=default))
+
+        def checked(value: str) -> str:
+            try:
+                if check is not None:
+                    check(value)
+            except TaapError as exc:
+                raise click.BadParameter(exc.description) from None
+            return value
+
+        return str(click.prompt(label, default=default, value_proc=checked))
+    answer = _piped_answer(label, default)
+    if check is not None:
+        check(answer)
+    return answer
+
+
+def _piped_answer(label: str, default: str | None) -> str:
     shown = f" [{default}]" if default is not None else ""
     click.echo(f"{label}{shown}: ", nl=False)
     line = sys.stdin.buffer.readline(ANSWER_CAP + 1)

@@ -15,7 +15,11 @@ __all__ = ["keygen", "register"]
 @click.option("--private-out", required=True, type=click.Path(dir_okay=False), help="PKCS#8 PEM.")
 @click.option("--public-out", required=True, type=click.Path(dir_okay=False), help="SPKI PEM.")
 @click.option(
-    "--bits", type=click.Choice(["2048", "3072", "4096"]), default="2048", show_default=True
+    "--bits",
+    type=click.Choice(["2048", "3072", "4096"]),
+    default="2048",
+    show_default=True,
+    help="RSA key size.",
 )
 @click.option("--password-env", metavar="VAR", help="Encrypt the private key with $VAR.")
 @click.option("--force", is_flag=True, help="Overwrite existing files.")

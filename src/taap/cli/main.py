@@ -7,6 +7,7 @@ from typing import IO, Any
 
 import click
 
+from taap.cli.ux.helptext import EXAMPLES, examples, finish_help
 from taap.errors import TaapError
 
 __all__ = ["cli", "main"]
@@ -26,7 +27,8 @@ _COMMANDS = {
     "pop": "pop",
     "token": "token",
     "call": "token",
-    "configure": "token",
+    "configure": "ux.configure",
+    "completion": "ux.completion",
     "revoke": "revocation",
     "introspect": "revocation",
     "serve": "serve",
@@ -51,7 +53,10 @@ class TaapGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in _COMMANDS:
             importlib.import_module(f"taap.cli.{_COMMANDS[cmd_name]}").register(self)
-        return super().get_command(ctx, cmd_name)
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            finish_help(command, f"taap {cmd_name}")
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -67,8 +72,13 @@ class TaapGroup(click.Group):
             raise _Failure(f"error: {exc.strerror or exc}{where}") from exc
 
 
-@click.group(cls=TaapGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="taap")
+@click.group(
+    "taap",
+    cls=TaapGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=examples(*EXAMPLES["taap"]),
+)
+@click.version_option(package_name="taap", message="%(prog)s, version %(version)s")
 def cli() -> None:
     """TAAP (T-Mobile API Access Protocol): PoP tokens, token server, client and guard."""
 

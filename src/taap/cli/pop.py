@@ -11,6 +11,7 @@ import click
 
 from taap.cli._args import LiteralValuesCommand
 from taap.cli._io import body_cap, load_key_file, read_body, read_capped, read_input
+from taap.cli.ux.output import echo_json
 from taap.core import (
     CapturedRequest,
     Explanation,
@@ -111,13 +112,16 @@ def pop() -> None:
 
 
 @pop.command()
-@click.option("--key", "key_path", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--key", "key_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The client's private key (PEM or JWK).")  # fmt: skip
 @click.option("--password-env", metavar="VAR", help="Password of an encrypted key, from $VAR.")
-@click.option("--ttl", type=click.IntRange(1, 120), default=60, show_default=True)
+@click.option("--ttl", type=click.IntRange(1, 120), default=60, show_default=True,
+              help="Seconds the PoP is valid (exp - iat).")  # fmt: skip
 @click.option("--ehts-json", metavar="FILE", help="JSON array of [name, value] pairs; - = stdin.")
 @click.option("--method", help="HTTP method (with --uri).")
 @click.option("--uri", help="Path and query as sent, e.g. /oauth2/v2/tokens.")
-@click.option("--header", "headers", multiple=True, metavar="'Name: value'")
+@click.option("--header", "headers", multiple=True, metavar="'Name: value'",
+              help="A header to sign, in order; repeat for more.")  # fmt: skip
 @click.option("--body", help="Request body text.")
 @click.option(
     "--body-file",
@@ -166,21 +170,21 @@ def build(
 
 
 @pop.command()
-@click.option("--public-key", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--public-key", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The client's public key (PEM or JWK).")  # fmt: skip
 @click.option("--token", required=True, help="The PoP token; - = stdin.")
 @click.option(
     "--ehts-json", required=True, metavar="FILE", help="Values as the server sees them; - = stdin."
 )
-@click.option(
-    "--policy",
-    type=click.Choice(["strict", "lenient", "java-compat"]),
-    default="strict",
-    show_default=True,
-)
+@click.option("--policy", type=click.Choice(["strict", "lenient", "java-compat"]),
+              default="strict", show_default=True, help="The server's PoP policy.")  # fmt: skip
 @click.option("--now", type=int, metavar="EPOCH_SECONDS", help="Clock (default: now).")
-@click.option("--leeway", type=click.IntRange(0, 300), default=10, show_default=True)
-@click.option("--max-ttl", type=click.IntRange(1, 3600), default=120, show_default=True)
-@click.option("--max-age", type=click.IntRange(1, 3600), default=60, show_default=True)
+@click.option("--leeway", type=click.IntRange(0, 300), default=10, show_default=True,
+              help="Seconds of clock skew allowed.")  # fmt: skip
+@click.option("--max-ttl", type=click.IntRange(1, 3600), default=120, show_default=True,
+              help="Longest exp - iat accepted.")  # fmt: skip
+@click.option("--max-age", type=click.IntRange(1, 3600), default=60, show_default=True,
+              help="Oldest iat accepted, in seconds.")  # fmt: skip
 def verify(
     public_key: str,
     token: str,
@@ -191,7 +195,9 @@ def verify(
     max_ttl: int,
     max_age: int,
 ) -> None:
-    """Verify a PoP; print its claims as JSON, or fail with 'error_code: reason'."""
+    """Verify a PoP; print its claims as JSON, or fail with 'error_code: reason'.
+
+    --ehts-json is a JSON array of [name, value] string pairs (see below)."""
     if token == "-" and ehts_json == "-":
         raise click.UsageError("--token and --ehts-json cannot both read standard input")
     token = _read_text(token, "--token")
@@ -205,7 +211,7 @@ def verify(
         now=time.time() if now is None else now,
         policy=rules,
     )
-    click.echo(json.dumps(dict(verified.claims), indent=2, ensure_ascii=False))
+    echo_json(dict(verified.claims))
 
 
 class _TokenCommand(LiteralValuesCommand, OneLineCommand):
@@ -218,7 +224,7 @@ def decode(token: str) -> None:
     """Print header and claims as JSON WITHOUT verifying anything (TOKEN - = stdin)."""
     header, claims = decode_pop_token(_read_text(token, "TOKEN").strip())
     click.echo("note: decoded only, NOT verified", err=True)
-    click.echo(json.dumps({"header": header, "claims": claims}, indent=2, ensure_ascii=False))
+    echo_json({"header": header, "claims": claims})
 
 
 #: A HAR file holds every response too; a browser's export of a session rarely nears this.

@@ -92,7 +92,12 @@ def list_apis(as_json: bool, database_url: str) -> None:
 @apis.command("create")
 @click.argument("api_id")
 @click.option("--name", help="Display name (default: the id).")
-@click.option("--token-server", type=click.Choice(["v2", "v6"]), required=True)
+@click.option(
+    "--token-server",
+    type=click.Choice(["v2", "v6"]),
+    required=True,
+    help="Which token endpoint its clients use.",
+)
 @click.option("--base-path", required=True, help="Default base path, e.g. /weather/v1.")
 @json_option
 @database_option
@@ -146,7 +151,9 @@ def list_keys(show_all: bool, as_json: bool, database_url: str) -> None:
 
 
 @keys.command("rotate")
-@click.option("--bits", type=click.Choice(["2048", "3072", "4096"]), default="2048")
+@click.option(
+    "--bits", type=click.Choice(["2048", "3072", "4096"]), default="2048", help="RSA key size."
+)
 @database_option
 def rotate_keys(bits: str, database_url: str) -> None:
     """Create the next signing key; the previous one stays in JWKS until its tokens expire."""

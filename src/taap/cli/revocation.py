@@ -6,7 +6,6 @@ when it begins with ``-`` (:mod:`taap.cli._args`); ``-`` alone reads it from sta
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,8 +15,10 @@ import click
 from taap.cli._args import LiteralValuesCommand
 from taap.cli._io import read_input
 from taap.cli.token import client_settings, credential_options
+from taap.cli.ux.output import echo_json
 from taap.client.revocation import INTROSPECTION_PATH, introspect, server_endpoint
-from taap.client.token_client import TokenClient
+from taap.client.shell import ShellOptions
+from taap.client.shell import revoke as revoke_token
 from taap.errors import BodyTooLargeError, ConfigurationError
 
 __all__ = ["introspect_command", "register", "revoke"]
@@ -83,10 +84,10 @@ def revoke(token: str, revocation_url: str | None, **options: Any) -> None:
     """
     value = _token(token)
     settings = client_settings(options)
-    with TokenClient(
-        settings.endpoint(), settings.credentials(), revocation_url=revocation_url
-    ) as client:
-        client.revoke(value)
+    # The token kept between runs (taap token, taap call) is dropped when it is the one revoked.
+    revoke_token(
+        settings, ShellOptions(environ=dict(os.environ)), value, revocation_url=revocation_url
+    )
     click.echo("revoked")
 
 
@@ -137,7 +138,7 @@ def introspect_command(url: str, rs_id: str, secret_env: str, token: str) -> Non
     answer = introspect(
         server_endpoint(url, INTROSPECTION_PATH), value, resource_server_id=rs_id, secret=secret
     )
-    click.echo(json.dumps(answer, indent=2))
+    echo_json(answer)
 
 
 def register(group: click.Group) -> None:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from taap.cli._listen import StartFailure, listen_on
+from taap.cli.ux.banner import print_banner, wants_text_logs
 from taap.errors import ConfigurationError
 from taap.listener import ListenerConfig, ListenerLimits
 from taap.server.app import ASGIApp, TokenServerApp
@@ -145,6 +146,9 @@ def sample_fallback(app: TokenServerApp) -> ASGIApp:
 def serve(**options: Any) -> None:
     """Run the token server: POST /oauth2/v2/tokens and /oauth2/v6/tokens, JWKS, discovery."""
     settings = ServerSettings.load(**{name: options.get(name) for name in _OPTIONS})
+    terminal = sys.stderr.isatty()
+    if wants_text_logs(settings, terminal=terminal):
+        settings = settings.model_copy(update={"log_format": "text"})
     _check_database_folder(settings.database_url)
     _check_portal_mail(settings)
     # Bound before the registry is opened: a port in use ends here, with nothing created.
@@ -170,6 +174,10 @@ def serve(**options: Any) -> None:
     # into exit status 0 (a requested, completed shutdown), not death by signal.
     signal.signal(signal.SIGTERM, _exit_zero)
     from taap.server.runtime import DeferredApp
+
+    if terminal:
+        host, port = sock.getsockname()[:2]
+        print_banner(settings, host, port)
 
     with _metrics_directory(settings) as metrics_dir:
         # Called in each worker process: a spawned worker gets it (the validated settings

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from taap.client.cached_token import TokenCache
 from taap.client.credentials import ClientCredentials, Secret, basic_authorization
 from taap.client.httpx_auth import PopAuth
-from taap.client.retry import NO_RETRY, RetryPolicy
+from taap.client.retry import NO_RETRY, RetryNotice, RetryPolicy
 from taap.client.revocation import (
     aintrospect,
     build_introspection_request,
@@ -46,6 +46,7 @@ __all__ = [
     "PopAuth",
     "PopRequestsAuth",
     "PreparedRequest",
+    "RetryNotice",
     "RetryPolicy",
     "Secret",
     "Token",

@@ -67,7 +67,8 @@ class TokenCache:
             token = self.current()
             if token is None:
                 token = fetch()
-                self._token = token
+                if self._token is not token:  # a TokenClient's fetch stored it already
+                    self.store(token)
             return token
 
     def _async_lock(self) -> asyncio.Lock:
@@ -87,7 +88,8 @@ class TokenCache:
             token = self.current()
             if token is None:
                 token = await fetch()
-                self._token = token
+                if self._token is not token:
+                    self.store(token)
             return token
 
     def __repr__(self) -> str:

@@ -37,10 +37,15 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
 
-from taap.client.retry import RETRY_STATUSES, RetryPolicy
+from taap.client.retry import RETRY_STATUSES, RetryPolicy, retry_reason
 from taap.client.token_request_builder import PreparedRequest
 from taap.client.token_response import Token
-from taap.client.wire import error_from_response, parse_retry_after, transport_error
+from taap.client.wire import (
+    error_from_response,
+    failure_cause,
+    parse_retry_after,
+    transport_error,
+)
 
 __all__ = [
     "RETRYABLE_EXCEPTIONS",
@@ -177,6 +182,7 @@ def call_flow(
         delay = policy.delay(retries, parse_retry_after(answer.headers.get("retry-after")))
         if delay is None:
             return
+        policy.announce(retry_reason(answer.status_code), delay, retries)
         retries += 1
         yield Wait(delay)
 
@@ -228,11 +234,13 @@ def _delay_or_raise(
         delay = policy.delay(retry, None)
         if delay is None:
             raise transport_error(target, outcome, attempts=retry + 1) from outcome
+        policy.announce(failure_cause(outcome), delay, retry)
         return delay
     error = error_from_response(outcome.status_code, outcome.headers, outcome.content)
     delay = policy.delay(retry, error.retry_after)
     if delay is None:
         raise error
+    policy.announce(retry_reason(outcome.status_code), delay, retry)
     return delay
 
 

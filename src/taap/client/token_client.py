@@ -45,6 +45,8 @@ class TokenClient:
     carries a fresh PoP. ``http`` / ``async_http`` let a caller supply the HTTP clients
     (transports, proxies, TLS); by default each is created on first use and closed by
     :meth:`close` / :meth:`aclose`. ``resubscribe_age``: see :meth:`may_predate_subscription`.
+    ``cache`` replaces the in-memory :class:`TokenCache` (``margin`` and ``clock`` are then
+    the cache's own), e.g. with a :class:`~taap.client.shell.FileTokenCache` kept across runs.
     """
 
     def __init__(
@@ -63,13 +65,14 @@ class TokenClient:
         timeout: float = 10.0,
         revocation_url: str | None = None,
         resubscribe_age: float = RESUBSCRIBE_AGE,
+        cache: TokenCache | None = None,
     ) -> None:
         self.endpoint = TokenEndpoint(url=endpoint) if isinstance(endpoint, str) else endpoint
         self.credentials = credentials
         self.clock = clock
         self.retry = retry if retry is not None else RetryPolicy()
         self.pop_ttl = pop_ttl
-        self.cache = TokenCache(margin=margin, clock=clock)
+        self.cache = cache if cache is not None else TokenCache(margin=margin, clock=clock)
         if resubscribe_age < 0:
             raise ValueError("resubscribe_age must not be negative")
         self.resubscribe_age = resubscribe_age

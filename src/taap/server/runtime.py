@@ -41,9 +41,13 @@ FallbackFactory = Callable[[TokenServerApp], ASGIApp]
 log = logging.getLogger("taap.server")
 
 
+_TEXT_FORMAT = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+
+
 def configure_logging(log_format: str = "json") -> None:
-    """Audit lines as bare JSON on stderr, and (``json``) the server's own log lines as JSON
-    objects with the request id; loggers the host application configured are left alone."""
+    """Audit lines as bare JSON on stderr, and the server's own log lines as JSON objects with
+    the request id (``json``) or as plain lines (``text``); loggers the host application
+    configured are left alone."""
     audit = logging.getLogger(AUDIT_LOGGER)
     if not audit.handlers:
         # Written and flushed per line; a failing stream raises to the token endpoint (503).
@@ -51,9 +55,10 @@ def configure_logging(log_format: str = "json") -> None:
         audit.setLevel(logging.INFO)
         audit.propagate = False
     server = logging.getLogger("taap")
-    if log_format == "json" and not server.handlers:
+    if not server.handlers:
+        # text: one line a record for a person at a terminal, as uvicorn's own lines are.
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(JsonFormatter())
+        handler.setFormatter(JsonFormatter() if log_format == "json" else _TEXT_FORMAT)
         server.addHandler(handler)
         server.setLevel(logging.INFO)
         server.propagate = False

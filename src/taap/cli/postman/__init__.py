@@ -24,7 +24,7 @@ def postman() -> None:
 
 @postman.command()
 @click.option("--token-url", required=True, metavar="URL", help="…/oauth2/v2/tokens (or v6).")
-@click.option("--client-id", required=True, metavar="ID")
+@click.option("--client-id", required=True, metavar="ID", help="The client's id.")
 @click.option("--api-url", metavar="URL", help="APIs' base URL (default: the token server's).")
 @click.option(
     "--product",
@@ -38,7 +38,14 @@ def postman() -> None:
 @click.option(
     "--client-secret-env", metavar="VAR", help="Put $VAR's client secret in the environment."
 )
-@click.option("--out", "out_dir", default=".", show_default=True, type=click.Path(file_okay=False))
+@click.option(
+    "--out",
+    "out_dir",
+    default=".",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder to write the two files into.",
+)
 def export(
     token_url: str,
     client_id: str,

@@ -1,0 +1,1 @@
+"""The CLI's presentation: output, help texts, and the small commands around them."""
