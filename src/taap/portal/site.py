@@ -24,6 +24,7 @@ from taap.asgi import Receive, Scope, Send
 from taap.portal import pages_admin, pages_apps, pages_auth
 from taap.portal.apps import Apps
 from taap.portal.auth import SignIn
+from taap.portal.console import try_it
 from taap.portal.mail import Mailer, open_mailer
 from taap.portal.store_apps import PortalStore
 from taap.portal.web import Handler, Portal, PortalApp, page
@@ -50,6 +51,7 @@ _ROUTES: tuple[tuple[str, Handler, tuple[str, ...]], ...] = (
     ("/apps/{app_id}/keys/remove", pages_apps.keys_remove, ("POST",)),
     ("/apps/{app_id}/delete", pages_apps.delete_app, ("POST",)),
     ("/apps/{app_id}/postman/{file}", pages_apps.postman_file, ("GET",)),
+    ("/apps/{app_id}/try", try_it.try_page, ("GET",)),
     ("/apps/{app_id}/{action}", pages_apps.app_action, ("POST",)),
     ("/company", pages_admin.company, ("GET", "POST")),
     ("/invitations/{token}", pages_admin.invitation, ("GET", "POST")),
