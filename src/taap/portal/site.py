@@ -24,7 +24,7 @@ from taap.asgi import Receive, Scope, Send
 from taap.portal import pages_admin, pages_apps, pages_auth
 from taap.portal.apps import Apps
 from taap.portal.auth import SignIn
-from taap.portal.console import try_it
+from taap.portal.console import try_it, usage
 from taap.portal.mail import Mailer, open_mailer
 from taap.portal.store_apps import PortalStore
 from taap.portal.web import Handler, Portal, PortalApp, page
@@ -32,6 +32,7 @@ from taap.server.app import ASGIApp, TokenServerApp
 from taap.server.registry.port import Registry
 from taap.server.registry.sql import open_runner
 from taap.server.runtime import resolve_pepper
+from taap.server.usage.store import SqlUsage
 from taap.stores.ratelimit import RateLimiter
 
 __all__ = ["create_portal", "portal_fallback"]
@@ -52,6 +53,7 @@ _ROUTES: tuple[tuple[str, Handler, tuple[str, ...]], ...] = (
     ("/apps/{app_id}/delete", pages_apps.delete_app, ("POST",)),
     ("/apps/{app_id}/postman/{file}", pages_apps.postman_file, ("GET",)),
     ("/apps/{app_id}/try", try_it.try_page, ("GET",)),
+    ("/apps/{app_id}/usage", usage.usage_page, ("GET",)),
     ("/apps/{app_id}/{action}", pages_apps.app_action, ("POST",)),
     ("/company", pages_admin.company, ("GET", "POST")),
     ("/invitations/{token}", pages_admin.invitation, ("GET", "POST")),
@@ -71,8 +73,10 @@ def create_portal(
     admin_emails: tuple[str, ...] = (),
     clock: Callable[[], float] = time.time,
     template_dirs: tuple[str, ...] = (),
+    usage_reader: usage.UsageReader | None = None,
 ) -> ASGIApp:
-    """The portal as an ASGI app that expects paths under ``/portal``."""
+    """The portal as an ASGI app that expects paths under ``/portal``; ``usage_reader``
+    feeds the apps' Usage pages."""
     portal_url = f"{base_url.rstrip('/')}/portal"
     signin = SignIn(store, mailer, limiter, pepper=pepper, clock=clock, portal_url=portal_url)
     portal = Portal(
@@ -83,6 +87,7 @@ def create_portal(
         secure_cookies=base_url.startswith("https://"),
         admin_emails=tuple(e.lower() for e in admin_emails),
         template_dirs=template_dirs,
+        usage=usage_reader,
     )
     routes: list[Route | Mount] = [
         Route(path, page(portal, handler), methods=list(methods))
@@ -108,7 +113,8 @@ def portal_fallback(
         async def portal() -> ASGIApp:
             async with lock:
                 if not built:
-                    store = PortalStore(open_runner(settings.database_url), clock=time.time)
+                    runner = open_runner(settings.database_url)
+                    store = PortalStore(runner, clock=time.time)
                     built.append(
                         create_portal(
                             store,
@@ -121,6 +127,7 @@ def portal_fallback(
                             pepper=resolve_pepper(settings),
                             base_url=settings.base_url,
                             admin_emails=settings.portal_admin_emails(),
+                            usage_reader=SqlUsage(runner),
                         )
                     )
             return built[0]

@@ -66,6 +66,9 @@ class Portal:
     admin_emails: tuple[str, ...] = ()
     templates: Environment = field(init=False)
     template_dirs: tuple[str, ...] = ()
+    #: the usage counters (``taap.server.usage.store.SqlUsage``); None: the Usage page says
+    #: counting is not available
+    usage: Any = None
 
     def __post_init__(self) -> None:
         loaders: list[BaseLoader] = [PackageLoader("taap.portal", "templates")]

@@ -32,6 +32,7 @@ from taap.errors import (
     RequestMalformedError,
     TaapError,
 )
+from taap.resource.audit import GuardAudit, UsageHook
 from taap.resource.dependency import taap_error_handler
 from taap.resource.keys import KeyProvider
 from taap.resource.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -150,6 +151,7 @@ def create_sample_app(
     validator: Validator | None = None,
     clock: Callable[[], float] = time.time,
     revocations: RevocationWatcher | None = None,
+    usage: UsageHook | None = None,
 ) -> Starlette:
     """The A9 sample APIs guarded by keys from ``token_server_url`` (discovery + JWKS).
 
@@ -159,6 +161,7 @@ def create_sample_app(
     serves. ``keys`` or ``validator`` replace the discovered keys. ``revocations`` replaces the
     watcher over the token server's revocation feed (the token server's own process passes
     one over its registry); with ``keys`` and without it, revocations are not checked.
+    ``usage`` is told of every decision of the guard (see :class:`GuardAudit`).
 
     Raises:
         ConfigurationError: no token server URL, keys or validator; or a URL that is neither
@@ -199,7 +202,12 @@ def create_sample_app(
     return Starlette(
         routes=routes,
         middleware=[
-            Middleware(GuardMiddleware, validator=validator, exempt=[HEALTH_PATH, METRICS_PATH])
+            Middleware(
+                GuardMiddleware,
+                validator=validator,
+                exempt=[HEALTH_PATH, METRICS_PATH],
+                audit=GuardAudit(usage=usage),
+            )
         ],
         exception_handlers={TaapError: taap_error_handler, HTTPException: _http_error},
     )
