@@ -12,7 +12,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from browser_kit import assert_axe_clean, csp_violations, screenshot
+from browser_kit import (
+    assert_axe_clean,
+    assert_no_horizontal_scroll,
+    csp_violations,
+    screenshot,
+)
 from console_kit import Developer, Served, open_as, serve_portal, sign_up
 from cryptography.hazmat.primitives import serialization
 from playwright.sync_api import expect
@@ -99,6 +104,9 @@ def test_the_four_steps_reach_both_sample_apis_and_no_request_carries_the_key(
         assert all(developer.secret not in text for text in shown)
         assert_axe_clean(page)
         screenshot(page, "try-it")
+        page.set_viewport_size({"width": 390, "height": 800})
+        assert_no_horizontal_scroll(page)
+        page.set_viewport_size({"width": 1280, "height": 800})
 
         run_steps(page, developer, developer.secret, call=sms_label(page))
         # The SMS API answers 201 Created for a queued message.

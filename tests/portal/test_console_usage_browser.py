@@ -13,7 +13,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from browser_kit import assert_axe_clean, csp_violations, screenshot
+from browser_kit import (
+    assert_axe_clean,
+    assert_no_horizontal_scroll,
+    csp_violations,
+    screenshot,
+)
 from console_kit import Developer, Served, open_as, serve_portal, sign_up
 from playwright.sync_api import expect
 
@@ -108,6 +113,9 @@ def test_a_replayed_pop_from_the_shell_shows_in_the_usage_table(
         assert_axe_clean(page)
         assert not csp_violations(page)
         screenshot(page, "usage")
+        page.set_viewport_size({"width": 390, "height": 800})
+        assert_no_horizontal_scroll(page)
+        page.set_viewport_size({"width": 1280, "height": 800})
 
         page.get_by_role("link", name="Last hour", exact=True).click()
         page.wait_for_url(re.compile(r"period=hour$"))
