@@ -138,7 +138,7 @@ def sms_label(page: Any) -> str:
 def test_a_wrong_secret_stops_at_step_2_with_the_refusal_explained(
     browser: Any, served: Served, developer: Developer
 ) -> None:
-    with open_as(browser, developer, "/try") as page:
+    with open_as(browser, developer, "/try", color_scheme="dark") as page:
         run_steps(page, developer, "not-the-secret")
         expect(step(page, 2)).to_contain_text("HTTP 401 client_auth_failed", timeout=20_000)
         expect(step(page, 2)).to_contain_text("The client ID and secret did not match")

@@ -134,5 +134,6 @@ def test_only_the_apps_owner_sees_its_usage(
         own = page.request.get(other.app_url + "/usage")
         assert own.status == 200
         assert developer.client_id not in own.text()
-    with open_as(browser, developer, "/usage") as page:
+    with open_as(browser, developer, "/usage", color_scheme="dark") as page:
         expect(page.get_by_role("table", name="Usage", exact=True)).to_be_visible()
+        assert_axe_clean(page)
