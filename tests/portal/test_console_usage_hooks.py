@@ -42,9 +42,15 @@ def test_the_token_audit_counts_issuances_and_refusals_of_the_token_endpoints() 
         now=62.0, event="token_rejected", endpoint="revoke", status=401, source="s",
         error_code="client_auth_failed", client_id="c",
     )  # fmt: skip
+    # A client id the registry does not know names no app: counted under none.
+    audit.record(
+        now=63.0, event="token_rejected", endpoint="v2", status=401, source="s",
+        error_code="client_auth_failed", client_id="made-up", registered=False,
+    )  # fmt: skip
     assert seen == [
         ("token", "c", None, 60.0),
         ("token_refused", "c", "client_auth_failed", 61.0),
+        ("token_refused", None, "client_auth_failed", 63.0),
     ]
 
 

@@ -99,9 +99,12 @@ class AuditLog:
         exp: int | None = None,
         apis: list[str] | None = None,
         request_id: str | None = None,
+        registered: bool = True,
     ) -> None:
         """Write one line (skipped cheaply when the logger is disabled for INFO); then tell
-        the usage hook, if any, of a token endpoint's outcome.
+        the usage hook, if any, of a token endpoint's outcome. ``registered`` False: the
+        claimed ``client_id`` is unknown to the registry, and the hook hears of no client (a
+        flood of made-up ids must not grow the usage table).
 
         Raises:
             OSError, ValueError: the :class:`AuditHandler` stream failed to take the line.
@@ -109,7 +112,7 @@ class AuditLog:
         logger = self.logger
         if not logger.isEnabledFor(_INFO):
             if self.usage is not None:
-                self._count(event, endpoint, client_id, error_code, now)
+                self._count(event, endpoint, client_id if registered else None, error_code, now)
             return
         # Built by hand (the same bytes json.dumps would give with these separators): this
         # runs once per token request.
@@ -134,14 +137,14 @@ class AuditLog:
         ):
             handler.write_line(text)
             if self.usage is not None:
-                self._count(event, endpoint, client_id, error_code, now)
+                self._count(event, endpoint, client_id if registered else None, error_code, now)
             return
         # makeRecord + handle: the same record logger.info would build, without the stack walk
         # for the caller's file and line, which an audit line never shows (hot path).
         record = logger.makeRecord(logger.name, _INFO, __file__, 0, text, (), None, "record")
         logger.handle(record)
         if self.usage is not None:
-            self._count(event, endpoint, client_id, error_code, now)
+            self._count(event, endpoint, client_id if registered else None, error_code, now)
 
     def _count(
         self, event: str, endpoint: str, client_id: str | None, error_code: str | None, now: float
