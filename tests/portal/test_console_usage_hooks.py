@@ -4,6 +4,7 @@ an issuance whose audit line could not be written is not counted as issued."""
 from __future__ import annotations
 
 import io
+import json
 import logging
 
 import pytest
@@ -76,7 +77,8 @@ def test_the_token_audit_counts_with_its_logger_disabled() -> None:
 
 def test_the_guard_audit_counts_refusals_under_the_client_the_error_names() -> None:
     seen: Seen = []
-    audit = GuardAudit(logging.getLogger("test.usage.guard"), usage=hook(seen))
+    stream = io.StringIO()
+    audit = GuardAudit(audit_logger(stream, "test.usage.guard"), usage=hook(seen))
     replayed = PopReplayedError()
     replayed.client_id = "c"
     audit.refused(now=5.0, method="GET", path="/x", error=replayed, source="s")
@@ -85,6 +87,8 @@ def test_the_guard_audit_counts_refusals_under_the_client_the_error_names() -> N
         ("call_refused", "c", "pop_replayed", 5.0),
         ("call_refused", None, "token_invalid", 6.0),
     ]
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert (first["client_id"], second["client_id"]) == ("c", None)
     # The client id is for the audit only: the caller's body never carries it.
     assert "c" not in ClientAuthError().to_dict().values()
     assert "client_id" not in replayed.to_dict()

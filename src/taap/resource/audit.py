@@ -98,6 +98,8 @@ class GuardAudit:
                     "status": error.status_code,
                     "error_code": error.error_code,
                     "detail": error.log_detail,
+                    # Known once the access token verified (a replayed or mismatched PoP).
+                    "client_id": error.client_id,
                     "source": source,
                 },
             )
