@@ -10,6 +10,7 @@ portal's per-IP limit of sign-in codes.
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,10 +21,22 @@ from browser_kit import new_page
 from playwright.sync_api import expect
 from smtp_kit import SmtpServer, run_smtp_server
 
-from kit.processes import clean_env, start_serve
+from kit.processes import TAAP, clean_env, start_serve
 from taap.core import PrivateKey, generate_private_key
 
-__all__ = ["Developer", "Served", "open_as", "serve_portal", "sign_up"]
+__all__ = [
+    "DEVICE",
+    "Developer",
+    "Served",
+    "access_token",
+    "open_as",
+    "row_counts",
+    "serve_portal",
+    "shell",
+    "sign_up",
+]
+
+DEVICE = "/iot-connectivity/v1/devices/8901260000000000001"
 
 
 @dataclass
@@ -120,3 +133,31 @@ def open_as(browser: Any, developer: Developer, path: str, **options: Any) -> It
         yield page
     finally:
         page.context.close()
+
+
+def shell(served: Served, *args: str, secret: str = "") -> subprocess.CompletedProcess[str]:
+    """A command with the server's environment (and ``$USAGE_SECRET``)."""
+    env = dict(served.env, USAGE_SECRET=secret)
+    return subprocess.run(args, capture_output=True, text=True, env=env, timeout=60)
+
+
+def access_token(
+    served: Served, developer: Developer, secret: str
+) -> subprocess.CompletedProcess[str]:
+    """``taap token --json`` against ``served`` with the developer's key and ``secret``."""
+    return shell(
+        served,
+        TAAP, "token", "--url", f"{served.url}/oauth2/v2/tokens",
+        "--client-id", developer.client_id, "--client-secret-env", "USAGE_SECRET",
+        "--key", str(developer.key_file), "--json",
+        secret=secret,
+    )  # fmt: skip
+
+
+def row_counts(page: Any, header: str) -> list[int]:
+    """The numbers of the Usage table's row whose header starts with ``header``."""
+    table = page.get_by_role("table", name="Usage", exact=True)
+    row = table.get_by_role("row").filter(has=page.get_by_role("rowheader", name=header))
+    if not row.count():
+        return []
+    return [int(n) for n in row.first.get_by_role("cell").all_inner_texts()]

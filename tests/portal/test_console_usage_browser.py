@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,14 +18,22 @@ from browser_kit import (
     csp_violations,
     screenshot,
 )
-from console_kit import Developer, Served, open_as, serve_portal, sign_up
+from console_kit import (
+    DEVICE,
+    Developer,
+    Served,
+    access_token,
+    open_as,
+    row_counts,
+    serve_portal,
+    shell,
+    sign_up,
+)
 from playwright.sync_api import expect
 
 from kit.processes import TAAP, wait_until
 
 pytestmark = pytest.mark.e2e
-
-DEVICE = "/iot-connectivity/v1/devices/8901260000000000001"
 
 
 @pytest.fixture(scope="module")
@@ -38,32 +45,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 @pytest.fixture(scope="module")
 def developer(browser: Any, served: Served) -> Developer:
     return sign_up(browser, served, "usage@example.com", "Usage app", ("Connectivity",))
-
-
-def shell(served: Served, *args: str, secret: str = "") -> subprocess.CompletedProcess[str]:
-    env = dict(served.env, USAGE_SECRET=secret)
-    return subprocess.run(args, capture_output=True, text=True, env=env, timeout=60)
-
-
-def access_token(
-    served: Served, developer: Developer, secret: str
-) -> subprocess.CompletedProcess[str]:
-    return shell(
-        served,
-        TAAP, "token", "--url", f"{served.url}/oauth2/v2/tokens",
-        "--client-id", developer.client_id, "--client-secret-env", "USAGE_SECRET",
-        "--key", str(developer.key_file), "--json",
-        secret=secret,
-    )  # fmt: skip
-
-
-def row_counts(page: Any, header: str) -> list[int]:
-    """The numbers of the Usage table's row whose header starts with ``header``."""
-    table = page.get_by_role("table", name="Usage", exact=True)
-    row = table.get_by_role("row").filter(has=page.get_by_role("rowheader", name=header))
-    if not row.count():
-        return []
-    return [int(n) for n in row.first.get_by_role("cell").all_inner_texts()]
 
 
 def test_a_replayed_pop_from_the_shell_shows_in_the_usage_table(
