@@ -6,9 +6,13 @@ browser's PoP is the core's byte for byte, and only the app's owner can open the
 from __future__ import annotations
 
 import base64
+import os
 import re
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +26,7 @@ from console_kit import Developer, Served, open_as, serve_portal, sign_up
 from cryptography.hazmat.primitives import serialization
 from playwright.sync_api import expect
 
+from kit.processes import TAAP
 from taap.core import build_pop_token
 from taap.core.pop import STRICT, verify_pop_token
 from taap.core.request import request_parts
@@ -128,6 +133,49 @@ def test_the_four_steps_reach_both_sample_apis_and_no_request_carries_the_key(
             found = [m for m in markers if m in carried]
             assert not found, f"{request.method} {request.url} carries private-key material"
         assert len(sent) == 3  # the two token requests and the SMS; the lookup is a GET
+
+
+READ_TOKEN = 'import json; print(json.load(open("token.json"))["access_token"])'
+
+
+def shell_script(page: Any) -> str:
+    """The shell lines of the four steps, in order, as the page shows them."""
+    blocks = []
+    for n in (1, 2, 3, 4):
+        region = step(page, n)
+        title = "The same from a shell" if n in (1, 3) else "The same with curl"
+        block = region.locator(".try-block").filter(
+            has=page.get_by_role("heading", name=title, exact=True)
+        )
+        blocks.append(block.locator("pre").inner_text())
+    script = "set -eu\n" + "\n".join(blocks) + "\n"
+    if not shutil.which("jq"):  # the page suggests jq; this machine may lack it
+        script = script.replace(
+            "TOKEN=$(jq -r .access_token token.json)",
+            "TOKEN=$(python3 -c " + repr(READ_TOKEN) + ")",
+        )
+    return script
+
+
+def test_the_shell_lines_of_the_four_steps_do_the_same(
+    browser: Any, served: Served, developer: Developer
+) -> None:
+    with open_as(browser, developer, "/try") as page:
+        run_steps(page, developer, developer.secret, call=sms_label(page))
+        expect(step(page, 4)).to_contain_text("HTTP 201", timeout=20_000)
+        script = shell_script(page)
+    assert developer.secret not in script
+    assert script.count("curl ") == 4  # two requests, and the two notes of steps 1 and 3
+    env = dict(
+        served.env, CLIENT_SECRET=developer.secret, PATH=f"{Path(TAAP).parent}:{os.environ['PATH']}"
+    )
+    done = subprocess.run(
+        ["bash", "-c", script], cwd=developer.key_file.parent, env=env,
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("HTTP/1.1 201"), done.stdout
+    assert '"status":"queued"' in done.stdout
 
 
 def sms_label(page: Any) -> str:

@@ -230,7 +230,15 @@
     const masked = 'Basic <base64 of client ID:client secret>';
     const mask = (text) => text.split(basic).join(masked).split(secret).join('<client secret>');
     const origin = window.location.origin;
-    const shellAuth = '"Authorization: Basic $(printf \'%s\' "$CLIENT_ID:$CLIENT_SECRET" | base64 -w0)"';
+    // The shell lines of the four steps run in order in one shell: each step's variables
+    // ($POP, $TOKEN) are the next one's input, and every PoP is built anew (the page's own
+    // were spent when it sent them).
+    const keyFile = quote(file.name || 'taap-private-key.pem');
+    const shellAuth =
+      '"Authorization: Basic $(printf \'%s\' "$CLIENT_ID:$CLIENT_SECRET" | base64 | tr -d \'\\n\')"';
+    const shellBody =
+      'BODY="{\\"client_id\\":\\"$CLIENT_ID\\",\\"client_secret\\":\\"$CLIENT_SECRET\\",' +
+      '\\"scope\\":\\"response_mode\\",\\"grant-type\\":\\"client_credentials\\"}"\n';
 
     // Step 1: the token request's PoP (A2 default coverage; the v6 body carries the secret).
     const tokenPath = '/oauth2/' + call.version + '/tokens';
@@ -251,11 +259,13 @@
     ];
     if (tokenBody) tokenPairs.push(['body', tokenBody]);
     const first = await pop.buildPop(tokenPairs, key);
-    let build1 = 'export CLIENT_ID=' + quote(clientId) + ' CLIENT_SECRET=<your client secret>\n';
-    build1 += 'POP=$(taap pop build --key taap-private-key.pem --method POST --uri ' + tokenPath;
+    let build1 = 'CLIENT_ID=' + quote(clientId) + '\n';
+    build1 += 'CLIENT_SECRET=${CLIENT_SECRET:?export CLIENT_SECRET, the app secret}\n';
+    if (tokenBody) build1 += shellBody;
+    build1 += 'POP=$(taap pop build --key ' + keyFile + ' --method POST --uri ' + tokenPath;
     build1 += " \\\n  --header 'Content-Type: application/json' \\\n  --header " + shellAuth;
-    if (tokenBody) build1 += ' \\\n  --body ' + quote(mask(tokenBody));
-    build1 += ')\ncurl ' + origin + tokenPath + ' … --header "X-Authorization: $POP"   # step 2';
+    if (tokenBody) build1 += ' \\\n  --body "$BODY"';
+    build1 += ')\n# step 2 sends it: curl … --header "X-Authorization: $POP"';
     finish(1, true, 'Signed: a PoP over ' + tokenPairs.length + ' values, valid 60 seconds.',
       popBlocks('Token request', first, tokenPairs, mask, build1));
 
@@ -266,11 +276,12 @@
       Authorization: basic,
       'X-Authorization': first.token,
     };
-    let curl2 = 'curl -i --request POST ' + quote(origin + tokenPath) + ' \\\n';
+    let curl2 = 'curl -s --request POST ' + quote(origin + tokenPath) + ' \\\n';
     curl2 += '  --user "$CLIENT_ID:$CLIENT_SECRET" \\\n';
     curl2 += "  --header 'Content-Type: application/json' \\\n";
-    curl2 += '  --header ' + quote('X-Authorization: ' + first.token);
-    if (tokenBody) curl2 += ' \\\n  --data-raw ' + quote(mask(tokenBody));
+    curl2 += '  --header "X-Authorization: $POP"';
+    if (tokenBody) curl2 += ' \\\n  --data-raw "$BODY"';
+    curl2 += ' > token.json\nTOKEN=$(jq -r .access_token token.json)';
     let answer;
     let text;
     try {
@@ -311,12 +322,11 @@
     ];
     if (call.body) apiPairs.push(['body', call.body]);
     const second = await pop.buildPop(apiPairs, key);
-    let build3 = 'TOKEN=<access_token of step 2>\n';
-    build3 += 'POP=$(taap pop build --key taap-private-key.pem --method ' + call.method;
+    let build3 = 'POP=$(taap pop build --key ' + keyFile + ' --method ' + call.method;
     build3 += ' --uri ' + quote(call.path) + " \\\n  --header 'Content-Type: application/json'";
     build3 += ' \\\n  --header "Authorization: Bearer $TOKEN"';
     if (call.body) build3 += ' \\\n  --body ' + quote(call.body);
-    build3 += ')\ncurl ' + origin + call.path + ' … --header "X-Authorization: $POP"   # step 4';
+    build3 += ')\n# step 4 sends it: curl … --header "X-Authorization: $POP"';
     finish(3, true, 'Signed: a PoP over ' + apiPairs.length + ' values, valid 60 seconds.',
       popBlocks('API call', second, apiPairs, mask, build3));
 
@@ -324,8 +334,8 @@
     status('Step 4: calling the API…');
     let curl4 = 'curl -i --request ' + call.method + ' ' + quote(origin + call.path) + ' \\\n';
     curl4 += "  --header 'Content-Type: application/json' \\\n";
-    curl4 += '  --header ' + quote('Authorization: ' + bearer) + ' \\\n';
-    curl4 += '  --header ' + quote('X-Authorization: ' + second.token);
+    curl4 += '  --header "Authorization: Bearer $TOKEN" \\\n';
+    curl4 += '  --header "X-Authorization: $POP"';
     if (call.body) curl4 += ' \\\n  --data-raw ' + quote(call.body);
     try {
       answer = await send(
