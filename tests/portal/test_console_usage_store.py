@@ -108,7 +108,8 @@ class Failing:
 
 async def test_a_failing_write_is_counted_never_raised() -> None:
     writer = Failing()
-    recorder = UsageRecorder(writer, max_pending=2)
+    lost: list[tuple[str, int]] = []
+    recorder = UsageRecorder(writer, max_pending=2, on_lost=lambda r, n: lost.append((r, n)))
     recorder.count("token", "a", None, NOW)
     recorder.count("token", "b", None, NOW)
     recorder.count("token", "c", None, NOW)  # a third distinct key: over the cap
@@ -118,6 +119,8 @@ async def test_a_failing_write_is_counted_never_raised() -> None:
     assert writer.calls == 1
     assert recorder.failures == 1
     assert recorder.written == 0
+    # One event over the cap, then the batch of three events (a twice, b once).
+    assert lost == [("over_cap", 1), ("write_failed", 3)]
 
 
 def test_count_outside_an_event_loop_keeps_the_count_for_later() -> None:

@@ -108,8 +108,11 @@ async def build_app(
         closers.append(client.aclose)
     # Usage counts (docs/portal.md, "Usage"): batched in this process, added to the shared
     # table in the background; the last batch is written at shutdown.
+    metrics = ServerMetrics(multiprocess_dir=metrics_dir)
     usage_store = SqlUsage(open_runner(settings.database_url))
-    usage = UsageRecorder(usage_store)
+    usage = UsageRecorder(
+        usage_store, on_lost=lambda reason, n: metrics.usage_lost.labels(reason).inc(n)
+    )
     closers[:0] = [usage.close, usage_store.close]
 
     async def on_close() -> None:
@@ -127,7 +130,7 @@ async def build_app(
         limiter=limiter,
         audit=AuditLog(usage=usage.count),
         on_close=on_close,
-        metrics=ServerMetrics(multiprocess_dir=metrics_dir),
+        metrics=metrics,
         lifecycle=lifecycle,
     )
     if fallback is not None:

@@ -47,8 +47,12 @@ class UsageRecorder:
         write_timeout: float = 10.0,
         max_pending: int = 10_000,
         clock: Callable[[], float] = time.time,
+        on_lost: Callable[[str, int], None] | None = None,
     ) -> None:
+        """``on_lost(reason, events)`` hears of counts lost: ``write_failed`` (a batch) or
+        ``over_cap`` (one event); e.g. a Prometheus counter's ``labels(reason).inc``."""
         self._writer = writer
+        self._on_lost = on_lost
         self.interval = interval
         self.write_timeout = write_timeout
         self.max_pending = max_pending
@@ -73,6 +77,8 @@ class UsageRecorder:
             pending[key] += 1
         elif len(pending) >= self.max_pending:
             self.dropped += 1
+            if self._on_lost is not None:
+                self._on_lost("over_cap", 1)
             return
         else:
             pending[key] = 1
@@ -102,6 +108,8 @@ class UsageRecorder:
             except Exception as exc:
                 self.failures += 1
                 log.warning("usage counts lost: %d rows (%s)", len(rows), type(exc).__name__)
+                if self._on_lost is not None:
+                    self._on_lost("write_failed", sum(batch.values()))
         now = self._clock()
         if now >= self._next_prune:
             self._next_prune = now + _PRUNE_EVERY
