@@ -30,7 +30,7 @@ from taap.portal.store_apps import PortalStore
 from taap.portal.web import Handler, Portal, PortalApp, page
 from taap.server.app import ASGIApp, TokenServerApp
 from taap.server.registry.port import Registry
-from taap.server.registry.sql import open_runner
+from taap.server.registry.sql import SqlRegistry, open_runner
 from taap.server.runtime import resolve_pepper
 from taap.server.usage.store import SqlUsage
 from taap.stores.ratelimit import RateLimiter
@@ -113,7 +113,15 @@ def portal_fallback(
         async def portal() -> ASGIApp:
             async with lock:
                 if not built:
-                    runner = open_runner(settings.database_url)
+                    # The registry's runner when it has one: a second engine on a SQLite
+                    # file in this process would drop the process's locks on it (see
+                    # SqlRegistry.runner).
+                    registry = app.registry
+                    runner = (
+                        registry.runner
+                        if isinstance(registry, SqlRegistry)
+                        else open_runner(settings.database_url)
+                    )
                     store = PortalStore(runner, clock=time.time)
                     built.append(
                         create_portal(

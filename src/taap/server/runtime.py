@@ -24,7 +24,7 @@ from taap.server.logs import JsonFormatter
 from taap.server.metrics import ServerMetrics
 from taap.server.registry.database import parse_database_url
 from taap.server.registry.pepper import load_pepper
-from taap.server.registry.sql import open_registry, open_runner
+from taap.server.registry.sql import open_registry
 from taap.server.settings import ServerSettings
 from taap.server.usage.recorder import UsageRecorder
 from taap.server.usage.store import SqlUsage
@@ -109,10 +109,14 @@ async def build_app(
     # Usage counts (docs/portal.md, "Usage"): batched in this process, added to the shared
     # table in the background; the last batch is written at shutdown.
     metrics = ServerMetrics(multiprocess_dir=metrics_dir)
-    usage_store = SqlUsage(open_runner(settings.database_url))
+    # The registry's own runner: a second engine on a SQLite file in this process would drop
+    # the process's locks on it (see SqlRegistry.runner).
+    usage_store = SqlUsage(registry.runner)
     usage = UsageRecorder(
         usage_store, on_lost=lambda reason, n: metrics.usage_lost.labels(reason).inc(n)
     )
+    # At shutdown the registry's pool is released first (TokenServerApp.aclose): the last
+    # batch opens one more connection, which the store's close releases again.
     closers[:0] = [usage.close, usage_store.close]
 
     async def on_close() -> None:

@@ -102,4 +102,5 @@ class SqlUsage:
         await self._runner.write(work)
 
     async def close(self) -> None:
+        """Release the runner's connections (it stays usable: a later statement reconnects)."""
         await self._runner.dispose()
