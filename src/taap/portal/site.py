@@ -73,7 +73,7 @@ def create_portal(
     admin_emails: tuple[str, ...] = (),
     clock: Callable[[], float] = time.time,
     template_dirs: tuple[str, ...] = (),
-    usage_reader: usage.UsageReader | None = None,
+    usage_reader: SqlUsage | None = None,
 ) -> ASGIApp:
     """The portal as an ASGI app that expects paths under ``/portal``; ``usage_reader``
     feeds the apps' Usage pages."""

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
 
 from starlette.responses import Response
 
@@ -20,11 +19,7 @@ from taap.portal.console.access import visible_app
 from taap.portal.web import Ctx
 from taap.server.usage.store import Count
 
-__all__ = ["PERIODS", "Period", "UsageReader", "UsageRow", "summarise", "usage_page"]
-
-
-class UsageReader(Protocol):
-    async def counts(self, client_id: str, since_minute: int) -> list[Count]: ...
+__all__ = ["PERIODS", "Period", "UsageRow", "chart", "summarise", "usage_page"]
 
 
 @dataclass(frozen=True, slots=True)
