@@ -155,7 +155,7 @@
       const data = JSON.parse(text);
       if (data && typeof data.error_code === 'string') return data;
     } catch (err) {
-      /* not an A6 body */
+      /* not an error body of the protocol */
     }
     return null;
   }
@@ -240,7 +240,8 @@
       'BODY="{\\"client_id\\":\\"$CLIENT_ID\\",\\"client_secret\\":\\"$CLIENT_SECRET\\",' +
       '\\"scope\\":\\"response_mode\\",\\"grant-type\\":\\"client_credentials\\"}"\n';
 
-    // Step 1: the token request's PoP (A2 default coverage; the v6 body carries the secret).
+    // Step 1: the token request's PoP (the default coverage of docs/pop.md; the v6 body
+    // carries the secret).
     const tokenPath = '/oauth2/' + call.version + '/tokens';
     const tokenBody =
       call.version === 'v6'
