@@ -17,7 +17,7 @@ from portal_kit import PEPPER, Clock, Inbox, PortalWorld, csrf
 from taap.portal.mail import SmtpMailer
 from taap.portal.site import create_portal
 from taap.portal.store_apps import PortalStore
-from taap.server.registry.sql import open_registry, open_runner
+from taap.server.registry.sql import open_registry
 from taap.server.usage.store import Count, SqlUsage
 from taap.stores.ratelimit import MemoryRateLimiter
 
@@ -32,8 +32,8 @@ async def console(
     inbox, port = portal_smtp
     url = f"sqlite:///{tmp_path}/console.db"
     registry = await open_registry(url, pepper=PEPPER)
-    runner = open_runner(url)
-    store, usage = PortalStore(runner, clock=Clock()), SqlUsage(runner)
+    # One engine on the file, as taap serve has (see SqlRegistry.runner).
+    store, usage = PortalStore(registry.runner, clock=Clock()), SqlUsage(registry.runner)
     app = create_portal(
         store,
         registry,
@@ -47,7 +47,6 @@ async def console(
     try:
         yield PortalWorld(registry, store, inbox, Clock(), app), usage
     finally:
-        await store.close()
         await registry.close()
 
 
