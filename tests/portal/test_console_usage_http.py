@@ -133,6 +133,7 @@ async def test_the_try_it_form_has_no_action_and_no_named_field(
     # Without a name an input is never submitted, even if the script did not run.
     assert "action=" not in form.group(0).split(">", 1)[0]
     assert "name=" not in form.group(0)
+    assert "This app has no public key yet" in html
     options = re.findall(r"<option [^>]*>([^<]*)</option>", html)
     # The products in the app page's order (the registry's); Location has no sample API.
     assert options[0].startswith("Connectivity: Device lookup (GET /iot-connectivity/v1/")
