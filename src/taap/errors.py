@@ -84,6 +84,9 @@ class TaapError(Exception):
     error: ClassVar[str] = "server_error"
     error_code: ClassVar[str] = "internal"
     default_description: ClassVar[str] = "internal error"
+    #: The client a refusal concerns, when the refuser knew it (for the audit and the usage
+    #: counts; never sent to the caller).
+    client_id: str | None = None
 
     def __init__(
         self,

@@ -290,7 +290,7 @@ def test_keys_rotate_and_retire(taap: Taap) -> None:
 def test_db_upgrade_creates_schema_key_and_pepper(workdir: Path) -> None:
     taap = Taap(f"sqlite:///{workdir}/fresh.db")
     out = taap("db", "upgrade").stdout
-    assert "schema at revision 0004" in out
+    assert "schema at revision 0005" in out
     assert (workdir / "fresh.db").exists()
     assert (workdir / "pepper").exists()
     assert len(taap.json("keys", "list")) == 1

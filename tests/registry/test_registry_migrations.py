@@ -17,19 +17,24 @@ from taap.server.registry._decoy import DECOY_CLIENT_ID
 from taap.server.registry._sql_tables import VERSION_TABLE, metadata
 from taap.server.registry.database import parse_database_url
 from taap.server.registry.sql import downgrade_database, open_registry, upgrade_database
+from taap.server.usage import tables as usage_tables
 
-TABLES = {
-    "clients",
-    "client_secrets",
-    "client_keys",
-    "api_products",
-    "subscriptions",
-    "signing_keys",
-    "revocations",
-    "resource_servers",
-    "resource_server_secrets",
-} | set(portal_tables.metadata.tables)
-HEAD = "0004"
+TABLES = (
+    {
+        "clients",
+        "client_secrets",
+        "client_keys",
+        "api_products",
+        "subscriptions",
+        "signing_keys",
+        "revocations",
+        "resource_servers",
+        "resource_server_secrets",
+    }
+    | set(portal_tables.metadata.tables)
+    | set(usage_tables.metadata.tables)
+)
+HEAD = "0005"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -76,7 +81,11 @@ async def test_upgrade_downgrade_upgrade(empty_url: str) -> None:
     assert products == 5
     assert signing == 1
     # The schema the migration built is the one the code's table definitions describe.
-    for table in [*metadata.sorted_tables, *portal_tables.metadata.sorted_tables]:
+    for table in [
+        *metadata.sorted_tables,
+        *portal_tables.metadata.sorted_tables,
+        *usage_tables.metadata.sorted_tables,
+    ]:
         expected = {c.name: bool(c.nullable) for c in table.columns}
         assert columns[table.name] == expected, table.name
 
@@ -218,3 +227,22 @@ async def test_portal_migration_upgrades_and_downgrades(empty_url: str) -> None:
     names = _inspect(empty_url)[0]
     assert not names & PORTAL_TABLES
     assert "clients" in names
+
+
+async def test_usage_migration_upgrades_and_downgrades(empty_url: str) -> None:
+    assert await upgrade_database(empty_url, revision="0004") == "0004"
+    assert "usage_counts" not in _inspect(empty_url)[0]
+    assert await upgrade_database(empty_url) == HEAD
+    engine = sa.create_engine(parse_database_url(empty_url).url)
+    try:
+        inspector = sa.inspect(engine)
+        key = inspector.get_pk_constraint("usage_counts")["constrained_columns"]
+        assert key == ["client_id", "kind", "error_code", "minute"]
+        indexes = {i["name"] for i in inspector.get_indexes("usage_counts")}
+        assert "ix_usage_counts_minute" in indexes
+    finally:
+        engine.dispose()
+    assert await downgrade_database(empty_url, "0004") == "0004"
+    names = _inspect(empty_url)[0]
+    assert "usage_counts" not in names
+    assert names >= PORTAL_TABLES

@@ -93,6 +93,7 @@ def sample_fallback(app: TokenServerApp) -> ASGIApp:
         replay_store=app.replay_store,
         settings=guard,
         revocations=revocations,
+        usage=app.usage,
     )
     return sample
 

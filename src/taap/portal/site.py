@@ -24,6 +24,7 @@ from taap.asgi import Receive, Scope, Send
 from taap.portal import pages_admin, pages_apps, pages_auth
 from taap.portal.apps import Apps
 from taap.portal.auth import SignIn
+from taap.portal.console import try_it, usage
 from taap.portal.docs.pages import docs_routes
 from taap.portal.docs.reference import ApiDocuments
 from taap.portal.mail import Mailer, open_mailer
@@ -31,8 +32,9 @@ from taap.portal.store_apps import PortalStore
 from taap.portal.web import Handler, Portal, PortalApp, page
 from taap.server.app import ASGIApp, TokenServerApp
 from taap.server.registry.port import Registry
-from taap.server.registry.sql import open_runner
+from taap.server.registry.sql import SqlRegistry, open_runner
 from taap.server.runtime import resolve_pepper
+from taap.server.usage.store import SqlUsage
 from taap.stores.ratelimit import RateLimiter
 
 __all__ = ["create_portal", "portal_fallback"]
@@ -52,6 +54,8 @@ _ROUTES: tuple[tuple[str, Handler, tuple[str, ...]], ...] = (
     ("/apps/{app_id}/keys/remove", pages_apps.keys_remove, ("POST",)),
     ("/apps/{app_id}/delete", pages_apps.delete_app, ("POST",)),
     ("/apps/{app_id}/postman/{file}", pages_apps.postman_file, ("GET",)),
+    ("/apps/{app_id}/try", try_it.try_page, ("GET",)),
+    ("/apps/{app_id}/usage", usage.usage_page, ("GET",)),
     ("/apps/{app_id}/{action}", pages_apps.app_action, ("POST",)),
     ("/company", pages_admin.company, ("GET", "POST")),
     ("/invitations/{token}", pages_admin.invitation, ("GET", "POST")),
@@ -72,10 +76,12 @@ def create_portal(
     clock: Callable[[], float] = time.time,
     template_dirs: tuple[str, ...] = (),
     api_documents: ApiDocuments | None = None,
+    usage_reader: SqlUsage | None = None,
 ) -> ASGIApp:
     """The portal as an ASGI app that expects paths under ``/portal``.
 
-    ``api_documents`` feeds the API reference (default: the sample APIs' documents only).
+    ``api_documents`` feeds the API reference (default: the sample APIs' documents only);
+    ``usage_reader`` feeds the apps' Usage pages.
     """
     portal_url = f"{base_url.rstrip('/')}/portal"
     signin = SignIn(store, mailer, limiter, pepper=pepper, clock=clock, portal_url=portal_url)
@@ -87,6 +93,7 @@ def create_portal(
         secure_cookies=base_url.startswith("https://"),
         admin_emails=tuple(e.lower() for e in admin_emails),
         template_dirs=template_dirs,
+        usage=usage_reader,
     )
     routes: list[Route | Mount] = [
         Route(path, page(portal, handler), methods=list(methods))
@@ -123,7 +130,16 @@ class _PortalFallback:
         async def portal() -> ASGIApp:
             async with lock:
                 if not built:
-                    store = PortalStore(open_runner(settings.database_url), clock=time.time)
+                    # The registry's runner when it has one: a second engine on a SQLite
+                    # file in this process would drop the process's locks on it (see
+                    # SqlRegistry.runner).
+                    registry = app.registry
+                    runner = (
+                        registry.runner
+                        if isinstance(registry, SqlRegistry)
+                        else open_runner(settings.database_url)
+                    )
+                    store = PortalStore(runner, clock=time.time)
                     built.append(
                         create_portal(
                             store,
@@ -140,6 +156,7 @@ class _PortalFallback:
                                 settings.portal_openapi_sources(),
                                 samples=settings.with_sample_apis,
                             ),
+                            usage_reader=SqlUsage(runner),
                         )
                     )
             return built[0]

@@ -25,6 +25,7 @@ from taap.asgi import Receive, Scope, Send
 from taap.portal.apps import Apps
 from taap.portal.auth import Session, SignIn
 from taap.portal.store_apps import PortalStore
+from taap.server.usage.store import SqlUsage
 
 __all__ = ["COOKIE", "Ctx", "NotFound", "Portal", "PortalApp", "page"]
 
@@ -66,6 +67,8 @@ class Portal:
     admin_emails: tuple[str, ...] = ()
     templates: Environment = field(init=False)
     template_dirs: tuple[str, ...] = ()
+    #: the usage counters; None: the Usage page says counting is not available
+    usage: SqlUsage | None = None
 
     def __post_init__(self) -> None:
         loaders: list[BaseLoader] = [PackageLoader("taap.portal", "templates")]

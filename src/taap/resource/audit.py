@@ -13,13 +13,20 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from taap.errors import TaapError
 from taap.resource.principal import Principal
 
-__all__ = ["AUDIT_LOGGER", "GuardAudit"]
+__all__ = ["AUDIT_LOGGER", "GuardAudit", "UsageHook"]
+
+#: ``(kind, client_id, error_code, now)``: told of each decision (kind ``call`` or
+#: ``call_refused``; a refusal before the token verified has no client). ``taap serve
+#: --with-sample-apis`` passes the token server's usage recorder. It runs on the request
+#: path, so it must neither block nor raise.
+UsageHook = Callable[[str, str | None, str | None, float], None]
 
 AUDIT_LOGGER = "taap.audit"
 _MAX = 200
@@ -32,10 +39,14 @@ def _cut(value: object) -> object:
 
 
 class GuardAudit:
-    """Writes the guard's audit lines; skipped cheaply when INFO is disabled."""
+    """Writes the guard's audit lines; skipped cheaply when INFO is disabled. ``usage`` is
+    told of every decision, whatever the log level."""
 
-    def __init__(self, logger: logging.Logger | None = None) -> None:
+    def __init__(
+        self, logger: logging.Logger | None = None, usage: UsageHook | None = None
+    ) -> None:
         self.logger = logger or logging.getLogger(AUDIT_LOGGER)
+        self.usage = usage
 
     def _write(self, now: float, fields: dict[str, Any]) -> None:
         stamp = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
@@ -54,6 +65,8 @@ class GuardAudit:
     ) -> None:
         """Record a request the guard let through; ``status`` is the one the application
         answered (None: it sent no response, the caller having gone)."""
+        if self.usage is not None:
+            self.usage("call", principal.client_id, None, now)
         if self.logger.isEnabledFor(logging.INFO):
             self._write(
                 now,
@@ -73,6 +86,8 @@ class GuardAudit:
 
     def refused(self, *, now: float, method: str, path: str, error: TaapError, source: str) -> None:
         """Record a request the guard answered with an error."""
+        if self.usage is not None:
+            self.usage("call_refused", error.client_id, error.error_code, now)
         if self.logger.isEnabledFor(logging.INFO):
             self._write(
                 now,
@@ -83,6 +98,8 @@ class GuardAudit:
                     "status": error.status_code,
                     "error_code": error.error_code,
                     "detail": error.log_detail,
+                    # Known once the access token verified (a replayed or mismatched PoP).
+                    "client_id": error.client_id,
                     "source": source,
                 },
             )

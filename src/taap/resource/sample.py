@@ -34,6 +34,7 @@ from taap.errors import (
     RequestMalformedError,
     TaapError,
 )
+from taap.resource.audit import GuardAudit, UsageHook
 from taap.resource.dependency import taap_error_handler
 from taap.resource.keys import KeyProvider
 from taap.resource.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -167,6 +168,7 @@ def create_sample_app(
     validator: Validator | None = None,
     clock: Callable[[], float] = time.time,
     revocations: RevocationWatcher | None = None,
+    usage: UsageHook | None = None,
 ) -> Starlette:
     """The sample APIs guarded by keys from ``token_server_url`` (discovery + JWKS).
 
@@ -176,6 +178,7 @@ def create_sample_app(
     serves. ``keys`` or ``validator`` replace the discovered keys. ``revocations`` replaces the
     watcher over the token server's revocation feed (the token server's own process passes
     one over its registry); with ``keys`` and without it, revocations are not checked.
+    ``usage`` is told of every decision of the guard (see :class:`GuardAudit`).
 
     Raises:
         ConfigurationError: no token server URL, keys or validator; or a URL that is neither
@@ -218,6 +221,13 @@ def create_sample_app(
     exempt = [HEALTH_PATH, METRICS_PATH, *OPENAPI_PATHS]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(GuardMiddleware, validator=validator, exempt=exempt)],
+        middleware=[
+            Middleware(
+                GuardMiddleware,
+                validator=validator,
+                exempt=exempt,
+                audit=GuardAudit(usage=usage),
+            )
+        ],
         exception_handlers={TaapError: taap_error_handler, HTTPException: _http_error},
     )

@@ -40,6 +40,7 @@ from taap.errors import (
     PopMissingError,
     PopReplayedError,
     RequestMalformedError,
+    TaapError,
     TokenInvalidError,
     UnavailableError,
     UnknownKeyIdError,
@@ -225,6 +226,22 @@ class Validator:
         refuse_query_token(request.uri)
         now = self.clock()
         token = await self._access_token(bearer_token(request.headers.get("authorization")), now)
+        try:
+            return await self._judge(request, token, now, path, product)
+        except TaapError as exc:
+            # The token verified, so the refusal is this client's (its usage counts it).
+            exc.client_id = token.client_id
+            raise
+
+    async def _judge(
+        self,
+        request: RequestParts,
+        token: AccessToken,
+        now: float,
+        path: str | None,
+        product: str | None,
+    ) -> Principal:
+        """The checks after the access token: revocation, PoP, product, one hop."""
         revocations: RevocationState | None = None
         if self.revocations is not None:
             # A fresh state costs a clock read and two dict lookups, no await; only a state due

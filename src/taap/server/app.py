@@ -36,7 +36,7 @@ from taap.errors import (
     TaapError,
     UnavailableError,
 )
-from taap.server.audit import AuditLog
+from taap.server.audit import AuditLog, UsageHook
 from taap.server.discovery import DISCOVERY_PATHS, discovery_document, jwks_document
 from taap.server.lifecycle import Lifecycle
 from taap.server.logs import REQUEST_ID, RequestIds
@@ -112,6 +112,12 @@ class TokenServerApp:
         for path in DISCOVERY_PATHS:
             routes[path] = self._static(discovery, _META_CACHE)
         self._routes = routes
+
+    @property
+    def usage(self) -> UsageHook | None:
+        """The usage hook of the token endpoints' audit; a guard mounted beside them (``taap
+        serve --with-sample-apis``) counts into the same one."""
+        return self.tokens.audit.usage
 
     @property
     def replay_store(self) -> ReplayStore:

@@ -18,11 +18,18 @@ handler on stderr itself and the failure cannot be seen here.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii
 from typing import Final
 
-__all__ = ["AUDIT_LOGGER", "PLAIN_FORMAT", "AuditHandler", "AuditLog"]
+__all__ = ["AUDIT_LOGGER", "PLAIN_FORMAT", "AuditHandler", "AuditLog", "UsageHook"]
+
+#: ``(kind, client_id, error_code, now)``: told of each token request's outcome (kind
+#: ``token`` or ``token_refused``), e.g. :meth:`taap.server.usage.recorder.UsageRecorder.count`.
+#: It runs on the request path, so it must neither block nor raise.
+UsageHook = Callable[[str, str | None, str | None, float], None]
+_TOKEN_ENDPOINTS = frozenset({"v2", "v6"})
 
 AUDIT_LOGGER = "taap.audit"
 _MAX = 200
@@ -60,8 +67,11 @@ class AuditHandler(logging.StreamHandler):  # type: ignore[type-arg]
 class AuditLog:
     """Writes audit lines on a :mod:`logging` logger (``taap.audit`` by default)."""
 
-    def __init__(self, logger: logging.Logger | None = None) -> None:
+    def __init__(
+        self, logger: logging.Logger | None = None, usage: UsageHook | None = None
+    ) -> None:
         self.logger = logger or logging.getLogger(AUDIT_LOGGER)
+        self.usage = usage
         self._second = -1
         self._stamp = ""
 
@@ -89,14 +99,20 @@ class AuditLog:
         exp: int | None = None,
         apis: list[str] | None = None,
         request_id: str | None = None,
+        registered: bool = True,
     ) -> None:
-        """Write one line (skipped cheaply when the logger is disabled for INFO).
+        """Write one line (skipped cheaply when the logger is disabled for INFO); then tell
+        the usage hook, if any, of a token endpoint's outcome. ``registered`` False: the
+        claimed ``client_id`` is unknown to the registry, and the hook hears of no client (a
+        flood of made-up ids must not grow the usage table).
 
         Raises:
             OSError, ValueError: the :class:`AuditHandler` stream failed to take the line.
         """
         logger = self.logger
         if not logger.isEnabledFor(_INFO):
+            if self.usage is not None:
+                self._count(event, endpoint, client_id if registered else None, error_code, now)
             return
         # Built by hand (the same bytes json.dumps would give with these separators): this
         # runs once per token request.
@@ -120,8 +136,21 @@ class AuditLog:
             and not logger.propagate
         ):
             handler.write_line(text)
+            if self.usage is not None:
+                self._count(event, endpoint, client_id if registered else None, error_code, now)
             return
         # makeRecord + handle: the same record logger.info would build, without the stack walk
         # for the caller's file and line, which an audit line never shows (hot path).
         record = logger.makeRecord(logger.name, _INFO, __file__, 0, text, (), None, "record")
         logger.handle(record)
+        if self.usage is not None:
+            self._count(event, endpoint, client_id if registered else None, error_code, now)
+
+    def _count(
+        self, event: str, endpoint: str, client_id: str | None, error_code: str | None, now: float
+    ) -> None:
+        # Only once the line is written: an issuance whose line failed is answered 503 and
+        # comes back here as a refusal.
+        if self.usage is not None and endpoint in _TOKEN_ENDPOINTS:
+            kind = "token" if event == "token_issued" else "token_refused"
+            self.usage(kind, client_id, error_code, now)

@@ -6,7 +6,7 @@
 - ``taap_request_duration_seconds{endpoint}`` (histogram): v2, v6, jwks, discovery, health,
   ready, openapi, metrics, other.
 - ``taap_replay_store_errors_total``, ``taap_database_errors_total``,
-  ``taap_audit_errors_total`` (counters).
+  ``taap_audit_errors_total``, ``taap_usage_lost_total`` (counters).
 
 Label children are bound once and kept (a dict lookup per request, no label parsing), so the
 hot path pays one counter increment and one histogram observation (~2 µs together).
@@ -76,6 +76,12 @@ class ServerMetrics:
         )
         self.audit_errors = Counter(
             "taap_audit_errors", "Audit lines that could not be written.", registry=reg
+        )
+        self.usage_lost = Counter(
+            "taap_usage_lost",
+            "Usage counts lost (docs/portal.md, Usage): write_failed, over_cap.",
+            ["reason"],
+            registry=reg,
         )
         self._requests: dict[tuple[str, str], Any] = {}
         self._pops: dict[str, Any] = {}

@@ -19,7 +19,7 @@ from typing import Any
 from taap.asgi import Receive, Scope, Send
 from taap.core.replay import ReplayStore
 from taap.server.app import ASGIApp, TokenServerApp, create_app
-from taap.server.audit import AUDIT_LOGGER, AuditHandler
+from taap.server.audit import AUDIT_LOGGER, AuditHandler, AuditLog
 from taap.server.lifecycle import Lifecycle
 from taap.server.logs import JsonFormatter
 from taap.server.metrics import ServerMetrics
@@ -27,6 +27,8 @@ from taap.server.registry.database import parse_database_url
 from taap.server.registry.pepper import load_pepper
 from taap.server.registry.sql import open_registry
 from taap.server.settings import ServerSettings
+from taap.server.usage.recorder import UsageRecorder
+from taap.server.usage.store import SqlUsage
 from taap.stores.ratelimit import RateLimiter
 
 __all__ = [
@@ -103,26 +105,43 @@ async def build_app(
     )
     replay: ReplayStore | None = None
     limiter: RateLimiter | None = None
-    on_close: Callable[[], Awaitable[None]] | None = None
+    closers: list[Callable[[], Awaitable[None]]] = []
     if settings.redis_url:
         from taap.stores.redis import RedisRateLimiter, RedisReplayStore, connect
 
         client = connect(settings.redis_url)
         replay = RedisReplayStore(client, policy=settings.policy)
         limiter = RedisRateLimiter(client)
+        closers.append(client.aclose)
+    # Usage counts (docs/portal.md, "Usage"): batched in this process, added to the shared
+    # table in the background; the last batch is written at shutdown.
+    metrics = ServerMetrics(multiprocess_dir=metrics_dir)
+    # The registry's own runner: a second engine on a SQLite file in this process would drop
+    # the process's locks on it (see SqlRegistry.runner).
+    usage_store = SqlUsage(registry.runner)
+    usage = UsageRecorder(
+        usage_store, on_lost=lambda reason, n: metrics.usage_lost.labels(reason).inc(n)
+    )
+    # At shutdown the registry's pool is released first (TokenServerApp.aclose): the last
+    # batch opens one more connection, which the store's close releases again.
+    closers[:0] = [usage.close, usage_store.close]
 
-        async def close_redis() -> None:
-            await client.aclose()
+    async def on_close() -> None:
+        for close in closers:
+            try:
+                await close()
+            except Exception:
+                log.exception("closing %s failed", getattr(close, "__qualname__", close))
 
-        on_close = close_redis
     app = create_app(
         settings,
         registry,
         pepper=pepper,
         replay_store=replay,
         limiter=limiter,
+        audit=AuditLog(usage=usage.count),
         on_close=on_close,
-        metrics=ServerMetrics(multiprocess_dir=metrics_dir),
+        metrics=metrics,
         lifecycle=lifecycle,
     )
     if fallback is not None:

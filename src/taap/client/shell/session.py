@@ -78,7 +78,8 @@ def get_token(settings: ClientSettings, options: ShellOptions) -> Token:
     """The cached token while it is usable (``options.use_cache``), else a new one.
 
     Raises:
-        TaapError: the token server refused (a typed error, docs/protocol.md#errors), or ``TransportError``.
+        TaapError: the token server refused (a typed error, docs/protocol.md#errors), or
+            ``TransportError``.
         ConfigurationError: the cache file is not the user's own or others may read it.
     """
     with open_token_client(settings, options) as client:
@@ -133,7 +134,8 @@ def call(
     status (401 ``invalid_token`` re-tokens once, 429/503 are retried and announced).
 
     Raises:
-        TaapError: the token server refused (a typed error, docs/protocol.md#errors), or the key cannot be loaded.
+        TaapError: the token server refused (a typed error, docs/protocol.md#errors), or the
+            key cannot be loaded.
         TransportError: the API could not be reached.
     """
     with open_token_client(settings, options) as tokens:

@@ -61,6 +61,16 @@ class SqlRegistry(SqlClients, SqlSigningKeys, SqlAccess):
         """How statements run: ``inline``, ``thread`` or ``async`` (see docs/registry.md)."""
         return self._runner.mode
 
+    @property
+    def runner(self) -> Runner:
+        """The registry's statement runner, for tables that live beside its own (the portal's,
+        the usage counters). In a process that has the registry open, use this one rather
+        than a second :func:`open_runner` on the same SQLite file: opening and closing
+        another descriptor of the file drops every POSIX lock the process holds on it, the
+        WAL's shared lock included, and another process (the CLI) may then checkpoint under
+        the open connections, which stop seeing new rows. Released by :meth:`close`."""
+        return self._runner
+
     async def ping(self) -> bool:
         """True when the database answers ``SELECT 1``; never raises."""
         try:

@@ -188,9 +188,11 @@ def source_address(peer: str, forwarded: Iterable[bytes], networks: Networks) ->
 
 
 class _Claimant(Protocol):
-    """Where the audit line of a request keeps the client id it claimed."""
+    """Where the audit line of a request keeps the client id it claimed, and whether the
+    registry knows that client (only then does the client's usage count the request)."""
 
     client_id: str | None
+    registered: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +265,7 @@ class ClientAuthenticator:
             client_id, secret = parse_basic(authorization)
             claimant.client_id = client_id
             record = await self.cache.client(client_id)
+            claimant.registered = record is not None
             digests = record.secret_digests if record is not None else ()
             if not verify_secret(self.pepper, secret, digests) or record is None:
                 raise ClientAuthError(log_detail="unknown client or wrong secret")

@@ -81,6 +81,8 @@ class Attempt:
     endpoint: str
     source: str
     client_id: str | None = None
+    #: the registry knows ``client_id`` (a made-up one is not counted in any app's usage)
+    registered: bool = False
     pop: str | None = None
     jti: str | None = None
     request_id: str | None = None
@@ -360,6 +362,7 @@ class TokenEndpoints:
                 jti=attempt.jti,
                 source=attempt.source,
                 request_id=attempt.request_id,
+                registered=attempt.registered,
             )
         except Exception:
             self.metrics.audit_errors.inc()
