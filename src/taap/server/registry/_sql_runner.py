@@ -291,8 +291,12 @@ def _prepare_sqlite_file(database: DatabaseUrl) -> None:
         return
     if not path.parent.is_dir():
         raise ConfigurationError(f"the directory of the SQLite database {path} does not exist")
-    # The file holds signing keys: private to its owner from the first byte.
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    # The file holds signing keys: private to its owner from the first byte. Only a file that
+    # does not exist yet is opened here: closing any descriptor of a file drops every POSIX
+    # lock this process holds on it, so touching an open registry's file would let another
+    # process checkpoint under this one's connections.
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _engine_args(database: DatabaseUrl) -> dict[str, Any]:
