@@ -32,8 +32,10 @@ def _token(access: str = "eyJ.access.token", expires_in: int = 3600, at: float =
     )
 
 
-def _credentials(key: PrivateKey, client_id: str = "client-1") -> ClientCredentials:
-    return ClientCredentials(client_id=client_id, client_secret=Secret("s"), key=key)
+def _credentials(
+    key: PrivateKey, client_id: str = "client-1", secret: str = "s"
+) -> ClientCredentials:
+    return ClientCredentials(client_id=client_id, client_secret=Secret(secret), key=key)
 
 
 class Clock:
@@ -62,9 +64,10 @@ def test_the_file_is_keyed_by_url_client_and_key(
         token_file_path(tmp_path, v2, _credentials(rsa_key, "client-2")),
         token_file_path(tmp_path, v2, _credentials(other_key)),
         token_file_path(tmp_path, TokenEndpoint(url=v2.url, version="v6"), _credentials(rsa_key)),
+        token_file_path(tmp_path, v2, _credentials(rsa_key, secret="a wrong secret")),
     }  # fmt: skip
     assert one not in others
-    assert len(others) == 4
+    assert len(others) == 5
     assert one.parent == tmp_path / "tokens"
     assert "client-1" not in one.name  # nothing of the identity shows in the name
 

@@ -4,8 +4,8 @@ The file holds the token server's answer: a Bearer access token, usable by anyon
 it until it expires (an hour by default). So it is written mode 0600 in a 0700 folder of the
 user's cache directory (``$XDG_CACHE_HOME/taap/tokens``, else ``~/.cache/taap/tokens``), by
 an atomic rename, and a file that another user owns or that others may read is refused rather
-than trusted. One file per token server URL (and v6 fields), client id and key thumbprint, so
-a changed key or another client never picks up a stranger's token. A token is written only
+than trusted. One file per token server URL (and v6 fields), client id, key thumbprint and
+secret, so a changed key, secret or client never picks up another's token. A token is written only
 while more than the cache margin of its life remains, and read back only while it still has
 that margin: it is never handed out near expiry. docs/cli.md, "Token cache", tells the user.
 """
@@ -51,6 +51,10 @@ def token_file_path(folder: Path, endpoint: TokenEndpoint, credentials: ClientCr
         endpoint.dealer_code,
         credentials.client_id,
         credentials.key.thumbprint,
+        # The secret too: a run with a wrong (or revoked-and-rotated) secret must ask the
+        # token server and hear its refusal, not be handed the token an earlier run got.
+        # Secrets are random and long, so the file name tells nothing about it.
+        credentials.client_secret.reveal(),
     ]
     digest = hashlib.sha256(json.dumps(identity).encode("utf-8")).hexdigest()
     return folder / "tokens" / f"{digest[:32]}.json"
