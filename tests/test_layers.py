@@ -55,6 +55,7 @@ LAYERS: dict[str, int] = {
     "taap.resource": 4,
     "taap.sandbox": 5,
     "taap.postman": 5,
+    "taap.gateway": 5,
     "taap.portal": 6,
     "taap.cli": 7,
 }

@@ -1,0 +1,86 @@
+"""One running system for the gateway tests of a module: ``taap serve`` (token server, Redis
+replay store), clients registered in its registry, the node upstream, and ``taap gateway``
+forwarding Connectivity and SMS Notification to it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from gateway_kit import start_gateway, start_upstream
+from kit.clients import V2_TOKENS, Client, register_clients
+from kit.processes import Service, clean_env, start_serve
+from taap.core import PrivateKey, generate_private_key
+
+PRODUCTS = ("connectivity", "sms-notification")
+DEVICE = "/iot-connectivity/v1/devices/8901260000000000001"
+
+
+@dataclass
+class Stack:
+    folder: Path
+    database_url: str
+    redis_url: str
+    token_server: Service
+    upstream: Service
+    gateway: Service
+    clients: dict[str, Client]
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def token_url(self) -> str:
+        return self.token_server.url + V2_TOKENS
+
+    def token(self, name: str) -> str:
+        """A fresh access token of client ``name``."""
+        token = self.clients[name].tokens(self.token_url)["access_token"]
+        assert isinstance(token, str)
+        return token
+
+
+@pytest.fixture(scope="module")
+def keys() -> dict[str, PrivateKey]:
+    return {name: generate_private_key(2048) for name in ("alice", "bob", "carol")}
+
+
+@pytest.fixture(scope="module")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_url: str,
+    keys: dict[str, PrivateKey],
+) -> Iterator[Stack]:
+    folder = tmp_path_factory.mktemp("gateway")
+    database_url = f"sqlite:///{folder}/taap.db"
+    server = start_serve(
+        folder,
+        database_url,
+        "--redis-url",
+        redis_url,
+        env=clean_env(TAAP_KEY_REFRESH="0", TAAP_REVOCATION_MAX_AGE="1"),
+    )
+    clients = register_clients(
+        database_url,
+        {
+            "alice": (keys["alice"], list(PRODUCTS)),
+            "bob": (keys["bob"], ["connectivity"]),
+            "carol": (keys["carol"], ["connectivity"]),
+        },
+    )
+    upstream = start_upstream(folder)
+    gateway = start_gateway(
+        folder,
+        server.url,
+        dict.fromkeys(PRODUCTS, upstream.url),
+        "--upstream-timeout",
+        "2",
+        redis_url=redis_url,
+        TAAP_REVOCATION_MAX_AGE="1",
+    )
+    try:
+        yield Stack(folder, database_url, redis_url, server, upstream, gateway, clients)
+    finally:
+        for service in (gateway, upstream, server):
+            service.stop()
