@@ -8,15 +8,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
-
 from gateway_kit import start_gateway, start_upstream
+
 from kit.clients import V2_TOKENS, Client, register_clients
-from kit.processes import Service, clean_env, start_serve
+from kit.processes import Service, clean_env, free_port, start_serve
 from taap.core import PrivateKey, generate_private_key
 
 PRODUCTS = ("connectivity", "sms-notification")
 DEVICE = "/iot-connectivity/v1/devices/8901260000000000001"
+#: forwarded to a port where nothing listens
+DOWN_PATH = "/location/v1/where"
 
 
 @dataclass
@@ -33,6 +36,11 @@ class Stack:
     @property
     def token_url(self) -> str:
         return self.token_server.url + V2_TOKENS
+
+    def seen(self) -> list[str]:
+        """The request targets the upstream received so far."""
+        found: list[str] = httpx.get(self.upstream.url + "/__seen", timeout=5).json()
+        return found
 
     def token(self, name: str) -> str:
         """A fresh access token of client ``name``."""
@@ -64,7 +72,7 @@ def stack(
     clients = register_clients(
         database_url,
         {
-            "alice": (keys["alice"], list(PRODUCTS)),
+            "alice": (keys["alice"], [*PRODUCTS, "location"]),
             "bob": (keys["bob"], ["connectivity"]),
             "carol": (keys["carol"], ["connectivity"]),
         },
@@ -73,7 +81,7 @@ def stack(
     gateway = start_gateway(
         folder,
         server.url,
-        dict.fromkeys(PRODUCTS, upstream.url),
+        {**dict.fromkeys(PRODUCTS, upstream.url), "location": f"http://127.0.0.1:{free_port()}"},
         "--upstream-timeout",
         "2",
         redis_url=redis_url,
@@ -84,3 +92,5 @@ def stack(
     finally:
         for service in (gateway, upstream, server):
             service.stop()
+        for client in clients.values():
+            client.http.close()

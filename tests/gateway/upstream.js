@@ -7,12 +7,21 @@
 //   ...?stream=MIB      MIB mebibytes of "x" in 64 KiB pieces, chunked, no Content-Length
 //   ...?status=NNN      the echo with status NNN
 //   ...?cut=1           a head, some body, then the connection is destroyed
+//   GET /__seen         the URLs of every request received so far (JSON array)
 "use strict";
 
 const http = require("http");
 const crypto = require("crypto");
 
+const seen = [];
+
 const server = http.createServer((req, res) => {
+  if (req.url === "/__seen") {
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify(seen));
+    return;
+  }
+  seen.push(req.url);
   const pieces = [];
   req.on("data", (chunk) => pieces.push(chunk));
   req.on("end", () => {
