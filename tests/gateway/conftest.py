@@ -51,7 +51,7 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def keys() -> dict[str, PrivateKey]:
-    return {name: generate_private_key(2048) for name in ("alice", "bob", "carol")}
+    return {name: generate_private_key(2048) for name in ("alice", "bob", "carol", "dave")}
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +75,7 @@ def stack(
             "alice": (keys["alice"], [*PRODUCTS, "location"]),
             "bob": (keys["bob"], ["connectivity"]),
             "carol": (keys["carol"], ["connectivity"]),
+            "dave": (keys["dave"], ["sms-notification"]),
         },
     )
     upstream = start_upstream(folder)

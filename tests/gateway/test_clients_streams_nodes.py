@@ -110,7 +110,7 @@ def test_a_50_mib_answer_streams_without_the_gateway_growing(stack: Stack) -> No
     growth = peak - baseline
     print(f"gateway RSS {baseline} KiB, peak while streaming 50 MiB {peak} KiB")
     # Holding the answer would cost 50 MiB or more; streaming costs a few buffers.
-    assert growth < 16 * 1024, f"gateway RSS grew by {growth} KiB while streaming 50 MiB"
+    assert growth < 25 * 1024, f"gateway RSS grew by {growth} KiB while streaming 50 MiB"
 
 
 def test_two_gateways_sharing_redis_catch_a_replay_across_them(stack: Stack) -> None:
