@@ -173,3 +173,29 @@ def test_sigterm_drains_the_calls_in_flight(stack: Stack) -> None:
     assert isinstance(answer, httpx.Response), answer
     assert answer.status_code == 200
     assert answer.json()["url"] == target
+
+
+def test_several_workers_share_the_replay_store(stack: Stack) -> None:
+    gateway = start_gateway(
+        stack.folder,
+        stack.token_server.url,
+        dict.fromkeys(PRODUCTS, stack.upstream.url),
+        "--workers",
+        "2",
+        name="gateway-workers",
+        redis_url=stack.redis_url,
+    )
+    try:
+        alice = stack.clients["alice"]
+        token = stack.token("alice")
+        for n in range(6):
+            target = DEVICE + f"?worker={n}"
+            headers = alice.headers("GET", target, token)
+            # A fresh connection each time, so both workers take calls.
+            with httpx.Client(timeout=10) as http:
+                assert http.get(gateway.url + target, headers=headers).status_code == 200
+            with httpx.Client(timeout=10) as http:
+                again = http.get(gateway.url + target, headers=headers)
+            assert again.json()["error_code"] == "pop_replayed"
+    finally:
+        assert gateway.stop() == 0
