@@ -31,7 +31,7 @@ from taap.resource.keys import KeyProvider
 from taap.resource.metrics import CONTENT_TYPE as METRICS_TYPE
 from taap.resource.metrics import render as render_metrics
 from taap.resource.middleware import GuardMiddleware
-from taap.resource.revocations import RevocationFeed
+from taap.resource.revocations import RevocationFeed, RevocationWatcher
 from taap.resource.settings import GuardSettings
 from taap.resource.validator import Validator
 
@@ -51,9 +51,11 @@ class GatewayApp:
         settings: GatewaySettings,
         *,
         keys: KeyProvider | None = None,
+        revocations: RevocationWatcher | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """``keys`` replaces the token server's JWKS (tests); revocations are then not read.
+        """``keys`` replaces the token server's JWKS (tests, benchmarks); revocations are then
+        read only through ``revocations``.
 
         Raises:
             ConfigurationError: the token server URL is neither https nor loopback http, or
@@ -67,7 +69,9 @@ class GatewayApp:
                 settings.token_server, products=forwarded, settings=guard, clock=clock
             )
         else:
-            forwarding = Validator(keys, products=forwarded, settings=guard, clock=clock)
+            forwarding = Validator(
+                keys, products=forwarded, settings=guard, clock=clock, revocations=revocations
+            )
         self.validator = forwarding
         self.upstreams = {
             product: Upstream(
@@ -151,7 +155,7 @@ class GatewayApp:
     async def aclose(self) -> None:
         """Close the upstream pools and the token server's feed."""
         for upstream in self.upstreams.values():
-            await upstream.aclose()
+            upstream.close()
         revocations = self.validator.revocations
         source: Any = getattr(revocations, "_fetch", None)
         if isinstance(source, RevocationFeed):

@@ -3,9 +3,10 @@
 This is the application :class:`~taap.resource.GuardMiddleware` hands verified calls to: it
 finds the caller in ``scope["taap.principal"]`` and the body (already read within the body cap
 by the guard) in ``receive``. Each upstream has its own pool of kept-alive connections
-(:class:`Upstream`). The upstream's answer is passed on piece by piece as it arrives, never
-held whole: the listener's write buffer pushes back, so a slow caller slows the reading of
-the upstream instead of growing the gateway's memory.
+(:mod:`taap.gateway.upstream_client`). The upstream's answer is passed on piece by piece as it
+arrives, never held whole: the listener's write buffer pushes back, and the upstream's socket
+is not read while the caller has not taken what came, so a slow caller slows the upstream
+instead of growing the gateway's memory.
 
 Failures: a refused or broken connection before the response head is 502
 ``upstream_unavailable``; no head within the upstream timeout is 504 ``upstream_timeout``. Once
@@ -22,14 +23,14 @@ import ipaddress
 import logging
 import time
 from typing import Any
-
-import httpx
+from urllib.parse import quote, urlsplit
 
 from taap.asgi import Receive, Scope, Send, raw_path_of, read_body, render_error, send_response
 from taap.errors import TaapError, UpstreamTimeoutError, UpstreamUnavailableError
 from taap.gateway.headers import Forwarding, RequestIds, response_headers, upstream_headers
 from taap.gateway.metrics import forwarded, in_flight
 from taap.gateway.settings import Networks
+from taap.gateway.upstream_client import ConnectionPool, UpstreamBroken, UpstreamRefused
 from taap.resource.principal import PRINCIPAL_SCOPE_KEY, Principal
 
 __all__ = ["Forwarder", "Upstream"]
@@ -39,6 +40,7 @@ log = logging.getLogger("taap.gateway")
 # Below the idle keep-alive timeout of common servers (node and uvicorn: 5 s), so the gateway
 # never reuses a connection the upstream is closing at that moment.
 KEEPALIVE_EXPIRY = 4.0
+_VISIBLE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "%")
 
 
 class Upstream:
@@ -47,33 +49,24 @@ class Upstream:
     def __init__(self, product: str, origin: str, *, timeout: float, connections: int) -> None:
         self.product = product
         self.origin = origin
-        url = httpx.URL(origin)
-        self.scheme = url.scheme
-        self.host = url.host
-        self.port = url.port
-        self.host_header: bytes = url.netloc
-        self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(
-                max_connections=connections,
-                max_keepalive_connections=connections,
-                keepalive_expiry=KEEPALIVE_EXPIRY,
-            ),
-            follow_redirects=False,
-            trust_env=False,
+        parts = urlsplit(origin)
+        self.scheme = parts.scheme
+        self.host = parts.hostname or ""
+        self.port = parts.port or (443 if self.scheme == "https" else 80)
+        self.host_header = parts.netloc.encode("idna")
+        self.pool = ConnectionPool(
+            self.host,
+            self.port,
+            tls=self.scheme == "https",
+            size=connections,
+            keepalive_expiry=KEEPALIVE_EXPIRY,
         )
-
-    def url(self, raw_path: bytes, query: bytes) -> httpx.URL:
-        """The upstream URL of a call: the call's path and query bytes, unchanged."""
-        target = raw_path + b"?" + query if query else raw_path
-        return httpx.URL(scheme=self.scheme, host=self.host, port=self.port, raw_path=target)
 
     async def reachable(self, timeout: float) -> bool:
         """Whether a TCP connection to the upstream opens within ``timeout`` seconds."""
-        port = self.port or (443 if self.scheme == "https" else 80)
         try:
             async with asyncio.timeout(timeout):
-                _, writer = await asyncio.open_connection(self.host, port)
+                _, writer = await asyncio.open_connection(self.host, self.port)
         except (OSError, TimeoutError):
             return False
         writer.close()
@@ -81,8 +74,8 @@ class Upstream:
             await writer.wait_closed()
         return True
 
-    async def aclose(self) -> None:
-        await self.client.aclose()
+    def close(self) -> None:
+        self.pool.close()
 
 
 class Forwarder:
@@ -115,15 +108,16 @@ class Forwarder:
             return False
         return any(address in net for net in self.networks)
 
-    def _request(self, scope: Scope, principal: Principal, body: bytes) -> httpx.Request:
+    def _request(self, scope: Scope, principal: Principal, body: bytes) -> tuple[bytes, bytes]:
+        """The request for the upstream, whole, and its id."""
         upstream = self.upstreams[principal.product]
         headers = scope.get("headers") or []
         given = [value for name, value in headers if name == b"x-request-id"]
         client = scope.get("client")
         peer = str(client[0]) if client else "unknown"
         how = Forwarding(
-            client_id=principal.client_id,
-            product=principal.product,
+            client_id=_text(principal.client_id),
+            product=_text(principal.product),
             request_id=self.ids.pick(given),
             peer=peer,
             scheme=str(scope.get("scheme", "http")),
@@ -134,83 +128,98 @@ class Forwarder:
         out = upstream_headers(headers, how)
         if body or _declares_body(headers):
             out.append((b"content-length", str(len(body)).encode("ascii")))
-        url = upstream.url(raw_path_of(scope), scope.get("query_string", b""))
-        request = httpx.Request(scope["method"], url, headers=out, content=body)
-        request.extensions["taap.request_id"] = how.request_id
-        return request
+        query = scope.get("query_string", b"")
+        target = raw_path_of(scope) + (b"?" + query if query else b"")
+        method = str(scope["method"]).encode("ascii")
+        lines = [method, b" ", target, b" HTTP/1.1\r\n"]
+        for name, value in out:
+            lines += [name, b": ", value, b"\r\n"]
+        lines += [b"\r\n", body]
+        return b"".join(lines), how.request_id
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         principal = scope[PRINCIPAL_SCOPE_KEY]
         assert isinstance(principal, Principal)  # the guard stands in front: a wiring bug else
         body = await read_body(receive, self.max_body)
-        request = self._request(scope, principal, body)
+        data, request_id = self._request(scope, principal, body)
         upstream = self.upstreams[principal.product]
         in_flight(1)
         try:
-            await self._forward(upstream, request, receive, send)
+            await self._forward(upstream, str(scope["method"]), data, request_id, receive, send)
         finally:
             in_flight(-1)
 
     async def _forward(
-        self, upstream: Upstream, request: httpx.Request, receive: Receive, send: Send
+        self,
+        upstream: Upstream,
+        method: str,
+        data: bytes,
+        request_id: bytes,
+        receive: Receive,
+        send: Send,
     ) -> None:
         product = upstream.product
         started = time.perf_counter()
+        error: TaapError
         try:
             async with asyncio.timeout(self.timeout):
-                response = await upstream.client.send(request, stream=True)
-        except (TimeoutError, httpx.TimeoutException) as exc:
+                connection, answer = await upstream.pool.call(method.encode("ascii"), data)
+        except TimeoutError:
             forwarded(product, "timeout", None)
-            await _refuse(send, UpstreamTimeoutError(log_detail=_why(upstream, exc)), request)
-            return
-        except httpx.HTTPError as exc:
+            error = UpstreamTimeoutError(log_detail=f"{upstream.origin}: no answer in time")
+        except (UpstreamRefused, UpstreamBroken, OSError) as exc:
             forwarded(product, "unavailable", None)
-            await _refuse(send, UpstreamUnavailableError(log_detail=_why(upstream, exc)), request)
+            error = UpstreamUnavailableError(log_detail=f"{upstream.origin}: {exc}")
+        else:
+            forwarded(product, f"{answer.status // 100}xx", time.perf_counter() - started)
+            complete = False
+            try:
+                complete = await self._stream(connection, answer, request_id, receive, send)
+            finally:
+                upstream.pool.release(connection, complete=complete)
             return
-        forwarded(product, f"{response.status_code // 100}xx", time.perf_counter() - started)
-        try:
-            await self._stream(response, request, receive, send)
-        finally:
-            await response.aclose()
+        await _refuse(send, error, request_id)
 
     async def _stream(
-        self, response: httpx.Response, request: httpx.Request, receive: Receive, send: Send
-    ) -> None:
-        request_id = request.extensions["taap.request_id"]
+        self, connection: Any, answer: Any, request_id: bytes, receive: Receive, send: Send
+    ) -> bool:
+        """Pass the answer on; True when all of it went."""
         await send(
             {
                 "type": "http.response.start",
-                "status": response.status_code,
-                "headers": response_headers(response.headers.raw, request_id),
+                "status": answer.status,
+                "headers": response_headers(answer.headers, request_id),
             }
         )
         # The body was read: the next message the server has for us is the caller leaving.
         gone = asyncio.ensure_future(receive())
         try:
-            async for chunk in response.aiter_raw():
+            async for chunk in connection.body():
                 if gone.done():
-                    return  # the caller went away: stop reading the upstream
+                    return False  # the caller went away: stop reading the upstream
                 async with asyncio.timeout(self.timeout):
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except (httpx.HTTPError, TimeoutError) as exc:
+            return True
+        except (UpstreamBroken, OSError, TimeoutError) as exc:
             # The head is gone already: ending the connection early is all that is left.
-            log.warning("upstream %s: answer cut short (%s)", request.url.host, _why(None, exc))
+            log.warning("upstream answer cut short: %s", exc or type(exc).__name__)
+            return False
         finally:
             gone.cancel()
+
+
+def _text(value: str) -> str:
+    """``value`` fit for a header: visible ASCII as is, anything else percent-encoded."""
+    return value if all(c in _VISIBLE for c in value) else quote(value, safe=_VISIBLE)
 
 
 def _declares_body(headers: Any) -> bool:
     return any(name in (b"content-length", b"transfer-encoding") for name, _ in headers)
 
 
-def _why(upstream: Upstream | None, exc: BaseException) -> str:
-    where = f"{upstream.origin}: " if upstream is not None else ""
-    return f"{where}{type(exc).__name__}{': ' + str(exc) if str(exc) else ''}"
-
-
-async def _refuse(send: Send, error: TaapError, request: httpx.Request) -> None:
+async def _refuse(send: Send, error: TaapError, request_id: bytes) -> None:
     log.warning("%s (%s)", error.error_code, error.log_detail)
     status, headers, body = render_error(error)
-    headers.append((b"x-request-id", request.extensions["taap.request_id"]))
+    headers.append((b"x-request-id", request_id))
     await send_response(send, status, headers, body)
