@@ -151,3 +151,21 @@ def test_every_call_gets_its_own_request_id(stack: Stack) -> None:
         data = echo(alice.call("GET", stack.gateway.url + DEVICE + f"?n={n}", token))
         ids.update(header_values(data, "x-request-id"))
     assert len(ids) == 3
+
+
+def test_answers_of_every_framing_come_back_whole(stack: Stack) -> None:
+    """Ended by the connection's close, without a body (HEAD, 204): each answer is whole and
+    the connection pool stays usable after it."""
+    alice = stack.clients["alice"]
+    token = stack.token("alice")
+    data = echo(alice.call("GET", stack.gateway.url + DEVICE + "?eof=1", token))
+    assert data["url"] == DEVICE + "?eof=1"
+    head = alice.call("HEAD", stack.gateway.url + DEVICE + "?head=1", token)
+    assert head.status_code == 200
+    assert head.content == b""
+    empty = alice.call("GET", stack.gateway.url + DEVICE + "?status=204", token)
+    assert empty.status_code == 204
+    assert empty.content == b""
+    for n in range(3):
+        assert echo(alice.call("GET", stack.gateway.url + DEVICE + f"?after={n}", token))
+    assert sum("?head=1" in url for url in stack.seen()) == 1

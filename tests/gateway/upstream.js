@@ -7,6 +7,7 @@
 //   ...?stream=MIB      MIB mebibytes of "x" in 64 KiB pieces, chunked, no Content-Length
 //   ...?status=NNN      the echo with status NNN
 //   ...?cut=1           a head, some body, then the connection is destroyed
+//   ...?eof=1           the echo without length or chunks: the connection's end ends it
 //   GET /__seen         the URLs of every request received so far (JSON array)
 "use strict";
 
@@ -60,6 +61,10 @@ const server = http.createServer((req, res) => {
         res.write(echo);
         setTimeout(() => res.destroy(), 50);
         return;
+      }
+      if (query.has("eof")) {
+        res.useChunkedEncodingByDefault = false;
+        res.shouldKeepAlive = false;
       }
       const status = query.has("status") ? Number(query.get("status")) : 200;
       res.writeHead(status, {
