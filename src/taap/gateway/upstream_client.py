@@ -75,6 +75,7 @@ class _Connection(asyncio.Protocol):
         self.done = False
         self.keep_alive = True
         self.error: Exception | None = None
+        self.stray = False
         self.readable = asyncio.Event()
 
     # asyncio.Protocol -------------------------------------------------------------------
@@ -84,6 +85,11 @@ class _Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
+        if self.answer is None:
+            # Bytes on an idle connection (a server's farewell, say): never read them as the
+            # answer to the next call.
+            self.close()
+            return
         self.received = True
         try:
             self.parser.feed_data(data)
@@ -104,7 +110,15 @@ class _Connection(asyncio.Protocol):
 
     # httptools callbacks ----------------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        if self.done:
+            # A second answer to one call: the connection is no longer in step; drop it.
+            self.stray = True
+            self.keep_alive = False
+
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self.stray:
+            return
         self.head_size += len(name) + len(value) + 4
         if self.head_size > MAX_HEAD:
             raise httptools.HttpParserError("answer head too large")
@@ -114,6 +128,8 @@ class _Connection(asyncio.Protocol):
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        if self.stray:
+            return
         status = self.parser.get_status_code()
         if status < 200:
             self.headers = []  # an interim answer (100 Continue): the real one follows
@@ -130,7 +146,7 @@ class _Connection(asyncio.Protocol):
             self.readable.set()
 
     def on_body(self, body: bytes) -> None:
-        if self.head_only:
+        if self.head_only or self.stray:
             return
         self.chunks.append(body)
         self.buffered += len(body)
@@ -140,7 +156,7 @@ class _Connection(asyncio.Protocol):
         self.readable.set()
 
     def on_message_complete(self) -> None:
-        if self.answer is not None and self.answer.done():
+        if not self.stray and self.answer is not None and self.answer.done():
             self.done = True
             self.readable.set()
 
@@ -182,6 +198,11 @@ class _Connection(asyncio.Protocol):
                 raise self.error
             self.readable.clear()
             await self.readable.wait()
+
+    def idle(self) -> None:
+        """The call is over: from now on a byte from the upstream is out of turn."""
+        self.answer = None
+        self.idle_since = time.monotonic()
 
     def close(self) -> None:
         if self.transport is not None:
@@ -227,7 +248,8 @@ class ConnectionPool:
         now = time.monotonic()
         while self._idle:
             connection = self._idle.pop()
-            if not connection.closed and now - connection.idle_since < self.keepalive_expiry:
+            fresh = now - connection.idle_since < self.keepalive_expiry
+            if not connection.closed and connection.keep_alive and fresh:
                 connection.reused = True
                 return connection
             connection.close()
@@ -272,7 +294,7 @@ class ConnectionPool:
         assert self._slots is not None
         self._slots.release()
         if complete and connection.done and connection.keep_alive and not connection.closed:
-            connection.idle_since = time.monotonic()
+            connection.idle()
             self._idle.append(connection)
         else:
             connection.close()
