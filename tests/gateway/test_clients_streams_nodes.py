@@ -120,6 +120,7 @@ def test_two_gateways_sharing_redis_catch_a_replay_across_them(stack: Stack) -> 
         dict.fromkeys(PRODUCTS, stack.upstream.url),
         name="gateway-2",
         redis_url=stack.redis_url,
+        TAAP_FORWARDED_ALLOW_IPS="127.0.0.1",
     )
     try:
         alice = stack.clients["alice"]
@@ -134,6 +135,21 @@ def test_two_gateways_sharing_redis_catch_a_replay_across_them(stack: Stack) -> 
         assert alice.http.get(second.url + DEVICE + "?twice=2", headers=headers).status_code == 200
         back = alice.http.get(stack.gateway.url + DEVICE + "?twice=2", headers=headers)
         assert back.json()["error_code"] == "pop_replayed"
+        # This one trusts 127.0.0.1 as a proxy: what that proxy says is kept and extended.
+        target = DEVICE + "?proxied=1"
+        headers = {
+            **alice.headers("GET", target, stack.token("alice")),
+            "X-Forwarded-For": "203.0.113.9",
+            "X-Forwarded-Proto": "https",
+            "X-Forwarded-Host": "api.example.com",
+        }
+        seen = alice.http.get(second.url + target, headers=headers).json()["headers"]
+        forwarded = {k: v for k, v in seen if k.startswith("x-forwarded-")}
+        assert forwarded == {
+            "x-forwarded-for": "203.0.113.9, 127.0.0.1",
+            "x-forwarded-proto": "https",
+            "x-forwarded-host": "api.example.com",
+        }
     finally:
         second.stop()
 

@@ -20,7 +20,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
 
 from taap.asgi import Receive, Scope, Send, json_bytes, render_error, send_response
 from taap.errors import MethodNotAllowedError
@@ -64,9 +63,17 @@ class GatewayApp:
         self.settings = settings
         guard = replace(GuardSettings.from_settings(settings), workers=settings.workers)
         forwarded = settings.product_paths(set(settings.upstreams))
+        self.feed: RevocationFeed | None = None
         if keys is None:
+            # The feed is built here so that shutdown can close its client.
+            self.feed = RevocationFeed(settings.token_server)
+            watcher = RevocationWatcher(self.feed, max_age=guard.revocation_max_age, clock=clock)
             forwarding = Validator.for_token_server(
-                settings.token_server, products=forwarded, settings=guard, clock=clock
+                settings.token_server,
+                products=forwarded,
+                settings=guard,
+                clock=clock,
+                revocations=watcher,
             )
         else:
             forwarding = Validator(
@@ -156,10 +163,8 @@ class GatewayApp:
         """Close the upstream pools and the token server's feed."""
         for upstream in self.upstreams.values():
             upstream.close()
-        revocations = self.validator.revocations
-        source: Any = getattr(revocations, "_fetch", None)
-        if isinstance(source, RevocationFeed):
-            await source.aclose()
+        if self.feed is not None:
+            await self.feed.aclose()
 
 
 def create_gateway_app(settings: GatewaySettings) -> GatewayApp:
