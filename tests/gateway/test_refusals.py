@@ -10,7 +10,8 @@ import uuid
 import httpx
 
 from conftest import DEVICE, DOWN_PATH, Stack
-from kit.processes import taap_ok
+from kit.processes import taap_ok, wait_until
+from logkit import audit_records
 
 SMS = "/sms/v1/messages"
 
@@ -110,6 +111,15 @@ def test_upstream_down_is_502(stack: Stack) -> None:
     refused(response, 502, "upstream_unavailable")
     assert response.json()["error"] == "temporarily_unavailable"
     assert response.headers["x-request-id"]
+    # The call was verified: its audit line says so, with the status the caller got.
+    wait_until(
+        lambda: any(
+            r["event"] == "api_call_accepted" and r["path"] == DOWN_PATH and r["status"] == 502
+            for r in audit_records(stack.gateway.log)
+        ),
+        10,
+        "the audit line of the 502",
+    )
 
 
 def test_slow_upstream_is_504(stack: Stack) -> None:

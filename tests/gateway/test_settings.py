@@ -105,3 +105,16 @@ def test_the_command_says_what_is_wrong_in_one_line(tmp_path: Path) -> None:
     result = run_taap("gateway", "--upstream", "connectivity", env=clean_env())
     assert result.returncode == 2
     assert "expected PRODUCT=VALUE" in result.stderr
+
+
+def test_the_command_reads_its_config_file(tmp_path: Path) -> None:
+    conf = tmp_path / "gateway.toml"
+    conf.write_text(
+        'token_server = "https://auth.example.com"\n[upstreams]\norders = "http://a:1"\n'
+    )
+    result = run_taap("gateway", "--config", str(conf), "--port", "0")
+    assert result.returncode == 1
+    assert "no base path for product orders" in result.stderr
+    result = run_taap("gateway", "--config", str(tmp_path / "nope.toml"))
+    assert result.returncode == 1
+    assert result.stderr.startswith("configuration_error: cannot read")

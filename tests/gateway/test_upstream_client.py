@@ -153,6 +153,11 @@ async def test_refused_and_oversized_heads() -> None:
     pool = ConnectionPool("127.0.0.1", port)
     with pytest.raises(UpstreamRefused):
         await pool.call(b"GET", GET)
+    async with upstream([[b"SMTP ready\r\n\r\n"]]) as (port, _):
+        pool = ConnectionPool("127.0.0.1", port)
+        with pytest.raises(UpstreamBroken, match=r"not an HTTP/1\.1 answer"):
+            await pool.call(b"GET", GET)
+        pool.close()
     huge = b"HTTP/1.1 200 OK\r\n" + b"x-big: " + b"a" * 70_000 + b"\r\ncontent-length: 0\r\n\r\n"
     async with upstream([[huge]]) as (port, _):
         pool = ConnectionPool("127.0.0.1", port)
