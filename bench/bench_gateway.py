@@ -9,9 +9,10 @@
 * **guard (bench_guard.py --wrk)**: the guard in front of the A9 sample app, the same way, for
   the ratio the issue asks for (gateway ÷ guard).
 
-Then the latency the gateway adds: one connection, sequential calls, p50 and p90 of the
-gateway's answer minus the direct one's; and the gateway's resident memory before and after its
-wrk run. Usage: ``.venv/bin/python bench/bench_gateway.py [--seconds 5] [--connections 16]``.
+Then the latency the gateway adds: at half its peak rate (wrk paced by ``gateway_wrk.lua``, the
+gateway's p50 minus the direct p50 at the same pace), and with one connection sending
+sequential calls (p50 and p90); and the gateway's resident memory before and after its peak
+run. Usage: ``.venv/bin/python bench/bench_gateway.py [--seconds 5] [--connections 16]``.
 Needs node, nginx and wrk on PATH.
 """
 
@@ -95,12 +96,13 @@ def wrk(url: str, seconds: int, connections: int, *lua: str) -> dict[str, Any]:
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     bad_match = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     bad = int(bad_match.group(1)) if bad_match else 0
-    p50 = re.search(r"50%\s+(\S+)", out)
+    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
     return {
         "rps": (total - bad) / seconds,
         "requests": total,
         "non_2xx": bad,
-        "p50": p50.group(1) if p50 else "?",
+        "p50_ms": float(p50.group(1)) * scale[p50.group(2)] if p50 else float("nan"),
     }
 
 
@@ -191,10 +193,12 @@ def main() -> None:
             with process(nginx, port, "nginx"):
                 url = f"http://127.0.0.1:{port}{PATH}"
                 rows["nginx proxy_pass"] = wrk(url, args.seconds, args.connections)
-            count = 6000 * args.seconds + args.latency_calls + 2000
+            half_count = 3000 * args.seconds + 2000
+            count = 6000 * args.seconds + args.latency_calls + 2000 + half_count
             print(f"building {count} unique PoPs ...", file=sys.stderr)
             pops = make_pops(client, bearer, count, now)
-            (folder / "pops.txt").write_text("\n".join(pops[args.latency_calls :]) + "\n")
+            peak_pops = pops[args.latency_calls : -half_count]
+            (folder / "pops.txt").write_text("\n".join(peak_pops) + "\n")
             (folder / "bearer.txt").write_text(bearer + "\n")
             (folder / "jwk.json").write_text(json.dumps({**server.public.jwk, "kid": KID}))
             gw = free_port()
@@ -220,22 +224,37 @@ def main() -> None:
                     url, args.seconds, args.connections, *lua, str(folder / "bearer.txt")
                 )
                 after = rss_kib(proc.pid)
+                # Half the peak: each connection waits so that together they send peak / 2.
+                peak = rows["taap gateway (verify + forward)"]["rps"]
+                pause = str(max(1, round(args.connections / (peak / 2) * 1000)))
+                (folder / "half.txt").write_text("\n".join(pops[-half_count:]) + "\n")
+                paced = str(HERE / "gateway_wrk.lua")
+                bearer_file = str(folder / "bearer.txt")
+                rows["gateway at half its peak rate"] = wrk(
+                    url, args.seconds, args.connections, paced, str(folder / "half.txt"),
+                    bearer_file, pause,
+                )  # fmt: skip
+                rows["direct at that rate"] = wrk(
+                    direct, args.seconds, args.connections, paced, "-", "-", pause
+                )
     # Enough unique PoPs for 8,000 req/s (an exhausted file shows as non-2xx, never as speed).
     guard = run_wrk(server, client, args.seconds, 8000 / 0.7)
     rows["guard + sample app (bench_guard --wrk)"] = {
         "rps": (guard["requests"] - guard["non_2xx"]) / args.seconds,
         "requests": guard["requests"],
         "non_2xx": guard["non_2xx"],
-        "p50": "-",
+        "p50_ms": float("nan"),
     }
     print(f"\nwrk -t1 -c{args.connections} -d{args.seconds}s, one process each, same machine")
-    print(f"{'what':<42} {'req/s':>8} {'non-2xx':>8} {'p50':>9}")
+    print(f"{'what':<46} {'req/s':>8} {'non-2xx':>8} {'p50 ms':>8}")
     for name, row in rows.items():
-        print(f"{name:<42} {row['rps']:>8.0f} {row['non_2xx']:>8} {row['p50']:>9}")
+        print(f"{name:<46} {row['rps']:>8.0f} {row['non_2xx']:>8} {row['p50_ms']:>8.2f}")
     guard_rps = rows["guard + sample app (bench_guard --wrk)"]["rps"]
     ratio = rows["taap gateway (verify + forward)"]["rps"] / max(guard_rps, 1)
     print(f"gateway ÷ guard: {ratio:.0%}")
     print(f"added latency, one connection, sequential: p50 {p50:.2f} ms, p90 {p90:.2f} ms")
+    half = rows["gateway at half its peak rate"]["p50_ms"] - rows["direct at that rate"]["p50_ms"]
+    print(f"added latency at half the gateway's peak rate: p50 {half:.2f} ms")
     print(f"gateway RSS: {before} KiB before its wrk run, {after} KiB after")
     if args.json:
         figures = {"rows": rows, "added_ms": {"p50": p50, "p90": p90}, "rss_kib": [before, after]}

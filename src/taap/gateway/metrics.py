@@ -42,13 +42,24 @@ else:
     )
 
 
+_calls: dict[tuple[str, str], Any] = {}
+_seconds: dict[str, Any] = {}
+
+
 def forwarded(product: str, outcome: str, seconds: float | None) -> None:
     """Count one forwarded call; ``seconds`` to its response head (None: no head came)."""
     if _CALLS is None:  # pragma: no cover
         return
-    _CALLS.labels(product, outcome).inc()
+    # Label children bound once per (product, outcome): a dict lookup per call after that.
+    counter = _calls.get((product, outcome))
+    if counter is None:
+        counter = _calls[product, outcome] = _CALLS.labels(product, outcome)
+    counter.inc()
     if seconds is not None:
-        _SECONDS.labels(product).observe(seconds)
+        histogram = _seconds.get(product)
+        if histogram is None:
+            histogram = _seconds[product] = _SECONDS.labels(product)
+        histogram.observe(seconds)
 
 
 def in_flight(delta: int) -> None:

@@ -192,10 +192,14 @@ class Forwarder:
             }
         )
         # The body was read: the next message the server has for us is the caller leaving.
-        gone = asyncio.ensure_future(receive())
+        # Watched only while more of the answer is to come (a short answer is all here).
+        gone: asyncio.Future[Any] | None = None
         try:
             async for chunk in connection.body():
-                if gone.done():
+                if gone is None:
+                    if not connection.done:
+                        gone = asyncio.ensure_future(receive())
+                elif gone.done():
                     return False  # the caller went away: stop reading the upstream
                 async with asyncio.timeout(self.timeout):
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -206,7 +210,8 @@ class Forwarder:
             log.warning("upstream answer cut short: %s", exc or type(exc).__name__)
             return False
         finally:
-            gone.cancel()
+            if gone is not None:
+                gone.cancel()
 
 
 def _text(value: str) -> str:
