@@ -3,6 +3,7 @@ line for each mistake (no process is started)."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,27 @@ def test_the_command_reads_its_config_file(tmp_path: Path) -> None:
     result = run_taap("gateway", "--config", str(tmp_path / "nope.toml"))
     assert result.returncode == 1
     assert result.stderr.startswith("configuration_error: cannot read")
+
+
+def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = run_taap(
+            "gateway", "--token-server", TOKEN, "--upstream", "connectivity=http://a:1",
+            "--port", str(port),
+        )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr == f"taap gateway: port {port} on 127.0.0.1 is already in use\n"
+
+
+def test_listener_limits_from_the_environment_are_checked() -> None:
+    env = clean_env(TAAP_HEADER_TIMEOUT="0", TAAP_MAX_CONNECTIONS="0")
+    done = run_taap(
+        "gateway", "--token-server", TOKEN, "--upstream", "connectivity=http://a:1", env=env
+    )
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("configuration_error: invalid settings: ")
+    assert "(TAAP_HEADER_TIMEOUT)" in line
+    assert "(TAAP_MAX_CONNECTIONS)" in line
