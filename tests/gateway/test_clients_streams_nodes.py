@@ -14,6 +14,7 @@ import httpx
 from gateway_kit import npm_pops, rss_kib, start_gateway
 
 from conftest import DEVICE, PRODUCTS, Stack
+from kit.processes import wait_until
 from taap.client import NO_RETRY, ClientCredentials, PopAuth, Secret, TokenClient
 from taap.core import PrivateKey
 
@@ -215,3 +216,22 @@ def test_several_workers_share_the_replay_store(stack: Stack) -> None:
             assert again.json()["error_code"] == "pop_replayed"
     finally:
         assert gateway.stop() == 0
+
+
+def in_flight(gateway_url: str) -> float:
+    for line in httpx.get(gateway_url + "/metrics").text.splitlines():
+        if line.startswith("taap_gateway_in_flight "):
+            return float(line.split()[1])
+    raise AssertionError("no taap_gateway_in_flight in /metrics")
+
+
+def test_a_caller_that_leaves_stops_the_upstream_call(stack: Stack) -> None:
+    alice = stack.clients["alice"]
+    target = DEVICE + "?drip=1"  # a minute of answer, unless someone stops it
+    headers = alice.headers("GET", target, stack.token("alice"))
+    with alice.http.stream("GET", stack.gateway.url + target, headers=headers) as response:
+        assert response.status_code == 200
+        next(response.iter_raw())
+        assert in_flight(stack.gateway.url) == 1
+    # The caller closed its connection: the gateway lets go of the upstream at once.
+    wait_until(lambda: in_flight(stack.gateway.url) == 0, 5, "the gateway to drop the call")

@@ -5,6 +5,7 @@
 //                       body_sha256, body_text (the body when it is under 4 KiB)}
 //   ...?slow=MS         the same, answered after MS milliseconds
 //   ...?stream=MIB      MIB mebibytes of "x" in 64 KiB pieces, chunked, no Content-Length
+//   ...?drip=1          64 KiB every 100 ms for a minute, chunked
 //   ...?status=NNN      the echo with status NNN
 //   ...?cut=1           a head, some body, then the connection is destroyed
 //   ...?eof=1           the echo without length or chunks: the connection's end ends it
@@ -28,6 +29,19 @@ const server = http.createServer((req, res) => {
   req.on("end", () => {
     const body = Buffer.concat(pieces);
     const query = new URL(req.url, "http://upstream").searchParams;
+    if (query.has("drip")) {
+      res.writeHead(200, { "content-type": "application/octet-stream" });
+      let left = 600;
+      const timer = setInterval(() => {
+        res.write(Buffer.alloc(64 * 1024, "d"));
+        if (--left === 0) {
+          clearInterval(timer);
+          res.end();
+        }
+      }, 100);
+      res.on("close", () => clearInterval(timer));
+      return;
+    }
     if (query.has("stream")) {
       const total = Number(query.get("stream")) * 1024 * 1024;
       const piece = Buffer.alloc(64 * 1024, "x");
