@@ -8,6 +8,7 @@ import time
 import uuid
 
 import httpx
+import pytest
 
 from conftest import DEVICE, DOWN_PATH, Stack
 from kit.processes import taap_ok, wait_until
@@ -136,6 +137,18 @@ def test_upstream_cut_mid_answer_ends_the_connection(stack: Stack) -> None:
     except httpx.HTTPError:
         return  # the caller sees a broken answer, never a complete one
     raise AssertionError(f"a cut answer arrived whole: {response.status_code}")
+
+
+def test_upstream_stalling_mid_answer_ends_the_connection(stack: Stack) -> None:
+    alice = stack.clients["alice"]
+    target = DEVICE + "?stall=1"
+    headers = alice.headers("GET", target, stack.token("alice"))
+    with alice.http.stream("GET", stack.gateway.url + target, headers=headers) as response:
+        assert response.status_code == 200
+        # The next piece never comes: after --upstream-timeout (2 s) the gateway gives up and
+        # ends the connection (the client's own read timeout, 10 s, would be a ReadTimeout).
+        with pytest.raises(httpx.RemoteProtocolError):
+            response.read()
 
 
 def test_health_readiness_and_metrics(stack: Stack) -> None:

@@ -6,6 +6,7 @@
 //   ...?slow=MS         the same, answered after MS milliseconds
 //   ...?stream=MIB      MIB mebibytes of "x" in 64 KiB pieces, chunked, no Content-Length
 //   ...?drip=1          64 KiB every 100 ms for a minute, chunked
+//   ...?stall=1         a head and a first piece, then nothing (the connection stays open)
 //   ...?status=NNN      the echo with status NNN
 //   ...?cut=1           a head, some body, then the connection is destroyed
 //   ...?eof=1           the echo without length or chunks: the connection's end ends it
@@ -29,6 +30,11 @@ const server = http.createServer((req, res) => {
   req.on("end", () => {
     const body = Buffer.concat(pieces);
     const query = new URL(req.url, "http://upstream").searchParams;
+    if (query.has("stall")) {
+      res.writeHead(200, { "content-type": "application/octet-stream" });
+      res.write("first piece");
+      return;
+    }
     if (query.has("drip")) {
       res.writeHead(200, { "content-type": "application/octet-stream" });
       let left = 600;

@@ -30,7 +30,13 @@ from taap.errors import TaapError, UpstreamTimeoutError, UpstreamUnavailableErro
 from taap.gateway.headers import Forwarding, RequestIds, response_headers, upstream_headers
 from taap.gateway.metrics import forwarded, in_flight
 from taap.gateway.settings import Networks
-from taap.gateway.upstream_client import ConnectionPool, UpstreamBroken, UpstreamRefused
+from taap.gateway.upstream_client import (
+    Answer,
+    Connection,
+    ConnectionPool,
+    UpstreamBroken,
+    UpstreamRefused,
+)
 from taap.resource.principal import PRINCIPAL_SCOPE_KEY, Principal
 
 __all__ = ["Forwarder", "Upstream"]
@@ -181,9 +187,15 @@ class Forwarder:
         await _refuse(send, error, request_id)
 
     async def _stream(
-        self, connection: Any, answer: Any, request_id: bytes, receive: Receive, send: Send
+        self,
+        connection: Connection,
+        answer: Answer,
+        request_id: bytes,
+        receive: Receive,
+        send: Send,
     ) -> bool:
-        """Pass the answer on; True when all of it went."""
+        """Pass the answer on; True when all of it went. Each piece must come from the upstream
+        and be taken by the caller within the upstream timeout."""
         await send(
             {
                 "type": "http.response.start",
@@ -194,14 +206,19 @@ class Forwarder:
         # The body was read: the next message the server has for us is the caller leaving.
         # Watched only while more of the answer is to come (a short answer is all here).
         gone: asyncio.Future[Any] | None = None
+        pieces = aiter(connection.body())
         try:
-            async for chunk in connection.body():
-                if gone is None:
-                    if not connection.done:
-                        gone = asyncio.ensure_future(receive())
-                elif gone.done():
-                    return False  # the caller went away: stop reading the upstream
+            while True:
                 async with asyncio.timeout(self.timeout):
+                    try:
+                        chunk = await anext(pieces)
+                    except StopAsyncIteration:
+                        break
+                    if gone is None:
+                        if not connection.done:
+                            gone = asyncio.ensure_future(receive())
+                    elif gone.done():
+                        return False  # the caller went away: stop reading the upstream
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return True

@@ -27,7 +27,14 @@ from typing import cast
 
 import httptools
 
-__all__ = ["HIGH_WATER", "Answer", "ConnectionPool", "UpstreamBroken", "UpstreamRefused"]
+__all__ = [
+    "HIGH_WATER",
+    "Answer",
+    "Connection",
+    "ConnectionPool",
+    "UpstreamBroken",
+    "UpstreamRefused",
+]
 
 #: bytes of an answer held before the socket stops being read
 HIGH_WATER = 256 * 1024
@@ -51,7 +58,7 @@ class Answer:
     headers: list[tuple[bytes, bytes]]
 
 
-class _Connection(asyncio.Protocol):
+class Connection(asyncio.Protocol):
     """One connection to an upstream, carrying one call at a time."""
 
     def __init__(self) -> None:
@@ -227,14 +234,14 @@ class ConnectionPool:
         self.ssl: ssl.SSLContext | None = ssl.create_default_context() if tls else None
         self.size = size
         self.keepalive_expiry = keepalive_expiry
-        self._idle: list[_Connection] = []
+        self._idle: list[Connection] = []
         self._slots: asyncio.Semaphore | None = None
 
-    async def _connect(self) -> _Connection:
+    async def _connect(self) -> Connection:
         loop = asyncio.get_running_loop()
         try:
             _, protocol = await loop.create_connection(
-                _Connection,
+                Connection,
                 self.host,
                 self.port,
                 ssl=self.ssl,
@@ -244,7 +251,7 @@ class ConnectionPool:
             raise UpstreamRefused(exc.errno, f"cannot connect: {exc.strerror or exc}") from exc
         return protocol
 
-    def _take_idle(self) -> _Connection | None:
+    def _take_idle(self) -> Connection | None:
         now = time.monotonic()
         while self._idle:
             connection = self._idle.pop()
@@ -255,7 +262,7 @@ class ConnectionPool:
             connection.close()
         return None
 
-    async def call(self, method: bytes, data: bytes) -> tuple[_Connection, Answer]:
+    async def call(self, method: bytes, data: bytes) -> tuple[Connection, Answer]:
         """Send ``data`` (a whole request) and wait for the answer's head. The caller reads
         the body from the connection, then hands it back with :meth:`release`.
 
@@ -288,7 +295,7 @@ class ConnectionPool:
             self._slots.release()
             raise
 
-    def release(self, connection: _Connection, *, complete: bool) -> None:
+    def release(self, connection: Connection, *, complete: bool) -> None:
         """Hand back a connection; it is kept when its answer was read to the end and both
         sides allow keep-alive."""
         assert self._slots is not None
