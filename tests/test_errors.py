@@ -31,6 +31,8 @@ A6_TABLE = [
     (errors.NotSubscribedError, 403, "access_denied", "not_subscribed"),
     (errors.TokenInvalidError, 401, "invalid_token", "token_invalid"),
     (errors.TokenRevokedError, 401, "invalid_token", "token_revoked"),
+    (errors.UpstreamUnavailableError, 502, "temporarily_unavailable", "upstream_unavailable"),
+    (errors.UpstreamTimeoutError, 504, "temporarily_unavailable", "upstream_timeout"),
     (errors.UnavailableError, 503, "temporarily_unavailable", "unavailable"),
 ]
 

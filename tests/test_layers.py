@@ -56,6 +56,7 @@ LAYERS: dict[str, int] = {
     "taap.resource": 4,
     "taap.sandbox": 5,
     "taap.postman": 5,
+    "taap.gateway": 5,
     "taap.portal": 6,
     "taap.testing": 6,
     "taap.cli": 7,
@@ -351,11 +352,11 @@ def test_layer_checker_sees_imports_up_and_across(tmp_path: Path) -> None:
             "taap/server/registry/port.py": "from ..app import create_app\n",
             "taap/resource/guard.py": "import taap.client.auth\n",
             "taap/cli/main.py": "from taap.server.registry import port\nimport taap.resource\n",
-            "taap/gateway.py": "",
+            "taap/relay.py": "",
         },
     )
     assert layer_violations(tree, LAYERS) == [
-        "taap.gateway (taap/gateway.py) is in no row of LAYERS",
+        "taap.relay (taap/relay.py) is in no row of LAYERS",
         "taap.client.auth -> taap.server.registry.port (taap/client/auth.py:1): "
         "taap.client (layer 4) imports taap.server (layer 4)",
         "taap.core.keys -> taap.server.app (taap/core/keys.py:2): "

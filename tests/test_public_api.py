@@ -60,6 +60,8 @@ PINNED: dict[str, list[str]] = {
         "TransportError",
         "UnavailableError",
         "UnknownKeyIdError",
+        "UpstreamTimeoutError",
+        "UpstreamUnavailableError",
         "VerifiedPop",
         "__version__",
         "build_pop_token",
@@ -145,6 +147,13 @@ PINNED: dict[str, list[str]] = {
         "parse_expires_in",
         "parse_retry_after",
         "token_from_response",
+    ],
+    "taap.gateway": [
+        "GatewayApp",
+        "GatewaySettings",
+        "create_gateway_app",
+        "load_settings",
+        "read_config_file",
     ],
     "taap.postman": [
         "COLLECTION_FILE",

@@ -31,6 +31,8 @@
     │   └── UnknownKeyIdError              same wire form; the token's kid is not known
     ├── TokenRevokedError                  401 token_revoked (revoked, or its client disabled)
     ├── UnavailableError                   503 unavailable (+ Retry-After)
+    ├── UpstreamUnavailableError           502 upstream_unavailable (gateway)
+    ├── UpstreamTimeoutError               504 upstream_timeout (gateway)
     └── TransportError                     client side: the server could not be reached
 
 The human text (``description``) is safe to show the caller: it never contains secrets,
@@ -73,6 +75,8 @@ __all__ = [
     "TransportError",
     "UnavailableError",
     "UnknownKeyIdError",
+    "UpstreamTimeoutError",
+    "UpstreamUnavailableError",
     "error_from_wire",
 ]
 
@@ -320,6 +324,24 @@ class UnavailableError(TaapError):
         super().__init__(
             description, log_detail=log_detail, retry_after=retry_after, headers=headers
         )
+
+
+class UpstreamUnavailableError(TaapError):
+    """Gateway: the upstream refused the connection, or broke off before answering."""
+
+    status_code = 502
+    error = "temporarily_unavailable"
+    error_code = "upstream_unavailable"
+    default_description = "the API behind the gateway could not be reached"
+
+
+class UpstreamTimeoutError(TaapError):
+    """Gateway: the upstream did not answer within the gateway's upstream timeout."""
+
+    status_code = 504
+    error = "temporarily_unavailable"
+    error_code = "upstream_timeout"
+    default_description = "the API behind the gateway did not answer in time"
 
 
 class TransportError(TaapError):

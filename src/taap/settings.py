@@ -74,9 +74,16 @@ class TaapSettings(BaseSettings):
         return (init_settings,)
 
     @classmethod
-    def load(cls, *, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
+    def load(
+        cls,
+        *,
+        environ: Mapping[str, str] | None = None,
+        file_values: Mapping[str, Any] | None = None,
+        **overrides: Any,
+    ) -> Self:
         """The ``TAAP_*`` variables of ``environ`` (default ``os.environ``) with ``overrides``
-        on top (command-line flags; ``None`` values are ignored).
+        on top (command-line flags; ``None`` values are ignored). ``file_values`` (a
+        configuration file's, by field name) sit below both.
 
         Raises:
             ConfigurationError: a setting is invalid; the message names it and its variable.
@@ -84,7 +91,7 @@ class TaapSettings(BaseSettings):
         given = {name: value for name, value in overrides.items() if value is not None}
         variables = _MappingEnvSource(cls, os.environ if environ is None else environ)()
         try:
-            return cls(**(variables | given))
+            return cls(**(dict(file_values or {}) | variables | given))
         except ValidationError as exc:
             problems = "; ".join(_problem(error) for error in exc.errors())
             raise ConfigurationError(f"invalid settings: {problems}") from None

@@ -38,6 +38,7 @@ _COMMANDS = {
     "db": "registry",
     "resource-servers": "resource_servers",
     "sample-api": "sample",
+    "gateway": "gateway",
     "demo": "demo",
     "postman": "postman",
     "portal": "serve",
