@@ -6,7 +6,7 @@
   pre-built PoP (``guard_wrk.lua``), the gateway verifying it as the guard does (static key,
   clock pinned to when the PoPs were built, revocations checked against an empty log, in-process
   replay store) and forwarding it over its kept-alive pool;
-* **guard (bench_guard.py --wrk)**: the guard in front of the A9 sample app, the same way, for
+* **guard (bench_guard.py --wrk)**: the guard in front of the sample app, the same way, for
   the ratio the issue asks for (gateway ÷ guard).
 
 Then the latency the gateway adds: at half its peak rate (wrk paced by ``gateway_wrk.lua``, the

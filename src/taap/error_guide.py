@@ -138,6 +138,17 @@ _GUIDE: dict[str, tuple[str, str]] = {
         "unreachable, or the server is shutting down.",
         "Retry after the seconds in Retry-After; tell the operator if it lasts.",
     ),
+    "upstream_unavailable": (
+        "The gateway verified the call but could not reach the API behind it: the upstream "
+        "refused the connection, broke it, or answered something that is not HTTP.",
+        "Retry later; the operator checks the upstream named in the gateway's /readyz.",
+    ),
+    "upstream_timeout": (
+        "The gateway verified the call but the API behind it did not answer within the "
+        "gateway's upstream timeout (30 s by default).",
+        "Retry later, idempotent calls only; the operator checks the slow upstream or raises "
+        "--upstream-timeout.",
+    ),
     "internal": (
         "An unexpected failure on the server; no client input is meant to cause one.",
         "Retry; if it repeats, give the operator the request id.",

@@ -9,7 +9,8 @@ on the subrequest or in ``X-Original-Content-Length`` / ``X-Original-Transfer-En
 refused 413 ``body_too_large``: its PoP could leave the body unsigned and nobody would check it.
 
 The answer: 200 with ``X-Taap-Client-Id`` and ``X-Taap-Product`` when accepted; otherwise the
-A6 status and body, with the body also in ``X-Taap-Error`` and the status in ``X-Taap-Status``
+error status and body (docs/protocol.md#errors), with the body also in ``X-Taap-Error`` and
+the status in ``X-Taap-Status``
 (nginx drops the subrequest's body and turns any status but 401 and 403 into its own 500, so
 its configuration rebuilds the answer from these two).
 """

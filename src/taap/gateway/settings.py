@@ -1,5 +1,5 @@
-"""The gateway's settings (docs/gateway.md): the shared A8 ones, plus where each product's
-calls go and how long an upstream may take.
+"""The gateway's settings (docs/gateway.md): the shared ones (docs/protocol.md#settings), plus
+where each product's calls go and how long an upstream may take.
 
 Read once at the edge: ``taap gateway`` calls :meth:`GatewaySettings.load` with its flags, the
 ``TAAP_*`` variables and, with ``--config``, a TOML file (:func:`read_config_file`); flags win
@@ -86,12 +86,12 @@ def upstream_origin(url: str) -> str:
 
 
 class GatewaySettings(SharedSettings):
-    """``taap gateway``'s settings: the shared A8 settings plus the gateway's own."""
+    """``taap gateway``'s settings: the shared settings plus the gateway's own."""
 
     token_server: str
     #: product id -> upstream origin (``TAAP_UPSTREAMS=connectivity=http://10.0.0.5:8080,...``)
     upstreams: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
-    #: product id -> base path, for products outside A5's defaults or moved from them
+    #: product id -> base path, for products outside the default base paths or moved from them
     base_paths: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     #: serve ``GET /auth`` for nginx's ``auth_request``
     auth_request: bool = False

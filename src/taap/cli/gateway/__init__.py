@@ -49,7 +49,7 @@ def _pairs(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) 
     multiple=True,
     callback=_pairs,
     metavar="PRODUCT=PATH",
-    help="PRODUCT's base path when not A5's default; repeatable (TAAP_BASE_PATHS).",
+    help="PRODUCT's base path when not the default one; repeatable (TAAP_BASE_PATHS).",
 )
 @click.option("--redis-url", help="The token server's Redis: replay and shared state.")
 @click.option("--host", help="Interface to bind (TAAP_HOST; default 127.0.0.1).")

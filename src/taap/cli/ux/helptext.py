@@ -62,6 +62,13 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "    --redis-url redis://cache.internal:6379/0 --public-url https://auth.example",
         "TAAP_LOG_FORMAT=json taap serve              # JSON logs on a terminal too",
     ),
+    "taap gateway": (
+        "taap gateway --token-server http://127.0.0.1:8000 \\",
+        "    --upstream connectivity=http://127.0.0.1:3000   # an API in any language",
+        "taap gateway --token-server https://auth.example --redis-url redis://cache:6379/0 \\",
+        "    --upstream sms-notification=http://sms.internal:8080 --workers 4",
+        "taap gateway --config gateway.toml --auth-request  # nginx auth_request mode",
+    ),
     "taap clients": (
         "taap clients create --name shop --public-key client.pub.pem --api connectivity",
         "taap clients list",
