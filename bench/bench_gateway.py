@@ -28,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -145,6 +146,42 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+@contextmanager
+def rss_samples(pid: int, every: float) -> Iterator[list[int]]:
+    """The process's RSS (KiB) every ``every`` seconds while the block runs."""
+    samples: list[int] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(every):
+            samples.append(rss_kib(pid))
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield samples
+    finally:
+        done.set()
+        thread.join()
+
+
+def adopt_redis(url: str) -> None:
+    """Mark the Redis replay store at ``url`` as serving since long ago, so its first PoPs are
+    not refused as issued right after a loss of its data (docs/deploy.md)."""
+    import asyncio
+
+    from taap.stores.redis import RedisReplayStore, connect
+
+    async def adopt() -> None:
+        client = connect(url)
+        try:
+            await RedisReplayStore(client).adopt(epoch=0)
+        finally:
+            await client.aclose()
+
+    asyncio.run(adopt())
+
+
 def added_latency(url: str, direct: str, headers: list[dict[str, str]]) -> tuple[float, float]:
     """p50 and p90 (ms) of the gateway's sequential answers minus the direct ones'."""
     through: list[float] = []
@@ -172,6 +209,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--latency-calls", type=int, default=400)
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--redis-url",
+        help="replay store of the gateway (a spare database: it is marked as serving); default "
+        "in-process, whose entries, under the pinned clock, never expire during the run",
+    )
     args = parser.parse_args()
     for tool in ("node", "nginx", "wrk"):
         if not shutil.which(tool):
@@ -208,6 +250,9 @@ def main() -> None:
                 "GUARD_BENCH_NOW": str(now),
                 "GATEWAY_BENCH_UPSTREAM": f"http://127.0.0.1:{up}",
             }
+            if args.redis_url:
+                adopt_redis(args.redis_url)
+                env["GATEWAY_BENCH_REDIS"] = args.redis_url
             cmd = [
                 sys.executable, "-m", "uvicorn", "gateway_server:create", "--factory",
                 "--app-dir", str(HERE), "--port", str(gw), "--workers", "1",
@@ -220,9 +265,10 @@ def main() -> None:
                 p50, p90 = added_latency(url, direct, calls)
                 before = rss_kib(proc.pid)
                 lua = [str(HERE / "guard_wrk.lua"), str(folder / "pops.txt")]
-                rows["taap gateway (verify + forward)"] = wrk(
-                    url, args.seconds, args.connections, *lua, str(folder / "bearer.txt")
-                )
+                with rss_samples(proc.pid, max(1.0, args.seconds / 12)) as during:
+                    rows["taap gateway (verify + forward)"] = wrk(
+                        url, args.seconds, args.connections, *lua, str(folder / "bearer.txt")
+                    )
                 after = rss_kib(proc.pid)
                 # Half the peak: each connection waits so that together they send peak / 2.
                 peak = rows["taap gateway (verify + forward)"]["rps"]
@@ -256,8 +302,15 @@ def main() -> None:
     half = rows["gateway at half its peak rate"]["p50_ms"] - rows["direct at that rate"]["p50_ms"]
     print(f"added latency at half the gateway's peak rate: p50 {half:.2f} ms")
     print(f"gateway RSS: {before} KiB before its wrk run, {after} KiB after")
+    print(f"gateway RSS during the run (KiB): {' '.join(map(str, during))}")
+    print(f"replay store: {'Redis' if args.redis_url else 'in-process'}")
     if args.json:
-        figures = {"rows": rows, "added_ms": {"p50": p50, "p90": p90}, "rss_kib": [before, after]}
+        figures = {
+            "rows": rows,
+            "added_ms": {"p50": p50, "p90": p90},
+            "rss_kib": [before, after],
+            "rss_during_kib": during,
+        }
         args.json.write_text(json.dumps(figures, indent=2))
 
 

@@ -28,6 +28,8 @@ def create() -> GatewayApp:
     settings = GatewaySettings(
         token_server="http://127.0.0.1:1",
         upstreams={"connectivity": os.environ["GATEWAY_BENCH_UPSTREAM"]},
+        # A shared Redis replay store, as production runs; else the in-process one.
+        redis_url=os.environ.get("GATEWAY_BENCH_REDIS") or None,
     )
     return GatewayApp(
         settings,
