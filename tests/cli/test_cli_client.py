@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
 from pathlib import Path
 
@@ -18,20 +17,7 @@ from taap.core import PrivateKey
 DEVICE = "/iot-connectivity/v1/devices/8901260000000000001"
 
 
-@pytest.fixture(autouse=True)
-def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("TAAP_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv("MY_SECRET", SECRET)
-
-
-@pytest.fixture
-def key_file(tmp_path: Path, rsa_key: PrivateKey) -> str:
-    path = tmp_path / "client.pem"
-    path.write_bytes(rsa_key.to_pem())
-    return str(path)
+pytestmark = pytest.mark.usefixtures("no_taap_settings")
 
 
 def run(*args: str) -> Result:

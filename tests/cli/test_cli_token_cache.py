@@ -11,15 +11,14 @@ import re
 import stat
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from kit.clients import create_client_with_cli
-from kit.processes import TAAP, clean_env, start_serve
+from kit.clients import ServedClient, serve_with_a_client
+from kit.processes import TAAP
 from kit.terminal import run_on_terminal, terminal_env
 from taap.core import PrivateKey
 
@@ -28,30 +27,15 @@ pytestmark = pytest.mark.e2e
 DEVICE = "/iot-connectivity/v1/devices/8901260000000000001"
 
 
-@dataclass
-class Served:
-    base: str
-    client_id: str
-    secret: str
-    key_file: str
-    env: dict[str, str]
+Served = ServedClient
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, rsa_key: PrivateKey) -> Iterator[Served]:
-    tmp = tmp_path_factory.mktemp("serve")
-    database = f"sqlite:///{tmp / 'taap.db'}"
-    env = clean_env(XDG_CONFIG_HOME=str(tmp / "xdg"))
-    server = start_serve(tmp, database, "--with-sample-apis", name="serve", env=env)
-    try:
-        key_file = tmp / "client.pem"
-        key_file.write_bytes(rsa_key.to_pem())
-        client_id, secret = create_client_with_cli(
-            database, rsa_key, ["connectivity"], folder=tmp, env=env, name="cache"
-        )
-        yield Served(server.url, client_id, secret, str(key_file), env)
-    finally:
-        server.stop()
+    with serve_with_a_client(
+        tmp_path_factory.mktemp("serve"), rsa_key, ["connectivity"], "cache"
+    ) as it:
+        yield it
 
 
 @pytest.fixture

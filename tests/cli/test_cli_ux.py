@@ -14,30 +14,16 @@ import pytest
 from click.testing import CliRunner, Result
 
 from client._fake import FakeTaap, Scripted
-from client.conftest import CLIENT_ID, SECRET
+from client.conftest import CLIENT_ID
 from kit.processes import TAAP, clean_env
 from kit.terminal import run_on_terminal, terminal_env
 from taap.cli.main import cli
-from taap.core import PrivateKey
 
 RATE_LIMITED = {"error": "rate_limited", "error_code": "rate_limited"}
 UNAVAILABLE = {"error": "temporarily_unavailable", "error_code": "unavailable"}
 
 
-@pytest.fixture(autouse=True)
-def no_taap_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("TAAP_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv("MY_SECRET", SECRET)
-
-
-@pytest.fixture
-def key_file(tmp_path: Path, rsa_key: PrivateKey) -> str:
-    path = tmp_path / "client.pem"
-    path.write_bytes(rsa_key.to_pem())
-    return str(path)
+pytestmark = pytest.mark.usefixtures("no_taap_settings")
 
 
 def run(*args: str, input: str | None = None) -> Result:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -24,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from kit.nginx import run_nginx
 from kit.processes import TAAP, stop_process, wait_until
 
 # Re-exported: test_serve_workers takes them from here.
@@ -186,31 +186,9 @@ def upstreams(line: str) -> list[str]:
 
 
 def start_nginx(nginx_bin: str, nodes: Sequence[Node], folder: Path, *, port: int) -> Nginx:
-    conf = folder / "nginx.conf"
-    conf.write_text(nginx_conf(DEPLOY_NGINX.read_text(), nodes, port, folder))
-    check = subprocess.run(
-        [nginx_bin, "-t", "-p", str(folder), "-c", str(conf)], capture_output=True, text=True
-    )
-    assert check.returncode == 0, check.stderr + conf.read_text()
-    with (folder / "nginx-stderr.log").open("wb") as stderr:
-        proc = subprocess.Popen(
-            [nginx_bin, "-p", str(folder), "-c", str(conf), "-g", "daemon off;"],
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    url = f"http://127.0.0.1:{port}"
-
-    def listening() -> bool:
-        if proc.poll() is not None:
-            raise AssertionError((folder / "nginx-stderr.log").read_text())
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            return False
-
-    wait_until(listening, 10, "nginx")
-    return Nginx(url, proc, folder)
+    conf_text = nginx_conf(DEPLOY_NGINX.read_text(), nodes, port, folder)
+    proc = run_nginx(nginx_bin, conf_text, folder, port)
+    return Nginx(f"http://127.0.0.1:{port}", proc, folder)
 
 
 # -- clients that record every answer -----------------------------------------------------------

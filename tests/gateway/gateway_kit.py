@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from kit.nginx import run_nginx
 from kit.processes import TAAP, Service, clean_env, free_port, start_service, wait_until
 
 __all__ = [
@@ -131,28 +131,4 @@ http {{
 
 def start_nginx(nginx_bin: str, conf_text: str, folder: Path, port: int) -> subprocess.Popen[bytes]:
     """nginx on ``conf_text`` (checked with ``nginx -t`` first), once it listens on ``port``."""
-    conf = folder / "nginx.conf"
-    conf.write_text(conf_text)
-    check = subprocess.run(
-        [nginx_bin, "-t", "-p", str(folder), "-c", str(conf)], capture_output=True, text=True
-    )
-    assert check.returncode == 0, check.stderr + conf_text
-    stderr = (folder / "nginx-stderr.log").open("wb")
-    proc = subprocess.Popen(
-        [nginx_bin, "-p", str(folder), "-c", str(conf), "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL,
-        stderr=stderr,
-    )
-    stderr.close()
-
-    def listening() -> bool:
-        if proc.poll() is not None:
-            raise AssertionError((folder / "nginx-stderr.log").read_text())
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            return False
-
-    wait_until(listening, 10, "nginx")
-    return proc
+    return run_nginx(nginx_bin, conf_text, folder, port)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,7 +14,7 @@ from urllib.parse import unquote
 
 import httpx
 
-from kit.processes import taap_ok
+from kit.processes import clean_env, start_serve, taap_ok
 from kit.wire import basic
 from taap.core import PrivateKey, build_pop_token, request_pairs
 from taap.server.registry.database import parse_database_url
@@ -24,9 +25,11 @@ from taap.server.registry.sql import open_registry
 __all__ = [
     "V2_TOKENS",
     "Client",
+    "ServedClient",
     "create_client_with_cli",
     "register_client",
     "register_clients",
+    "serve_with_a_client",
     "token_headers",
     "with_registry",
 ]
@@ -183,3 +186,35 @@ def create_client_with_cli(
     )
     created = json.loads(out)
     return created["client_id"], created["client_secret"]
+
+
+@dataclass
+class ServedClient:
+    """A ``taap serve --with-sample-apis`` and a client registered with the CLI, for tests that
+    drive ``taap`` as a user would."""
+
+    base: str
+    client_id: str
+    secret: str
+    key_file: str
+    env: dict[str, str]
+
+
+@contextmanager
+def serve_with_a_client(
+    tmp: Path, key: PrivateKey, apis: list[str], name: str
+) -> Iterator[ServedClient]:
+    """Start the server in ``tmp`` (SQLite), register ``name`` for ``apis`` with ``key``, and
+    stop the server on the way out."""
+    database = f"sqlite:///{tmp / 'taap.db'}"
+    env = clean_env(XDG_CONFIG_HOME=str(tmp / "xdg"))
+    server = start_serve(tmp, database, "--with-sample-apis", name="serve", env=env)
+    try:
+        key_file = tmp / "client.pem"
+        key_file.write_bytes(key.to_pem())
+        client_id, secret = create_client_with_cli(
+            database, key, apis, folder=tmp, env=env, name=name
+        )
+        yield ServedClient(server.url, client_id, secret, str(key_file), env)
+    finally:
+        server.stop()
