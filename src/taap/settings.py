@@ -14,9 +14,10 @@ default and one range each: ``taap.server.settings.ServerSettings`` extends it, 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
@@ -30,9 +31,24 @@ from pydantic_settings import (
 from taap.core.pop import PolicyName, PopPolicy
 from taap.errors import ConfigurationError
 
-__all__ = ["ENV_PREFIX", "SharedSettings", "TaapSettings"]
+__all__ = ["ENV_PREFIX", "Networks", "SharedSettings", "TaapSettings", "trusted_networks"]
 
 ENV_PREFIX = "TAAP_"
+
+#: the proxies whose forwarding headers are believed: networks, or every peer
+Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | Literal["*"]
+
+
+def trusted_networks(text: str) -> Networks:
+    """Parse ``TAAP_FORWARDED_ALLOW_IPS``: comma-separated addresses or CIDRs, or ``*``.
+
+    Raises:
+        ValueError: an entry is neither an address nor a network.
+    """
+    entries = [part.strip() for part in text.split(",") if part.strip()]
+    if "*" in entries:
+        return "*"
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
 
 
 class _MappingEnvSource(EnvSettingsSource):

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import click
 
-from taap.cli._listen import StartFailure, listen_on
+from taap.cli._listen import StartFailure, listen_on, listener_options
 from taap.listener import ListenerConfig, ListenerLimits
 from taap.resource.settings import GuardSettings
 from taap.settings import SharedSettings
@@ -30,21 +30,7 @@ __all__ = ["register", "sample_api"]
     default=None,
     help="Shared replay store (use the token server's); default in-process.",
 )
-@click.option(
-    "--header-timeout",
-    type=float,
-    help="Seconds a request head may take in all (TAAP_HEADER_TIMEOUT; default 10).",
-)
-@click.option(
-    "--body-min-rate",
-    type=int,
-    help="Bytes/s a request body must average after 5 s (TAAP_BODY_MIN_RATE; default 1024).",
-)
-@click.option(
-    "--max-connections",
-    type=int,
-    help="Open connections; more are refused (TAAP_MAX_CONNECTIONS; default 1000).",
-)
+@listener_options(per_worker=False)
 def sample_api(
     token_server: str,
     host: str,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from taap.cli._listen import StartFailure, listen_on
+from taap.cli._listen import StartFailure, listen_on, listener_options
 from taap.cli.ux.banner import print_banner, wants_text_logs
 from taap.errors import ConfigurationError
 from taap.listener import ListenerConfig, ListenerLimits
@@ -129,21 +129,7 @@ def sample_fallback(app: TokenServerApp) -> ASGIApp:
     default=None,
     help="Also serve the developer portal at /portal/ (TAAP_WITH_PORTAL; docs/portal.md).",
 )
-@click.option(
-    "--header-timeout",
-    type=float,
-    help="Seconds a request head may take in all (TAAP_HEADER_TIMEOUT; default 10).",
-)
-@click.option(
-    "--body-min-rate",
-    type=int,
-    help="Bytes/s a request body must average after 5 s (TAAP_BODY_MIN_RATE; default 1024).",
-)
-@click.option(
-    "--max-connections",
-    type=int,
-    help="Open connections per worker; more are refused (TAAP_MAX_CONNECTIONS; default 1000).",
-)
+@listener_options(per_worker=True)
 def serve(**options: Any) -> None:
     """Run the token server: POST /oauth2/v2/tokens and /oauth2/v6/tokens, JWKS, discovery."""
     settings = ServerSettings.load(**{name: options.get(name) for name in _OPTIONS})

@@ -29,7 +29,6 @@ from taap.asgi import Receive, Scope, Send, raw_path_of, read_body, render_error
 from taap.errors import TaapError, UpstreamTimeoutError, UpstreamUnavailableError
 from taap.gateway.headers import Forwarding, RequestIds, response_headers, upstream_headers
 from taap.gateway.metrics import forwarded, in_flight
-from taap.gateway.settings import Networks
 from taap.gateway.upstream_client import (
     Answer,
     Connection,
@@ -38,6 +37,7 @@ from taap.gateway.upstream_client import (
     UpstreamRefused,
 )
 from taap.resource.principal import PRINCIPAL_SCOPE_KEY, Principal
+from taap.settings import Networks
 
 __all__ = ["Forwarder", "Upstream"]
 

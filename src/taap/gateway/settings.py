@@ -8,11 +8,10 @@ over variables, variables over the file.
 
 from __future__ import annotations
 
-import ipaddress
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
@@ -20,7 +19,7 @@ from pydantic_settings import NoDecode
 
 from taap.errors import ConfigurationError
 from taap.resource.products import DEFAULT_PRODUCT_PATHS
-from taap.settings import SharedSettings
+from taap.settings import Networks, SharedSettings, trusted_networks
 
 __all__ = [
     "CONFIG_FILE_CAP",
@@ -33,20 +32,6 @@ __all__ = [
 
 #: bytes a ``--config`` file may have
 CONFIG_FILE_CAP = 64 * 1024
-
-Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | Literal["*"]
-
-
-def trusted_networks(text: str) -> Networks:
-    """``TAAP_FORWARDED_ALLOW_IPS``: comma-separated addresses or CIDRs, or ``*``.
-
-    Raises:
-        ValueError: an entry is neither an address nor a network.
-    """
-    entries = [part.strip() for part in text.split(",") if part.strip()]
-    if "*" in entries:
-        return "*"
-    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
 
 
 def _pairs(value: Any, what: str) -> Any:

@@ -16,14 +16,15 @@ import re
 from collections.abc import Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
+
+from taap.settings import Networks
 
 __all__ = ["REQUEST_ID", "JsonFormatter", "RequestIds", "uvicorn_log_config"]
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("taap_request_id", default=None)
 # What a proxy may hand us: short, printable, no separators a log or header parser could trip on.
 _SANE_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
-Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | Literal["*"]
 
 
 class RequestIds:

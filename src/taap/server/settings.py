@@ -9,13 +9,12 @@ commands can load on their own.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from taap.settings import SharedSettings, TaapSettings
+from taap.settings import SharedSettings, TaapSettings, trusted_networks
 from taap.stores.ratelimit import Rate
 
 __all__ = [
@@ -72,20 +71,6 @@ def parse_openapi_sources(text: str) -> dict[str, str]:
             raise ValueError(f"TAAP_PORTAL_OPENAPI names {product!r} twice")
         found[product] = source
     return found
-
-
-def trusted_networks(
-    text: str,
-) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | Literal["*"]:
-    """Parse ``TAAP_FORWARDED_ALLOW_IPS``: comma-separated addresses or CIDRs, or ``*``.
-
-    Raises:
-        ValueError: an entry is neither an address nor a network.
-    """
-    entries = [part.strip() for part in text.split(",") if part.strip()]
-    if "*" in entries:
-        return "*"
-    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
 
 
 class RegistrySettings(TaapSettings):

@@ -22,7 +22,7 @@ import ipaddress
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from taap.core.strict_json import JsonError, loads_strict
 from taap.errors import (
@@ -35,6 +35,7 @@ from taap.errors import (
 from taap.server.registry.port import ClientRecord
 from taap.server.registry.secrets import verify_secret
 from taap.server.tokens.registry_cache import RegistryCache
+from taap.settings import Networks
 from taap.stores.ratelimit import Bucket, Rate, RateLimiter
 
 __all__ = [
@@ -50,7 +51,6 @@ __all__ = [
 
 MAX_CLIENT_ID = 256
 MAX_CLAIM_VALUE = 64
-Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | Literal["*"]
 
 
 def parse_basic(value: str | None) -> tuple[str, str]:
