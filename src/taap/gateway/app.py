@@ -76,16 +76,9 @@ class GatewayApp:
                 revocations=watcher,
             )
         else:
-            # The replay store for_token_server would pick: the shared Redis when configured.
-            replay = None
-            if guard.redis_url:
-                from taap.stores.redis import RedisReplayStore, connect
-
-                replay = RedisReplayStore(connect(guard.redis_url), policy=guard.policy)
             forwarding = Validator(
                 keys,
                 products=forwarded,
-                replay=replay,
                 settings=guard,
                 clock=clock,
                 revocations=revocations,

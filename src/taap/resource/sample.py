@@ -189,10 +189,6 @@ def create_sample_app(
         if redis_url and replay_store is None:
             settings = replace(settings, redis_url=redis_url)
         if keys is not None:
-            if replay_store is None and settings.redis_url:
-                from taap.stores.redis import RedisReplayStore, connect
-
-                replay_store = RedisReplayStore(connect(settings.redis_url), policy=settings.policy)
             validator = Validator(
                 keys,
                 replay=replay_store,

@@ -114,7 +114,9 @@ class Validator:
         clock: Callable[[], float] = time.time,
         revocations: RevocationWatcher | None = None,
     ) -> None:
-        """Without ``replay`` the in-process store serves this process alone.
+        """Without ``replay``, ``settings.redis_url`` selects the Redis store shared with the
+        token server (same default key prefix); otherwise the in-process store serves this
+        process alone.
 
         Raises:
             ConfigurationError: ``settings.workers`` > 1 without a shared ``replay`` store.
@@ -128,6 +130,10 @@ class Validator:
         else:
             self.products = ProductMap(products)
         self.settings = settings or GuardSettings()
+        if replay is None and self.settings.redis_url:
+            from taap.stores.redis import RedisReplayStore, connect
+
+            replay = RedisReplayStore(connect(self.settings.redis_url), policy=self.settings.policy)
         if self.settings.workers > 1 and (replay is None or isinstance(replay, MemoryReplayStore)):
             # Each worker would keep its own store: a PoP could be used once per worker.
             raise ConfigurationError(
@@ -152,20 +158,15 @@ class Validator:
     ) -> Validator:
         """A validator trusting the token server at ``base_url`` (discovery, JWKS, its issuer).
 
-        Without ``replay``, ``settings.redis_url`` selects the Redis store shared with the
-        token server (same default key prefix); otherwise the in-process store serves.
-        Without ``revocations``, a watcher reads the token server's revocation feed and keeps
-        the state within ``settings.revocation_max_age``.
+        The replay store is chosen as by the constructor. Without ``revocations``, a watcher
+        reads the token server's revocation feed and keeps the state within
+        ``settings.revocation_max_age``.
 
         Raises:
             ConfigurationError: ``base_url`` is neither https nor http on a loopback host.
         """
         settings = settings or GuardSettings()
         keys = JwksKeys(base_url, ttl=settings.jwks_ttl, min_refresh=settings.jwks_min_refresh)
-        if replay is None and settings.redis_url:
-            from taap.stores.redis import RedisReplayStore, connect
-
-            replay = RedisReplayStore(connect(settings.redis_url), policy=settings.policy)
         if revocations is None:
             revocations = RevocationWatcher(
                 RevocationFeed(base_url), max_age=settings.revocation_max_age, clock=clock
